@@ -1,0 +1,58 @@
+"""The `vjepa2-hf` command line.
+
+Each subcommand lives in `vjepa2_hf.commands.<module>` and exposes `add_arguments(parser)` and
+`run(args) -> int`. Only the chosen subcommand's module is imported, so `vjepa2-hf --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module under vjepa2_hf.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "quickstart": ("quickstart", "End to end on embedded synthetic data: pretrain, probe, compare, report."),
+    "embed": ("embed", "Extract per-token and pooled clip embeddings from videos."),
+    "convert-official": ("convert_official", "Convert an official V-JEPA 2 .pt checkpoint to a model folder."),
+    "export": ("export", "Export a model folder to transformers' own layout or to the official .pt layout."),
+    "synth": ("synth", "Write a synthetic moving-shapes video dataset (real mp4 files)."),
+    "pretrain": ("pretrain", "Self-supervised V-JEPA 2 pretraining on Accelerate."),
+    "probe": ("probe", "Train an attentive probe on a frozen (or LoRA-tuned) encoder with the Trainer."),
+    "train-ac": ("train_ac", "Train the action-conditioned V-JEPA 2-AC predictor on trajectories."),
+    "plan": ("plan", "Plan toward a goal image with CEM/MPC in the built-in reaching environment."),
+    "train-vlm": ("train_vlm", "Align V-JEPA 2 with a causal LLM for video question answering."),
+}
+
+
+def _top_level_parser() -> argparse.ArgumentParser:
+    epilog = "commands:\n" + "\n".join(f"  {name:<18}{help_}" for name, (_, help_) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="vjepa2-hf",
+        description="V-JEPA 2 for the Hugging Face ecosystem.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND", help="one of the commands below")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_level_parser()
+    if not argv or argv[0] in ("-h", "--help"):
+        top.print_help()
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        top.error(f"unknown command {name!r}; expected one of: {', '.join(COMMANDS)}")
+    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(f"vjepa2_hf.commands.{module_name}")
+    parser = argparse.ArgumentParser(prog=f"vjepa2-hf {name}", description=help_)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
