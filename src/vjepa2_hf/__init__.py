@@ -1,3 +1,30 @@
 """vjepa2-hf: V-JEPA 2 as first-class Hugging Face transformers models."""
 
+from .auto_registration import register_auto_classes
+from .encoder import (
+    HUB_REPOS,
+    VJEPA2Config,
+    VJEPA2EncoderOutput,
+    VJEPA2Model,
+    VJEPA2ModelOutput,
+    VJEPA2PredictorOutput,
+    VJEPA2PreTrainedModel,
+    VJEPA2VisionModel,
+    convert_official_checkpoint,
+)
+
 __version__ = "0.1.0"
+
+register_auto_classes()
+
+__all__ = [
+    "HUB_REPOS",
+    "VJEPA2Config",
+    "VJEPA2EncoderOutput",
+    "VJEPA2Model",
+    "VJEPA2ModelOutput",
+    "VJEPA2PredictorOutput",
+    "VJEPA2PreTrainedModel",
+    "VJEPA2VisionModel",
+    "convert_official_checkpoint",
+]

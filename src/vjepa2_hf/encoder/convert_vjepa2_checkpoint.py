@@ -1,0 +1,297 @@
+"""Checkpoint layouts of V-JEPA 2 and the maps between them.
+
+Three layouts hold the same weights:
+
+* **internal** (this package): `encoder.layer.{i}.attention.qkv` fused as the official code (`[q | k | v]` rows),
+  `predictor.embeddings.mask_tokens` stacked `[n, 1, 1, D]`.
+* **transformers** (`facebook/vjepa2-*` repos, transformers' `VJEPA2Model`): the same names with the projection
+  split into `attention.query/key/value`.
+* **official** (`vitl.pt`, ...): a dict with `encoder`, `target_encoder`, `predictor` state dicts whose keys carry
+  `module.` / `backbone.` prefixes, `blocks.{i}.attn.qkv`, `norm`, `predictor_blocks`, `mask_tokens.{i}`.
+
+Every conversion is strict: a missing, unexpected or wrongly shaped key raises a `ValueError` listing them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from transformers.conversion_mapping import register_checkpoint_conversion_mapping
+from transformers.core_model_loading import Concatenate, WeightConverter
+
+from .configuration_vjepa2 import VJEPA2Config
+
+_QKV = ("query", "key", "value")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# transformers <-> internal
+# --------------------------------------------------------------------------------------------------------------
+
+
+def split_qkv(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Internal (fused `qkv`) -> transformers layout (`query`, `key`, `value`)."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        if ".attention.qkv." in key:
+            for name, part in zip(_QKV, value.chunk(3, dim=0)):
+                out[key.replace(".attention.qkv.", f".attention.{name}.")] = part.clone()
+        else:
+            out[key] = value
+    return out
+
+
+def fuse_qkv(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """transformers layout (`query`, `key`, `value`) -> internal (fused `qkv`). Already fused keys pass through."""
+    out: dict[str, torch.Tensor] = {}
+    pending: dict[str, dict[str, torch.Tensor]] = {}
+    pattern = re.compile(r"^(.*\.attention)\.(query|key|value)\.(weight|bias)$")
+    for key, value in state_dict.items():
+        match = pattern.match(key)
+        if match is None:
+            out[key] = value
+            continue
+        prefix, part, kind = match.groups()
+        pending.setdefault(f"{prefix}.qkv.{kind}", {})[part] = value
+    for key, parts in pending.items():
+        missing = [name for name in _QKV if name not in parts]
+        if missing:
+            raise ValueError(f"cannot fuse {key}: the checkpoint lacks its {', '.join(missing)} part(s)")
+        out[key] = torch.cat([parts[name] for name in _QKV], dim=0)
+    return out
+
+
+def _register_transformers_layout() -> None:
+    """Let `from_pretrained` read transformers-layout repos (split q/k/v) into our fused layout, and let
+    `save_pretrained` write them back split, for every model whose config has our `model_type`."""
+    converters = [
+        WeightConverter(
+            source_patterns=[f"attention.{name}.{kind}" for name in _QKV],
+            target_patterns=f"attention.qkv.{kind}",
+            operations=[Concatenate(dim=0)],
+        )
+        for kind in ("weight", "bias")
+    ]
+    try:
+        register_checkpoint_conversion_mapping(VJEPA2Config.model_type, converters)
+    except ValueError:  # already registered (module reloaded)
+        pass
+
+
+_register_transformers_layout()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# official <-> internal
+# --------------------------------------------------------------------------------------------------------------
+
+OFFICIAL_ARCHS = {
+    "vit_large": "vit_large",
+    "vit_huge": "vit_huge",
+    "vit_giant": "vit_giant",
+    "vit_giant_xformers": "vit_giant",
+    "vit_giant_384": "vit_giant_384",
+    "vitl": "vit_large",
+    "vith": "vit_huge",
+    "vitg": "vit_giant",
+    "vitg-384": "vit_giant_384",
+}
+
+
+def strip_official_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove the `module.` (DDP) and `backbone.` (multi-sequence wrapper) prefixes of official keys."""
+    return {key.replace("module.", "").replace("backbone.", ""): value for key, value in state_dict.items()}
+
+
+def _rename_official_block(key: str, official_prefix: str, internal_prefix: str) -> str | None:
+    match = re.match(rf"^{official_prefix}\.(\d+)\.(.+)$", key)
+    if match is None:
+        return None
+    index, rest = match.groups()
+    rest = rest.replace("attn.qkv.", "attention.qkv.").replace("attn.proj.", "attention.proj.")
+    return f"{internal_prefix}.{index}.{rest}"
+
+
+def official_encoder_to_internal(state_dict: Mapping[str, torch.Tensor], prefix: str = "encoder") -> dict:
+    """Official encoder state dict (prefixes already stripped) -> internal keys under `prefix`."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        if key.startswith("patch_embed."):
+            new = f"{prefix}.embeddings.patch_embeddings." + key[len("patch_embed."):]
+        elif key.startswith("norm."):
+            new = f"{prefix}.layernorm." + key[len("norm."):]
+        elif key == "pos_embed":
+            raise ValueError("this checkpoint has an absolute `pos_embed`: it is not a RoPE V-JEPA 2 encoder")
+        else:
+            new = _rename_official_block(key, "blocks", f"{prefix}.layer")
+            if new is None:
+                raise ValueError(f"unexpected key in the official encoder state dict: {key!r}")
+        out[new] = value
+    return out
+
+
+def official_predictor_to_internal(state_dict: Mapping[str, torch.Tensor], prefix: str = "predictor") -> dict:
+    """Official predictor state dict (prefixes already stripped) -> internal keys under `prefix`."""
+    out: dict[str, torch.Tensor] = {}
+    mask_tokens: dict[int, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        if key.startswith("mask_tokens."):
+            mask_tokens[int(key.split(".")[1])] = value
+        elif key.startswith("predictor_embed."):
+            out[f"{prefix}.embeddings.predictor_embeddings." + key[len("predictor_embed."):]] = value
+        elif key.startswith("predictor_norm."):
+            out[f"{prefix}.layernorm." + key[len("predictor_norm."):]] = value
+        elif key.startswith("predictor_proj."):
+            out[f"{prefix}.proj." + key[len("predictor_proj."):]] = value
+        elif key == "predictor_pos_embed":
+            raise ValueError("this predictor has an absolute `predictor_pos_embed`: it is not a RoPE predictor")
+        else:
+            new = _rename_official_block(key, "predictor_blocks", f"{prefix}.layer")
+            if new is None:
+                raise ValueError(f"unexpected key in the official predictor state dict: {key!r}")
+            out[new] = value
+    if mask_tokens:
+        if sorted(mask_tokens) != list(range(len(mask_tokens))):
+            raise ValueError(f"official mask tokens are not numbered 0..n-1: {sorted(mask_tokens)}")
+        out[f"{prefix}.embeddings.mask_tokens"] = torch.stack([mask_tokens[i] for i in range(len(mask_tokens))])
+    return out
+
+
+def internal_to_official(state_dict: Mapping[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """Internal `VJEPA2Model` state dict -> `{"encoder": ..., "predictor": ...}` with official key names
+    (without the `module.backbone.` training prefixes, as the official hub loader accepts them)."""
+    encoder: dict[str, torch.Tensor] = {}
+    predictor: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        if key.startswith("encoder."):
+            rest = key[len("encoder."):]
+            rest = rest.replace("embeddings.patch_embeddings.", "patch_embed.").replace("layernorm.", "norm.")
+            rest = re.sub(r"^layer\.(\d+)\.attention\.", r"blocks.\1.attn.", rest)
+            rest = re.sub(r"^layer\.(\d+)\.", r"blocks.\1.", rest)
+            encoder[rest] = value
+        elif key.startswith("predictor."):
+            rest = key[len("predictor."):]
+            if rest == "embeddings.mask_tokens":
+                for i, token in enumerate(value):
+                    predictor[f"mask_tokens.{i}"] = token.clone()
+                continue
+            rest = rest.replace("embeddings.predictor_embeddings.", "predictor_embed.")
+            rest = rest.replace("layernorm.", "predictor_norm.")
+            rest = re.sub(r"^proj\.", "predictor_proj.", rest)
+            rest = re.sub(r"^layer\.(\d+)\.attention\.", r"predictor_blocks.\1.attn.", rest)
+            rest = re.sub(r"^layer\.(\d+)\.", r"predictor_blocks.\1.", rest)
+            predictor[rest] = value
+        else:
+            raise ValueError(f"unexpected key for the official layout: {key!r}")
+    return {"encoder": encoder, "predictor": predictor}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# strict loading
+# --------------------------------------------------------------------------------------------------------------
+
+
+def check_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
+    """Raise a `ValueError` listing missing keys, unexpected keys and shape mismatches against `model`."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong = [
+        f"{key}: expected {tuple(expected[key].shape)}, got {tuple(state_dict[key].shape)}"
+        for key in sorted(set(expected) & set(state_dict))
+        if tuple(expected[key].shape) != tuple(state_dict[key].shape)
+    ]
+    if missing or unexpected or wrong:
+        lines = [f"checkpoint {source} does not match the model:"]
+        if missing:
+            lines.append(f"  missing keys ({len(missing)}): {missing[:20]}{' ...' if len(missing) > 20 else ''}")
+        if unexpected:
+            lines.append(
+                f"  unexpected keys ({len(unexpected)}): {unexpected[:20]}{' ...' if len(unexpected) > 20 else ''}"
+            )
+        if wrong:
+            lines.append(f"  wrong shapes ({len(wrong)}): {wrong[:20]}")
+        raise ValueError("\n".join(lines))
+
+
+def load_official_file(path: str | os.PathLike) -> dict:
+    """`torch.load(path, weights_only=True)` with a clear error for a missing or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"official checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:  # truncated zip, pickle with code objects, ...
+        raise ValueError(f"cannot read official checkpoint {path}: {error}") from error
+
+
+def convert_official_checkpoint(
+    path_or_state_dict: str | os.PathLike | Mapping,
+    arch: str = "vit_large",
+    encoder_key: str = "encoder",
+    include_predictor: bool = True,
+    config: VJEPA2Config | None = None,
+    dtype: torch.dtype | None = None,
+):
+    """Build a [`VJEPA2Model`] (or [`VJEPA2VisionModel`]) from an official V-JEPA 2 checkpoint.
+
+    Args:
+        path_or_state_dict: a released `.pt` file (`vitl.pt`, `vith.pt`, `vitg.pt`, `vitg-384.pt`) or the loaded dict
+            with `encoder` / `target_encoder` / `predictor` entries (`module.` and `backbone.` prefixes allowed).
+        arch: `vit_large`, `vit_huge`, `vit_giant` (= official `vit_giant_xformers`, 22 heads) or `vit_giant_384`.
+        encoder_key: which encoder to take. Defaults to `"encoder"`, the weights the official torch.hub models and
+            the `facebook/vjepa2-*` Hub repos were built from, so converted models give the same numbers as those.
+            The official frozen evaluations load `"target_encoder"` (the EMA weights): choose it to reproduce them.
+        include_predictor: also load the predictor (returns a `VJEPA2Model`; otherwise a `VJEPA2VisionModel`).
+        config: a config to use instead of the `arch` preset (e.g. a custom size).
+        dtype: cast the weights (e.g. `torch.bfloat16`) while building; no float32 copy is made for bf16 files.
+
+    Raises:
+        ValueError: unknown arch, missing entries, or any missing / unexpected / wrongly shaped key.
+    """
+    from .modeling_vjepa2 import VJEPA2Model, VJEPA2VisionModel
+
+    if config is None:
+        if arch not in OFFICIAL_ARCHS:
+            raise ValueError(f"unknown arch {arch!r}; expected one of {sorted(OFFICIAL_ARCHS)}")
+        config = VJEPA2Config.from_preset(OFFICIAL_ARCHS[arch])
+    if encoder_key not in ("encoder", "target_encoder"):
+        raise ValueError(f"`encoder_key` must be 'encoder' or 'target_encoder', got {encoder_key!r}")
+    source = "<state dict>"
+    checkpoint = path_or_state_dict
+    if isinstance(path_or_state_dict, (str, os.PathLike)):
+        source = str(path_or_state_dict)
+        checkpoint = load_official_file(path_or_state_dict)
+    if not isinstance(checkpoint, Mapping) or encoder_key not in checkpoint:
+        found = sorted(checkpoint) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
+        raise ValueError(f"official checkpoint {source} has no {encoder_key!r} entry; found {found}")
+    state = official_encoder_to_internal(strip_official_prefixes(checkpoint[encoder_key]))
+    if include_predictor:
+        if "predictor" not in checkpoint:
+            raise ValueError(f"official checkpoint {source} has no 'predictor' entry; pass include_predictor=False")
+        state.update(official_predictor_to_internal(strip_official_prefixes(checkpoint["predictor"])))
+    model_class = VJEPA2Model if include_predictor else VJEPA2VisionModel
+    with torch.device("meta"):
+        model = model_class(config)
+    check_state_dict(model, state, source)
+    if dtype is not None:
+        state = {key: value.to(dtype) for key, value in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    return model.eval()
+
+
+__all__ = [
+    "convert_official_checkpoint",
+    "split_qkv",
+    "fuse_qkv",
+    "official_encoder_to_internal",
+    "official_predictor_to_internal",
+    "internal_to_official",
+    "strip_official_prefixes",
+    "check_state_dict",
+    "load_official_file",
+]

@@ -1,0 +1,723 @@
+"""V-JEPA 2 encoder and predictor as transformers models.
+
+The forward paths reproduce the released code (facebookresearch/vjepa2 `vision_transformer.py`, `predictor.py`):
+Conv3d tubelet embedding, pre-norm blocks with a fused qkv projection, 3-D RoPE on queries and keys (with the
+tiled-frequency rotation the weights were trained with, see `rope.py`), exact-erf GELU MLPs, LayerNorm eps 1e-6.
+
+Differences from transformers' `VJEPA2Model` that change numbers only where transformers is wrong:
+* RoPE positions follow the grid of each input (transformers derives them from `config.crop_size`, which gives
+  wrong positions at any other resolution or for non-square inputs; the official code uses the real grid).
+* RoPE angles are computed once per forward in float32, not per layer in the model dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.utils import ModelOutput, logging
+
+from ..strict_loading import StrictLoadingMixin
+from .configuration_vjepa2 import VJEPA2Config
+from .rope import grid_positions, index_to_positions, rope_cos_sin, swap_pairs
+
+logger = logging.get_logger(__name__)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Outputs (field names follow transformers' VJEPA2 outputs so code written for it runs unchanged)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VJEPA2PredictorOutput(ModelOutput):
+    r"""
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size * num_masks, num_target_tokens, hidden_size)`):
+            Predicted encoder features of the target tokens, in the order of `target_mask`.
+        masked_hidden_state: kept for compatibility with transformers (always `None`).
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): predictor hidden states (embeddings, then each
+            block), in sorted token order, when `output_hidden_states=True`.
+        attentions (`tuple(torch.FloatTensor)`, *optional*): predictor attention maps when `output_attentions=True`.
+        target_hidden_state (`torch.FloatTensor` of shape `(batch_size * num_masks, num_target_tokens, hidden_size)`,
+            *optional*): the encoder output gathered at `target_mask` (same-pass targets, as transformers).
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    masked_hidden_state: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    target_hidden_state: torch.FloatTensor | None = None
+
+
+@dataclass
+class VJEPA2ModelOutput(ModelOutput):
+    r"""
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_tokens, hidden_size)`): encoder output
+            after the final LayerNorm. With `mask_encoder_input=True` it holds the context tokens only,
+            `(batch_size * num_masks, num_context_tokens, hidden_size)`.
+        masked_hidden_state (`torch.FloatTensor` of shape `(batch_size * num_masks, num_context_tokens,
+            hidden_size)`): the encoder output at the `context_mask` tokens.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): embeddings and the output of each encoder block
+            (before the final norm), `num_hidden_layers + 1` entries.
+        attentions (`tuple(torch.FloatTensor)`, *optional*): attention maps `(batch, heads, tokens, tokens)`.
+        predictor_output ([`VJEPA2PredictorOutput`], *optional*): `None` when `skip_predictor=True`.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    masked_hidden_state: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    predictor_output: VJEPA2PredictorOutput | None = None
+
+    def to_tuple(self) -> tuple:
+        output = list(super().to_tuple())
+        if isinstance(output[-1], VJEPA2PredictorOutput):
+            output[-1] = output[-1].to_tuple()
+        return tuple(output)
+
+
+# transformers' names for the same outputs
+VJEPA2WithMaskedInputPredictorOutput = VJEPA2PredictorOutput
+VJEPA2WithMaskedInputModelOutput = VJEPA2ModelOutput
+
+
+@dataclass
+class VJEPA2EncoderOutput(ModelOutput):
+    r"""
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_tokens, hidden_size)`): output of the
+            final LayerNorm (`num_tokens` = visible tokens when a `visible_mask` is given).
+        pooler_output (`torch.FloatTensor` of shape `(batch_size, hidden_size)`): mean over tokens of
+            `last_hidden_state`, a clip embedding for retrieval and feature extraction.
+        intermediate_hidden_states (`tuple(torch.FloatTensor)`, *optional*): final-normed outputs of the blocks in
+            `output_layers` (the official `out_layers`), each `(batch_size, num_tokens, hidden_size)`.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): embeddings and each block's output (no final norm).
+        attentions (`tuple(torch.FloatTensor)`, *optional*): attention maps when `output_attentions=True`.
+        grid (`tuple[int, int, int]`): token grid `(frames / tubelet, height / patch, width / patch)` of the input.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    pooler_output: torch.FloatTensor | None = None
+    intermediate_hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+    grid: tuple[int, int, int] | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Building blocks
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def apply_masks(tensor: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Gather tokens: `tensor` `(B, N, D)` and M index tensors `(B, K)` give `(M * B, K, D)` (masks along batch)."""
+    gathered = []
+    for mask in masks:
+        index = mask.to(tensor.device).unsqueeze(-1).expand(-1, -1, tensor.size(-1))
+        gathered.append(torch.gather(tensor, 1, index))
+    return torch.cat(gathered, dim=0)
+
+
+def validate_token_indices(name: str, indices: torch.Tensor, batch_size: int | None, num_tokens: int) -> None:
+    """Raise a `ValueError` unless `indices` is an integer `(batch_size, K)` tensor with values in `[0, num_tokens)`."""
+    if not isinstance(indices, torch.Tensor) or indices.dtype in (torch.float16, torch.bfloat16, torch.float32,
+                                                                  torch.float64, torch.bool):
+        kind = type(indices).__name__ if not isinstance(indices, torch.Tensor) else f"tensor of {indices.dtype}"
+        raise ValueError(f"`{name}` must hold integer index tensors of shape [batch, K], got a {kind}")
+    if indices.ndim != 2 or (batch_size is not None and indices.shape[0] != batch_size):
+        expected = f"[{batch_size}, K]" if batch_size is not None else "[batch, K]"
+        raise ValueError(f"`{name}` entries must have shape {expected}, got {tuple(indices.shape)}")
+    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= num_tokens):
+        raise ValueError(
+            f"`{name}` indices must lie in [0, {num_tokens}) for this input's {num_tokens} tokens, got values in "
+            f"[{int(indices.min())}, {int(indices.max())}]"
+        )
+
+
+class VJEPA2PatchEmbeddings3D(nn.Module):
+    """Conv3d tubelet embedding: `(B, C, T, H, W)` -> `(B, T/t * H/p * W/p, D)` in (time, row, column) order."""
+
+    def __init__(self, config: VJEPA2Config, hidden_size: int) -> None:
+        super().__init__()
+        kernel = (config.tubelet_size, config.patch_size, config.patch_size)
+        self.proj = nn.Conv3d(config.in_chans, hidden_size, kernel_size=kernel, stride=kernel)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.proj(pixel_values).flatten(2).transpose(1, 2)
+
+
+class VJEPA2Embeddings(nn.Module):
+    """Checks and embeds `pixel_values_videos` `(B, T, C, H, W)`; returns tokens and the token grid."""
+
+    def __init__(self, config: VJEPA2Config, hidden_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.patch_embeddings = VJEPA2PatchEmbeddings3D(config, hidden_size)
+
+    def grid(self, pixel_values_videos: torch.Tensor) -> tuple[int, int, int]:
+        """Token grid `(T', H', W')` of a valid input; raises a `ValueError` naming the problem otherwise."""
+        cfg = self.config
+        if not isinstance(pixel_values_videos, torch.Tensor):
+            raise ValueError(
+                f"`pixel_values_videos` must be a torch.Tensor of shape [batch, frames, channels, height, width], "
+                f"got {type(pixel_values_videos).__name__}"
+            )
+        if pixel_values_videos.ndim != 5:
+            raise ValueError(
+                "`pixel_values_videos` must have shape [batch, frames, channels, height, width] (5 dims), got shape "
+                f"{tuple(pixel_values_videos.shape)} ({pixel_values_videos.ndim} dims)"
+            )
+        _, frames, channels, height, width = pixel_values_videos.shape
+        if channels != cfg.in_chans:
+            raise ValueError(
+                f"`pixel_values_videos` must have {cfg.in_chans} channels on dim 2 ([batch, frames, channels, height, "
+                f"width]), got {channels} (shape {tuple(pixel_values_videos.shape)})"
+            )
+        if height % cfg.patch_size or width % cfg.patch_size or height == 0 or width == 0:
+            raise ValueError(
+                f"`pixel_values_videos` height and width must be positive multiples of the patch size "
+                f"{cfg.patch_size}, got {height}x{width}"
+            )
+        if frames != 1 and frames % cfg.tubelet_size:
+            raise ValueError(
+                f"`pixel_values_videos` must have 1 frame (an image, repeated to fill the tubelet) or a multiple of "
+                f"tubelet_size={cfg.tubelet_size} frames, got {frames}"
+            )
+        temporal = 1 if frames == 1 else frames // cfg.tubelet_size
+        return temporal, height // cfg.patch_size, width // cfg.patch_size
+
+    def forward(self, pixel_values_videos: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        grid = self.grid(pixel_values_videos)
+        pixel_values = pixel_values_videos.permute(0, 2, 1, 3, 4)  # (B, C, T, H, W)
+        if pixel_values.shape[2] == 1:  # a single image fills the tubelet
+            pixel_values = pixel_values.expand(-1, -1, self.config.tubelet_size, -1, -1)
+        weight = self.patch_embeddings.proj.weight
+        return self.patch_embeddings(pixel_values.to(weight.dtype)), grid
+
+
+class VJEPA2RopeAttention(nn.Module):
+    """Multi-head self-attention with a fused `qkv` projection (official order `[q | k | v]`) and 3-D RoPE."""
+
+    def __init__(self, config: VJEPA2Config, hidden_size: int, num_attention_heads: int) -> None:
+        super().__init__()
+        self.config = config
+        self.num_heads = num_attention_heads
+        self.head_dim = hidden_size // num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.dropout_prob = config.attention_probs_dropout_prob
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=config.qkv_bias)
+        self.proj = nn.Linear(hidden_size, hidden_size)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch, tokens, width = hidden_states.shape
+        qkv = self.qkv(hidden_states).view(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        qk, value = qkv[:2], qkv[2]  # (2, B, h, N, hd), (B, h, N, hd)
+        qk = torch.addcmul(qk * cos, swap_pairs(qk), sin)  # RoPE on queries and keys at once
+        query, key = qk.unbind(0)
+        dropout = self.dropout_prob if self.training else 0.0
+        if output_attentions or self.config._attn_implementation == "eager":
+            scores = torch.matmul(query, key.transpose(-1, -2)) * self.scaling
+            weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+            context = torch.matmul(F.dropout(weights, p=dropout, training=self.training), value)
+        else:
+            context = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
+            weights = None
+        context = context.transpose(1, 2).reshape(batch, tokens, width)
+        return self.proj(context), (weights if output_attentions else None)
+
+
+class VJEPA2MLP(nn.Module):
+    def __init__(self, hidden_size: int, mlp_ratio: float) -> None:
+        super().__init__()
+        intermediate = int(hidden_size * mlp_ratio)
+        self.fc1 = nn.Linear(hidden_size, intermediate)
+        self.activation = nn.GELU()  # exact erf GELU, as the released models
+        self.fc2 = nn.Linear(intermediate, hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.activation(self.fc1(hidden_states)))
+
+
+class VJEPA2DropPath(nn.Module):
+    """Stochastic depth per sample."""
+
+    def __init__(self, drop_prob: float) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return hidden_states
+        keep = 1.0 - self.drop_prob
+        shape = (hidden_states.shape[0],) + (1,) * (hidden_states.ndim - 1)
+        mask = hidden_states.new_empty(shape).bernoulli_(keep)
+        return hidden_states * mask / keep
+
+
+class VJEPA2Layer(GradientCheckpointingLayer):
+    """Pre-norm transformer block (official `Block`): `x + attn(norm1(x))`, then `x + mlp(norm2(x))`."""
+
+    def __init__(
+        self,
+        config: VJEPA2Config,
+        hidden_size: int,
+        num_attention_heads: int,
+        mlp_ratio: float,
+        drop_path_rate: float = 0.0,
+        layer_idx: int = 0,
+    ) -> None:
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.norm1 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.attention = VJEPA2RopeAttention(config, hidden_size, num_attention_heads)
+        self.drop_path = VJEPA2DropPath(drop_path_rate) if drop_path_rate > 0.0 else nn.Identity()
+        self.norm2 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
+        self.mlp = VJEPA2MLP(hidden_size, mlp_ratio)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attention_output, weights = self.attention(self.norm1(hidden_states), cos, sin, output_attentions)
+        hidden_states = hidden_states + self.drop_path(attention_output)
+        hidden_states = hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
+        return hidden_states, weights
+
+
+def _drop_path_rates(rate: float, depth: int) -> list[float]:
+    return [rate * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
+
+
+def rope_tables(
+    positions: torch.Tensor, head_dim: int, dtype: torch.dtype, theta: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoPE tables for `(N, 3)` or `(B, N, 3)` positions, shaped to broadcast over `(B, heads, N, head_dim)`."""
+    cos, sin = rope_cos_sin(positions, head_dim, theta)
+    cos, sin = cos.unsqueeze(-3), sin.unsqueeze(-3)  # head axis
+    if positions.ndim == 2:
+        cos, sin = cos.unsqueeze(0), sin.unsqueeze(0)
+    return cos.to(dtype), sin.to(dtype)
+
+
+class VJEPA2Encoder(nn.Module):
+    """The V-JEPA 2 video ViT (official `VisionTransformer` with RoPE). No cls token, no absolute positions."""
+
+    def __init__(self, config: VJEPA2Config) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = VJEPA2Embeddings(config, config.hidden_size)
+        rates = _drop_path_rates(config.drop_path_rate, config.num_hidden_layers)
+        self.layer = nn.ModuleList(
+            VJEPA2Layer(config, config.hidden_size, config.num_attention_heads, config.mlp_ratio, rates[i], i)
+            for i in range(config.num_hidden_layers)
+        )
+        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(
+        self,
+        pixel_values_videos: torch.Tensor,
+        visible_mask: torch.Tensor | None = None,
+        output_layers: Sequence[int] | None = None,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> VJEPA2EncoderOutput:
+        hidden_states, grid = self.embeddings(pixel_values_videos)
+        batch, num_tokens, _ = hidden_states.shape
+        if visible_mask is None:
+            positions = grid_positions(*grid, device=hidden_states.device)
+        else:
+            validate_token_indices("visible_mask", visible_mask, batch, num_tokens)
+            visible_mask = visible_mask.to(hidden_states.device)
+            hidden_states = apply_masks(hidden_states, [visible_mask])
+            positions = index_to_positions(visible_mask, grid)
+        head_dim = self.config.hidden_size // self.config.num_attention_heads
+        cos, sin = rope_tables(positions, head_dim, hidden_states.dtype, self.config.rope_theta)
+
+        taps = set()
+        if output_layers is not None:
+            depth = len(self.layer)
+            taps = {i % depth for i in output_layers}
+            bad = [i for i in output_layers if not -depth <= i < depth]
+            if bad:
+                raise ValueError(f"`output_layers` must index the {depth} encoder blocks, got {list(output_layers)}")
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        tapped: dict[int, torch.Tensor] = {}
+        for i, layer in enumerate(self.layer):
+            hidden_states, weights = layer(hidden_states, cos, sin, output_attentions)
+            if output_hidden_states:
+                all_hidden = all_hidden + (hidden_states,)
+            if output_attentions:
+                all_attentions = all_attentions + (weights,)
+            if i in taps:
+                tapped[i] = self.layernorm(hidden_states)
+        hidden_states = self.layernorm(hidden_states)
+        intermediate = None
+        if output_layers is not None:
+            intermediate = tuple(tapped[i % len(self.layer)] for i in output_layers)
+        return VJEPA2EncoderOutput(
+            last_hidden_state=hidden_states,
+            pooler_output=hidden_states.mean(dim=1),
+            intermediate_hidden_states=intermediate,
+            hidden_states=all_hidden,
+            attentions=all_attentions,
+            grid=grid,
+        )
+
+
+class VJEPA2PredictorEmbeddings(nn.Module):
+    """Projects context tokens to the predictor width and builds the mask tokens of the targets."""
+
+    def __init__(self, config: VJEPA2Config) -> None:
+        super().__init__()
+        self.config = config
+        self.zero_init_mask_tokens = config.pred_zero_init_mask_tokens
+        self.predictor_embeddings = nn.Linear(config.hidden_size, config.pred_hidden_size)
+        self.mask_tokens = nn.Parameter(torch.zeros(config.pred_num_mask_tokens, 1, 1, config.pred_hidden_size))
+
+    def forward(self, context: torch.Tensor, num_targets: int, mask_index: int) -> torch.Tensor:
+        """`context` `(B', Kc, D)` -> `(B', Kc + num_targets, D_pred)` (context first, then mask tokens)."""
+        context = self.predictor_embeddings(context)
+        token = self.mask_tokens[mask_index % self.mask_tokens.shape[0]].to(context.dtype)  # (1, 1, D_pred)
+        targets = token.expand(context.shape[0], num_targets, -1)
+        return torch.cat([context, targets], dim=1)
+
+
+class VJEPA2Predictor(nn.Module):
+    """The V-JEPA 2 mask-token predictor (official `VisionTransformerPredictor`)."""
+
+    def __init__(self, config: VJEPA2Config) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = VJEPA2PredictorEmbeddings(config)
+        rates = _drop_path_rates(config.drop_path_rate, config.pred_num_hidden_layers)
+        self.layer = nn.ModuleList(
+            VJEPA2Layer(
+                config, config.pred_hidden_size, config.pred_num_attention_heads, config.pred_mlp_ratio, rates[i], i
+            )
+            for i in range(config.pred_num_hidden_layers)
+        )
+        self.layernorm = nn.LayerNorm(config.pred_hidden_size, eps=config.layer_norm_eps)
+        self.proj = nn.Linear(config.pred_hidden_size, config.hidden_size)
+
+    def forward(
+        self,
+        encoder_hidden_states: torch.Tensor,
+        context_mask: Sequence[torch.Tensor],
+        target_mask: Sequence[torch.Tensor],
+        grid: tuple[int, int, int],
+        mask_index: int = 1,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> VJEPA2PredictorOutput:
+        r"""Predict the encoder features of the target tokens from those of the context tokens.
+
+        Args:
+            encoder_hidden_states (`torch.FloatTensor` of shape `(batch_size * num_masks, num_context, hidden_size)`):
+                encoder features of the context tokens, mask `m` in rows `m * B:(m + 1) * B` (the layout of
+                `apply_masks`). A `(batch_size, num_context, hidden_size)` tensor is repeated over the masks.
+            context_mask (`list[torch.LongTensor]`): `num_masks` index tensors `(batch_size, num_context)`.
+            target_mask (`list[torch.LongTensor]`): `num_masks` index tensors `(batch_size, num_target)`.
+            grid (`tuple[int, int, int]`): token grid `(T', H', W')` the indices refer to.
+            mask_index (`int`): which mask token to use (modulo their number). transformers and the anticipation
+                eval use 1; official pretraining uses the frames-per-clip group (0 for a single group).
+
+        Returns:
+            [`VJEPA2PredictorOutput`] with `last_hidden_state` `(batch_size * num_masks, num_target, hidden_size)`.
+        """
+        context_mask, target_mask = list(context_mask), list(target_mask)
+        if not context_mask or len(context_mask) != len(target_mask):
+            raise ValueError(
+                f"`context_mask` and `target_mask` must be non-empty lists of the same length, got "
+                f"{len(context_mask)} and {len(target_mask)}"
+            )
+        batch = context_mask[0].shape[0] if isinstance(context_mask[0], torch.Tensor) else None
+        num_tokens = grid[0] * grid[1] * grid[2]
+        for name, masks in (("context_mask", context_mask), ("target_mask", target_mask)):
+            for mask in masks:
+                validate_token_indices(name, mask, batch, num_tokens)
+        num_masks = len(context_mask)
+        if encoder_hidden_states.shape[0] == batch and num_masks > 1:
+            encoder_hidden_states = encoder_hidden_states.repeat(num_masks, 1, 1)
+        if encoder_hidden_states.shape[0] != batch * num_masks:
+            raise ValueError(
+                f"`encoder_hidden_states` must have batch_size * num_masks = {batch * num_masks} (or {batch}) rows, "
+                f"got shape {tuple(encoder_hidden_states.shape)}"
+            )
+        if encoder_hidden_states.shape[1] != context_mask[0].shape[1]:
+            raise ValueError(
+                f"`encoder_hidden_states` has {encoder_hidden_states.shape[1]} tokens but `context_mask` selects "
+                f"{context_mask[0].shape[1]}"
+            )
+        device = encoder_hidden_states.device
+        context_ids = torch.cat(context_mask, dim=0).to(device)
+        target_ids = torch.cat(target_mask, dim=0).to(device)
+        num_context = context_ids.shape[1]
+        hidden_states = self.embeddings(encoder_hidden_states, target_ids.shape[1], mask_index)
+        positions = torch.cat([context_ids, target_ids], dim=1)
+
+        # Sort tokens by position, as the official predictor does.
+        order = torch.argsort(positions, dim=1)
+        positions = torch.gather(positions, 1, order)
+        hidden_states = torch.gather(hidden_states, 1, order.unsqueeze(-1).expand(-1, -1, hidden_states.shape[-1]))
+
+        head_dim = self.config.pred_hidden_size // self.config.pred_num_attention_heads
+        cos, sin = rope_tables(index_to_positions(positions, grid), head_dim, hidden_states.dtype,
+                               self.config.rope_theta)
+        all_hidden = (hidden_states,) if output_hidden_states else None
+        all_attentions = () if output_attentions else None
+        for layer in self.layer:
+            hidden_states, weights = layer(hidden_states, cos, sin, output_attentions)
+            if output_hidden_states:
+                all_hidden = all_hidden + (hidden_states,)
+            if output_attentions:
+                all_attentions = all_attentions + (weights,)
+        hidden_states = self.layernorm(hidden_states)
+        unsort = torch.argsort(order, dim=1)
+        hidden_states = torch.gather(hidden_states, 1, unsort.unsqueeze(-1).expand(-1, -1, hidden_states.shape[-1]))
+        hidden_states = self.proj(hidden_states[:, num_context:])
+        return VJEPA2PredictorOutput(
+            last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Pretrained models
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class VJEPA2PreTrainedModel(StrictLoadingMixin, PreTrainedModel):
+    config_class = VJEPA2Config
+    config: VJEPA2Config
+    base_model_prefix = "vjepa2"
+    main_input_name = "pixel_values_videos"
+    input_modalities = "video"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["VJEPA2Layer", "VJEPA2PredictorEmbeddings"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """Official initialisation: truncated normal (std `initializer_range`, absolute bounds +-2) on Linear and
+        Conv weights, zero biases, unit LayerNorms, zero mask tokens, and the residual projections of block `l`
+        (`attention.proj`, `mlp.fc2`) scaled by `1 / sqrt(2 * (l + 1))` (official `_rescale_blocks`)."""
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
+            init.trunc_normal_(module.weight, mean=0.0, std=std, a=-2.0, b=2.0)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, VJEPA2PredictorEmbeddings):
+            if module.zero_init_mask_tokens:
+                init.zeros_(module.mask_tokens)
+            else:
+                init.trunc_normal_(module.mask_tokens, mean=0.0, std=std, a=-2.0, b=2.0)
+        elif isinstance(module, VJEPA2Layer):
+            # children are initialised first (nn.Module.apply is post-order): redraw the residual projections
+            scaled = std / math.sqrt(2.0 * (module.layer_idx + 1))
+            bound = 2.0 / math.sqrt(2.0 * (module.layer_idx + 1))
+            init.trunc_normal_(module.attention.proj.weight, mean=0.0, std=scaled, a=-bound, b=bound)
+            init.trunc_normal_(module.mlp.fc2.weight, mean=0.0, std=scaled, a=-bound, b=bound)
+
+
+class VJEPA2Model(VJEPA2PreTrainedModel):
+    """V-JEPA 2 encoder and predictor, with transformers' `VJEPA2Model.forward` arguments and outputs."""
+
+    def __init__(self, config: VJEPA2Config) -> None:
+        super().__init__(config)
+        self.encoder = VJEPA2Encoder(config)
+        self.predictor = VJEPA2Predictor(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> VJEPA2PatchEmbeddings3D:
+        return self.encoder.embeddings.patch_embeddings
+
+    def get_grid(self, pixel_values_videos: torch.Tensor) -> tuple[int, int, int]:
+        """Token grid `(T', H', W')` of an input; raises a `ValueError` for an invalid one."""
+        return self.encoder.embeddings.grid(pixel_values_videos)
+
+    def forward(
+        self,
+        pixel_values_videos: torch.Tensor,
+        context_mask: list[torch.Tensor] | None = None,
+        target_mask: list[torch.Tensor] | None = None,
+        skip_predictor: bool = False,
+        mask_index: int = 1,
+        mask_encoder_input: bool = False,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> VJEPA2ModelOutput | tuple:
+        r"""
+        Args:
+            pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`):
+                normalised video. `num_frames` is 1 (an image) or a multiple of `tubelet_size`; height and width are
+                multiples of `patch_size`, square or not.
+            context_mask (`list[torch.LongTensor]`, *optional*): index tensors `(batch_size, num_context)` of the
+                tokens the predictor sees. Defaults (with `target_mask`) to all tokens.
+            target_mask (`list[torch.LongTensor]`, *optional*): index tensors `(batch_size, num_target)` of the
+                tokens to predict.
+            skip_predictor (`bool`): only run the encoder.
+            mask_index (`int`, defaults to 1): mask token of the predictor (transformers' default; pretraining uses 0).
+            mask_encoder_input (`bool`, defaults to `False`): `False` is transformers' meaning: the encoder sees the
+                whole clip and `context_mask` selects its outputs. `True` runs the encoder on the context tokens only
+                (the official encoder's `masks` argument, as in pretraining); `last_hidden_state` then holds
+                `(batch_size * num_masks, num_context, hidden_size)`.
+            output_hidden_states, output_attentions: return the encoder's hidden states / attention maps.
+
+        Returns:
+            [`VJEPA2ModelOutput`].
+        """
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if pixel_values_videos is None:
+            raise ValueError("`pixel_values_videos` is required: a tensor [batch, frames, channels, height, width]")
+        grid = self.get_grid(pixel_values_videos)
+        batch = pixel_values_videos.shape[0]
+        num_tokens = grid[0] * grid[1] * grid[2]
+        if (context_mask is None) != (target_mask is None) and not skip_predictor:
+            raise ValueError("pass both `context_mask` and `target_mask`, or neither (all tokens for both)")
+        if context_mask is None:
+            full = torch.arange(num_tokens, device=pixel_values_videos.device).unsqueeze(0).repeat(batch, 1)
+            context_mask = [full]
+            target_mask = [full] if target_mask is None else target_mask
+        if isinstance(context_mask, torch.Tensor):
+            context_mask = [context_mask]
+        if isinstance(target_mask, torch.Tensor):
+            target_mask = [target_mask]
+        for mask in context_mask:
+            validate_token_indices("context_mask", mask, batch, num_tokens)
+
+        if mask_encoder_input:
+            outputs = [
+                self.encoder(pixel_values_videos, visible_mask=mask, output_hidden_states=output_hidden_states,
+                             output_attentions=output_attentions)
+                for mask in context_mask
+            ]
+            sequence_output = torch.cat([o.last_hidden_state for o in outputs], dim=0)
+            masked_hidden_state = sequence_output
+            hidden_states = outputs[0].hidden_states if len(outputs) == 1 else None
+            attentions = outputs[0].attentions if len(outputs) == 1 else None
+        else:
+            encoder_output = self.encoder(
+                pixel_values_videos, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+            )
+            sequence_output = encoder_output.last_hidden_state
+            masked_hidden_state = apply_masks(sequence_output, context_mask)
+            hidden_states, attentions = encoder_output.hidden_states, encoder_output.attentions
+
+        predictor_output = None
+        if not skip_predictor:
+            predictor_output = self.predictor(masked_hidden_state, context_mask, target_mask, grid, mask_index)
+            if not mask_encoder_input:
+                predictor_output.target_hidden_state = apply_masks(sequence_output, target_mask)
+        output = VJEPA2ModelOutput(
+            last_hidden_state=sequence_output,
+            masked_hidden_state=masked_hidden_state,
+            hidden_states=hidden_states,
+            attentions=attentions,
+            predictor_output=predictor_output,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def get_vision_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
+        """Encoder features `(batch_size, num_tokens, hidden_size)` of a video (no predictor)."""
+        return self.encoder(pixel_values_videos).last_hidden_state
+
+
+class VJEPA2VisionModel(VJEPA2PreTrainedModel):
+    """The V-JEPA 2 encoder alone, for use inside other models (probes, V-JEPA 2-AC, VLMs) and feature extraction.
+
+    Loads any V-JEPA 2 checkpoint; the predictor weights of a full checkpoint are dropped by rule
+    (`_keys_to_ignore_on_load_unexpected` lists exactly `predictor.*`).
+    """
+
+    _keys_to_ignore_on_load_unexpected = [r"^predictor\."]
+
+    def __init__(self, config: VJEPA2Config) -> None:
+        super().__init__(config)
+        self.encoder = VJEPA2Encoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> VJEPA2PatchEmbeddings3D:
+        return self.encoder.embeddings.patch_embeddings
+
+    def get_grid(self, pixel_values_videos: torch.Tensor) -> tuple[int, int, int]:
+        return self.encoder.embeddings.grid(pixel_values_videos)
+
+    def forward(
+        self,
+        pixel_values_videos: torch.Tensor,
+        visible_mask: torch.Tensor | None = None,
+        output_layers: Sequence[int] | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> VJEPA2EncoderOutput | tuple:
+        r"""
+        Args:
+            pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`).
+            visible_mask (`torch.LongTensor` of shape `(batch_size, num_visible)`, *optional*): run the encoder on
+                these tokens only (each keeps its position in the full grid).
+            output_layers (`list[int]`, *optional*): blocks whose final-normed outputs go to
+                `intermediate_hidden_states` (the official `out_layers`, e.g. `[17, 19, 21, 23]` for ViT-L).
+
+        Returns:
+            [`VJEPA2EncoderOutput`] with `last_hidden_state` `(batch_size, num_tokens, hidden_size)` and the mean
+            token as `pooler_output` `(batch_size, hidden_size)`.
+        """
+        output_hidden_states = (
+            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        )
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        output = self.encoder(
+            pixel_values_videos,
+            visible_mask=visible_mask,
+            output_layers=output_layers,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def get_vision_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
+        return self.encoder(pixel_values_videos).last_hidden_state
+
+
+__all__ = [
+    "VJEPA2PreTrainedModel",
+    "VJEPA2Model",
+    "VJEPA2VisionModel",
+    "VJEPA2Encoder",
+    "VJEPA2Predictor",
+    "VJEPA2Layer",
+    "VJEPA2RopeAttention",
+    "VJEPA2ModelOutput",
+    "VJEPA2PredictorOutput",
+    "VJEPA2EncoderOutput",
+    "apply_masks",
+]

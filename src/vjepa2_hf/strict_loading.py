@@ -1,0 +1,42 @@
+"""Strict `from_pretrained`: a checkpoint that does not fill the model exactly is an error, not a warning.
+
+transformers' `from_pretrained` initialises missing weights randomly and drops unexpected ones with a log line.
+For released weights that hides real mistakes (a wrong layout, a truncated file), so our models raise instead.
+Keys a class deliberately leaves out or drops are named by explicit rules: `_keys_to_ignore_on_load_missing`
+(e.g. a fresh classification head on a backbone checkpoint) and `_keys_to_ignore_on_load_unexpected` (e.g. the
+predictor of a full checkpoint loaded into the encoder alone).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+def _filtered(keys, patterns) -> list[str]:
+    patterns = [re.compile(p) for p in (patterns or [])]
+    return sorted(k for k in keys if not any(p.search(k) for p in patterns))
+
+
+class StrictLoadingMixin:
+    """Mixin for `PreTrainedModel` subclasses; pass `strict=False` to get transformers' lenient behaviour."""
+
+    @classmethod
+    def from_pretrained(cls, *args: Any, strict: bool = True, **kwargs: Any):
+        want_info = kwargs.pop("output_loading_info", False)
+        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        if strict:
+            missing = _filtered(info.get("missing_keys", ()), cls._keys_to_ignore_on_load_missing)
+            unexpected = _filtered(info.get("unexpected_keys", ()), cls._keys_to_ignore_on_load_unexpected)
+            mismatched = sorted(info.get("mismatched_keys", ()))
+            errors = list(info.get("error_msgs", ())) + [f"{k}: {v}" for k, v in info.get("conversion_errors", {}).items()]
+            if missing or unexpected or mismatched or errors:
+                source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+                lines = [f"checkpoint {source} does not match {cls.__name__}:"]
+                for label, values in (("missing keys", missing), ("unexpected keys", unexpected),
+                                      ("wrong shapes (key, checkpoint, model)", mismatched), ("errors", errors)):
+                    if values:
+                        lines.append(f"  {label} ({len(values)}): {values[:20]}{' ...' if len(values) > 20 else ''}")
+                lines.append("Pass strict=False to load anyway (missing weights are then randomly initialised).")
+                raise ValueError("\n".join(lines))
+        return (model, info) if want_info else model

@@ -1,0 +1,115 @@
+"""Writing videos to disk with PyAV (which bundles FFmpeg, so it installs everywhere).
+
+Used by the synthetic dataset generator, the tests (videos of known content) and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["write_video"]
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: np.ndarray | Sequence[np.ndarray],
+    fps: float = 8,
+    *,
+    codec: str = "libx264",
+    pix_fmt: str | None = None,
+    crf: int | None = 18,
+    gop_size: int | None = None,
+    options: dict[str, str] | None = None,
+    pts: Sequence[int] | None = None,
+    time_base: Fraction | None = None,
+    rotation: int | None = None,
+) -> str:
+    """Write frames to a video file.
+
+    Args:
+        path: output file; the container is chosen from the extension (`.mp4`, `.mkv`, `.webm`, `.avi`, `.mov`).
+        frames: uint8 array `[T, H, W, 3]` (RGB), `[T, H, W, 4]` (RGBA) or `[T, H, W]` (grayscale), or a list of
+            such frames.
+        fps: frame rate written in the stream header.
+        codec: FFmpeg encoder name (`libx264`, `mpeg4`, `libvpx-vp9`, `ffv1`, `png`, `mjpeg`, ...).
+        pix_fmt: encoder pixel format; default `yuv420p` for lossy codecs, `rgb24`/`gray`/`rgba` kept for
+            lossless ones when the input has that layout.
+        crf: constant rate factor for x264/vpx (lower is better quality). Ignored by other encoders.
+        gop_size: distance between keyframes (None = encoder default).
+        options: extra encoder options.
+        pts: explicit presentation timestamps in `time_base` units (for variable-frame-rate files).
+        time_base: time base of `pts` (default `1/fps` or `1/1000` when `pts` is given).
+        rotation: display rotation in degrees (counter-clockwise) stored in the container's display matrix.
+
+    Returns:
+        The path written, as a string.
+    """
+    import av
+
+    frames = [np.asarray(f) for f in frames] if not isinstance(frames, np.ndarray) else frames
+    if len(frames) == 0:
+        arr = None
+    else:
+        arr = np.stack(frames) if not isinstance(frames, np.ndarray) else frames
+        if arr.dtype != np.uint8:
+            raise ValueError(f"`frames` must be uint8, got {arr.dtype}")
+        if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] not in (3, 4)):
+            raise ValueError(f"`frames` must be [T, H, W], [T, H, W, 3] or [T, H, W, 4], got shape {arr.shape}")
+    path = str(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    in_fmt = "rgb24"
+    if arr is not None and arr.ndim == 3:
+        in_fmt = "gray"
+    elif arr is not None and arr.shape[-1] == 4:
+        in_fmt = "rgba"
+    lossless = codec in ("ffv1", "png", "rawvideo", "qtrle")
+    if pix_fmt is None:
+        pix_fmt = in_fmt if lossless else ("yuvj420p" if codec == "mjpeg" else "yuv420p")
+        if codec == "ffv1" and in_fmt == "rgb24":
+            pix_fmt = "bgr0"
+        if codec == "ffv1" and in_fmt == "rgba":
+            pix_fmt = "bgra"
+
+    rate = Fraction(fps).limit_denominator(1000)
+    with av.open(path, mode="w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        if arr is not None:
+            stream.width = int(arr.shape[2])
+            stream.height = int(arr.shape[1])
+        else:
+            stream.width, stream.height = 64, 64
+        stream.pix_fmt = pix_fmt
+        opts = dict(options or {})
+        if crf is not None and codec in ("libx264", "libx265", "libvpx", "libvpx-vp9"):
+            opts.setdefault("crf", str(crf))
+        if codec == "libx264":
+            opts.setdefault("preset", "ultrafast")
+            opts.setdefault("tune", "zerolatency")
+        if codec in ("libvpx", "libvpx-vp9"):
+            opts.setdefault("deadline", "realtime")
+            opts.setdefault("b", "0")
+        if opts:
+            stream.options = opts
+        if gop_size is not None:
+            stream.codec_context.gop_size = int(gop_size)
+        if pts is not None:
+            stream.codec_context.time_base = time_base or Fraction(1, 1000)
+        if rotation is not None:
+            stream.set_display_rotation(int(rotation))
+        if arr is not None:
+            if pts is not None and len(pts) != len(arr):
+                raise ValueError(f"`pts` must have one entry per frame ({len(arr)}), got {len(pts)}")
+            for i, frame_arr in enumerate(arr):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_arr), format=in_fmt)
+                if pts is not None:
+                    frame.pts = int(pts[i])
+                    frame.time_base = stream.codec_context.time_base
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

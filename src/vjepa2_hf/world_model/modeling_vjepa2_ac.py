@@ -1,0 +1,399 @@
+"""The V-JEPA 2-AC action-conditioned predictor (official `src/models/ac_predictor.py`).
+
+Per frame ``t`` the predictor reads the sequence ``[action_t, state_t, (extrinsics_t), patches_t]``; attention is
+block-causal over frames (every token of frame ``t`` sees every token of frames ``<= t``); patch tokens get the
+3-D RoPE of the encoder, conditioning tokens a temporal-only rotation (positions ``(t, 0, 0)``); the output for
+frame ``t`` is the prediction of the patch tokens of frame ``t + 1``.
+
+Because attention is block-causal, the keys and values of past frames never change when frames are appended. A
+[`VJEPA2ACCache`] keeps them, so an autoregressive rollout step only computes the newest frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput, logging
+
+from ..encoder.rope import apply_rope, rope_cos_sin
+from .configuration_vjepa2_ac import VJEPA2ACConfig
+
+logger = logging.get_logger(__name__)
+
+
+class VJEPA2ACCache:
+    """Keys and values of every predictor block for the frames processed so far.
+
+    Each layer holds a key and a value tensor of shape `(batch_size, num_heads, num_frames * tokens_per_frame,
+    head_dim)` where `tokens_per_frame` counts conditioning and patch tokens. Frames are only ever appended.
+    """
+
+    def __init__(self, num_layers: int, tokens_per_frame: int) -> None:
+        self.num_layers = num_layers
+        self.tokens_per_frame = tokens_per_frame
+        self.keys: list[torch.Tensor | None] = [None] * num_layers
+        self.values: list[torch.Tensor | None] = [None] * num_layers
+
+    @property
+    def num_frames(self) -> int:
+        if self.keys[0] is None:
+            return 0
+        return self.keys[0].shape[2] // self.tokens_per_frame
+
+    @property
+    def batch_size(self) -> int | None:
+        return None if self.keys[0] is None else self.keys[0].shape[0]
+
+    def update(self, layer_idx: int, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append the keys/values of new frames for one layer; return all keys/values of that layer."""
+        if self.keys[layer_idx] is not None:
+            key = torch.cat((self.keys[layer_idx], key), dim=2)
+            value = torch.cat((self.values[layer_idx], value), dim=2)
+        self.keys[layer_idx] = key
+        self.values[layer_idx] = value
+        return key, value
+
+    def _map(self, fn) -> "VJEPA2ACCache":
+        out = VJEPA2ACCache(self.num_layers, self.tokens_per_frame)
+        out.keys = [None if k is None else fn(k) for k in self.keys]
+        out.values = [None if v is None else fn(v) for v in self.values]
+        return out
+
+    def repeat_interleave(self, repeats: int) -> "VJEPA2ACCache":
+        """A new cache whose batch is every sample repeated `repeats` times (e.g. once per CEM candidate)."""
+        return self._map(lambda t: t.repeat_interleave(repeats, dim=0))
+
+    def index_select(self, indices: torch.Tensor) -> "VJEPA2ACCache":
+        """A new cache with the batch entries `indices` (a `LongTensor`)."""
+        return self._map(lambda t: t.index_select(0, indices))
+
+    def clone(self) -> "VJEPA2ACCache":
+        return self._map(lambda t: t.clone())
+
+
+@dataclass
+class VJEPA2ACPredictorOutput(ModelOutput):
+    """Output of [`VJEPA2ACPredictor`].
+
+    Args:
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_frames * tokens_per_frame, hidden_size)`):
+            for every input frame ``t``, the predicted encoder tokens of frame ``t + 1`` (not layer-normalised; the
+            official code applies `F.layer_norm` afterwards when `normalize_reps` is set).
+        cache ([`VJEPA2ACCache`], *optional*): keys and values of all frames so far, when `use_cache`.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    cache: VJEPA2ACCache | None = None
+
+
+class VJEPA2ACDropPath(nn.Module):
+    """Stochastic depth per sample (identity in eval mode or with rate 0)."""
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return hidden_states
+        keep = 1.0 - self.drop_prob
+        shape = (hidden_states.shape[0],) + (1,) * (hidden_states.ndim - 1)
+        mask = hidden_states.new_empty(shape).bernoulli_(keep)
+        return hidden_states * mask / keep
+
+
+class VJEPA2ACAttention(nn.Module):
+    """Fused-qkv multi-head attention with 3-D RoPE on queries and keys (official `ACRoPEAttention`).
+
+    The official module runs the shared `qkv` projection separately on each conditioning-token slot and rotates
+    only the temporal slice of their queries/keys. Here all tokens go through `qkv` together and conditioning
+    tokens carry positions ``(t, 0, 0)``: a zero angle is an exact identity on the row/column slices, so the result
+    is the same computation.
+    """
+
+    def __init__(self, config: VJEPA2ACConfig) -> None:
+        super().__init__()
+        self.num_heads = config.pred_num_attention_heads
+        self.head_dim = config.head_dim
+        width = config.pred_hidden_size
+        self.qkv = nn.Linear(width, 3 * width, bias=config.qkv_bias)
+        self.proj = nn.Linear(width, width)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        cache: VJEPA2ACCache | None = None,
+        layer_idx: int = 0,
+    ) -> torch.Tensor:
+        """
+        Args:
+            hidden_states: `(B, L, C)` tokens of the new frames.
+            cos, sin: RoPE tables `(1, 1, L, head_dim)` for those tokens.
+            attention_mask: boolean `(L, L_past + L)`, True where attention is allowed; `None` for full attention.
+            cache: cache to read past keys/values from and append the new ones to.
+        """
+        batch_size, seq_len, width = hidden_states.shape
+        qkv = self.qkv(hidden_states).view(batch_size, seq_len, 3, self.num_heads, self.head_dim)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, h, L, hd)
+        query = apply_rope(query, cos, sin)
+        key = apply_rope(key, cos, sin)
+        if cache is not None:
+            key, value = cache.update(layer_idx, key, value)
+        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
+        out = out.transpose(1, 2).reshape(batch_size, seq_len, width)
+        return self.proj(out)
+
+
+class VJEPA2ACMLP(nn.Module):
+    def __init__(self, config: VJEPA2ACConfig) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(config.pred_hidden_size, config.intermediate_size)
+        self.act = nn.GELU()  # exact erf GELU, as the official `nn.GELU()`
+        self.fc2 = nn.Linear(config.intermediate_size, config.pred_hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(hidden_states)))
+
+
+class VJEPA2ACLayer(nn.Module):
+    """Pre-norm transformer block (official `ACBlock`)."""
+
+    def __init__(self, config: VJEPA2ACConfig, layer_idx: int, drop_path: float = 0.0) -> None:
+        super().__init__()
+        self.layer_idx = layer_idx
+        width = config.pred_hidden_size
+        self.norm1 = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.attention = VJEPA2ACAttention(config)
+        self.drop_path = VJEPA2ACDropPath(drop_path)
+        self.norm2 = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.mlp = VJEPA2ACMLP(config)
+        # official `_rescale_blocks`: these two weights are divided by sqrt(2 * (layer_idx + 1)) at initialisation
+        self.attention.proj._ac_rescale_layer = layer_idx + 1
+        self.mlp.fc2._ac_rescale_layer = layer_idx + 1
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        cache: VJEPA2ACCache | None = None,
+    ) -> torch.Tensor:
+        attn = self.attention(self.norm1(hidden_states), cos, sin, attention_mask, cache, self.layer_idx)
+        hidden_states = hidden_states + self.drop_path(attn)
+        hidden_states = hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
+        return hidden_states
+
+
+class VJEPA2ACPreTrainedModel(PreTrainedModel):
+    config_class = VJEPA2ACConfig
+    config: VJEPA2ACConfig
+    base_model_prefix = "vjepa2_ac"
+    main_input_name = "encoder_hidden_states"
+    _no_split_modules = ["VJEPA2ACLayer"]
+    _supports_sdpa = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """Official init: truncated normal (std 0.02, absolute bounds +-2) on Linear weights, zero biases, unit
+        LayerNorms; block `attention.proj` and `mlp.fc2` weights divided by ``sqrt(2 * layer_id)``."""
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            fresh = not getattr(module.weight, "_is_hf_initialized", False)
+            init.trunc_normal_(module.weight, std=std, a=-2.0, b=2.0)
+            layer_id = getattr(module, "_ac_rescale_layer", None)
+            if fresh and layer_id is not None:
+                module.weight.div_(math.sqrt(2.0 * layer_id))
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+
+class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
+    """The V-JEPA 2-AC predictor: next-frame encoder tokens from past frames, actions and states.
+
+    State-dict names follow the official module except for the blocks: official
+    `predictor_blocks.{i}.attn.{qkv,proj}` / `.norm1` / `.norm2` / `.mlp.fc{1,2}` are
+    `layers.{i}.attention.{qkv,proj}` / `.norm1` / `.norm2` / `.mlp.fc{1,2}` here (see
+    `convert_vjepa2_ac_checkpoint.py`). The fused `qkv` keeps the official ``[q | k | v]`` row order.
+    """
+
+    def __init__(self, config: VJEPA2ACConfig) -> None:
+        super().__init__(config)
+        width = config.pred_hidden_size
+        self.predictor_embed = nn.Linear(config.hidden_size, width)
+        self.action_encoder = nn.Linear(config.action_dim, width)
+        self.state_encoder = nn.Linear(config.state_dim, width)
+        # always created (the released checkpoint has it); only used with `use_extrinsics`
+        self.extrinsics_encoder = nn.Linear(config.extrinsics_dim, width)
+        depth = config.pred_num_hidden_layers
+        rates = [config.drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linspace(0, rate, depth)
+        self.layers = nn.ModuleList(
+            [VJEPA2ACLayer(config, i, rates[i]) for i in range(config.pred_num_hidden_layers)]
+        )
+        self.predictor_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
+        self.predictor_proj = nn.Linear(width, config.hidden_size)
+        self.post_init()
+
+    # ------------------------------------------------------------------ helpers
+    def new_cache(self) -> VJEPA2ACCache:
+        """An empty key/value cache for this predictor."""
+        return VJEPA2ACCache(
+            self.config.pred_num_hidden_layers, self.config.num_cond_tokens + self.config.tokens_per_frame
+        )
+
+    def _positions(self, first_frame: int, num_frames: int, device: torch.device) -> torch.Tensor:
+        """(t, h, w) positions of the interleaved sequence `[cond..., patches]` per frame: `(T * (c + N), 3)`."""
+        cfg = self.config
+        grid = cfg.grid_size
+        t = torch.arange(first_frame, first_frame + num_frames, device=device, dtype=torch.float32)
+        rows = torch.arange(grid, device=device, dtype=torch.float32)
+        # official: positions snapped to the construction grid, `h *= grid_size / H` (= 1 for the native grid)
+        hh, ww = torch.meshgrid(rows, rows, indexing="ij")
+        patch = torch.stack((hh.flatten(), ww.flatten()), dim=-1)  # (N, 2)
+        cond = patch.new_zeros(cfg.num_cond_tokens, 2)  # conditioning tokens: temporal rotation only
+        hw = torch.cat((cond, patch), dim=0)  # (c + N, 2)
+        per_frame = hw.shape[0]
+        pos = torch.cat(
+            (t[:, None, None].expand(num_frames, per_frame, 1), hw[None].expand(num_frames, per_frame, 2)), dim=-1
+        )
+        return pos.reshape(num_frames * per_frame, 3)
+
+    def _check_inputs(
+        self,
+        encoder_hidden_states: torch.Tensor,
+        actions: torch.Tensor,
+        states: torch.Tensor,
+        extrinsics: torch.Tensor | None,
+        past_frames: int,
+    ) -> int:
+        cfg = self.config
+        n = cfg.tokens_per_frame
+        if encoder_hidden_states.ndim != 3 or encoder_hidden_states.shape[-1] != cfg.hidden_size:
+            raise ValueError(
+                f"`encoder_hidden_states` must have shape (batch_size, num_frames * {n}, {cfg.hidden_size}), got "
+                f"{tuple(encoder_hidden_states.shape)}"
+            )
+        batch_size, num_tokens, _ = encoder_hidden_states.shape
+        if num_tokens == 0 or num_tokens % n:
+            raise ValueError(
+                f"`encoder_hidden_states` must hold a whole number of frames of {n} tokens "
+                f"({cfg.grid_size}x{cfg.grid_size}), got {num_tokens} tokens"
+            )
+        num_frames = num_tokens // n
+        for name, tensor, width in (("actions", actions, cfg.action_dim), ("states", states, cfg.state_dim)):
+            if tensor is None or tensor.ndim != 3 or tuple(tensor.shape) != (batch_size, num_frames, width):
+                raise ValueError(
+                    f"`{name}` must have shape (batch_size={batch_size}, num_frames={num_frames}, "
+                    f"{name[:-1]}_dim={width}), got {None if tensor is None else tuple(tensor.shape)}"
+                )
+        if cfg.use_extrinsics:
+            if extrinsics is None or tuple(extrinsics.shape) != (batch_size, num_frames, cfg.extrinsics_dim):
+                raise ValueError(
+                    f"`extrinsics` must have shape ({batch_size}, {num_frames}, {cfg.extrinsics_dim}) when "
+                    f"`use_extrinsics=True`, got {None if extrinsics is None else tuple(extrinsics.shape)}"
+                )
+        total = past_frames + num_frames
+        if total > cfg.max_frames:
+            raise ValueError(
+                f"the predictor supports at most {cfg.max_frames} frames (frames_per_clip={cfg.frames_per_clip} // "
+                f"tubelet_size={cfg.tubelet_size}), got {num_frames} new frames + {past_frames} cached = {total}"
+            )
+        for name, tensor in (("actions", actions), ("states", states), ("encoder_hidden_states", encoder_hidden_states)):
+            if not torch.isfinite(tensor).all():
+                raise ValueError(f"`{name}` contains NaN or infinite values")
+        if cfg.use_extrinsics and not torch.isfinite(extrinsics).all():
+            raise ValueError("`extrinsics` contains NaN or infinite values")
+        return num_frames
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        encoder_hidden_states: torch.Tensor,
+        actions: torch.Tensor,
+        states: torch.Tensor,
+        extrinsics: torch.Tensor | None = None,
+        cache: VJEPA2ACCache | None = None,
+        use_cache: bool = False,
+        return_dict: bool = True,
+    ) -> VJEPA2ACPredictorOutput | tuple:
+        r"""
+        Args:
+            encoder_hidden_states (`torch.FloatTensor` of shape `(batch_size, num_frames * tokens_per_frame,
+                hidden_size)`): encoder tokens of consecutive frames (each frame encoded on its own and, for the
+                released model, layer-normalised), in (frame, row, column) order.
+            actions (`torch.FloatTensor` of shape `(batch_size, num_frames, action_dim)`): the action taken at each
+                frame (from frame ``t`` to ``t + 1``).
+            states (`torch.FloatTensor` of shape `(batch_size, num_frames, state_dim)`): the state at each frame.
+            extrinsics (`torch.FloatTensor` of shape `(batch_size, num_frames, extrinsics_dim)`, *optional*): camera
+                extrinsics per frame; required and used only when `config.use_extrinsics`.
+            cache ([`VJEPA2ACCache`], *optional*): keys/values of earlier frames; the inputs are then the
+                frames that follow them (their temporal positions continue after the cached frames). The cache is
+                updated in place.
+            use_cache (`bool`): return a cache (a new one if `cache` is None).
+
+        Returns:
+            [`VJEPA2ACPredictorOutput`] with `last_hidden_state` of shape `(batch_size, num_frames *
+            tokens_per_frame, hidden_size)`: slice ``t`` predicts frame ``t + 1``.
+        """
+        cfg = self.config
+        past_frames = 0 if cache is None else cache.num_frames
+        if (use_cache or cache is not None) and not cfg.is_frame_causal:
+            raise ValueError("a key/value cache needs block-causal attention (`is_frame_causal=True`)")
+        num_frames = self._check_inputs(encoder_hidden_states, actions, states, extrinsics, past_frames)
+        if cache is not None and past_frames and cache.batch_size != encoder_hidden_states.shape[0]:
+            raise ValueError(
+                f"`cache` holds a batch of {cache.batch_size} but the inputs have "
+                f"{encoder_hidden_states.shape[0]}; expand it with `repeat_interleave`/`index_select` first"
+            )
+        if use_cache and cache is None:
+            cache = self.new_cache()
+
+        batch_size = encoder_hidden_states.shape[0]
+        n, c = cfg.tokens_per_frame, cfg.num_cond_tokens
+        x = self.predictor_embed(encoder_hidden_states).view(batch_size, num_frames, n, -1)  # (B, T, N, C)
+        cond = [self.action_encoder(actions).unsqueeze(2), self.state_encoder(states).unsqueeze(2)]
+        if cfg.use_extrinsics:
+            cond.append(self.extrinsics_encoder(extrinsics).unsqueeze(2))
+        x = torch.cat((*cond, x), dim=2).flatten(1, 2)  # (B, T * (c + N), C)
+
+        pos = self._positions(past_frames, num_frames, x.device)
+        cos, sin = rope_cos_sin(pos, cfg.head_dim, theta=cfg.rope_theta)
+        cos, sin = cos.to(x.dtype)[None, None], sin.to(x.dtype)[None, None]  # (1, 1, L, hd)
+
+        attention_mask = None
+        if cfg.is_frame_causal and num_frames > 1:
+            per_frame = c + n
+            query_frame = torch.arange(past_frames, past_frames + num_frames, device=x.device).repeat_interleave(
+                per_frame
+            )
+            key_frame = torch.arange(past_frames + num_frames, device=x.device).repeat_interleave(per_frame)
+            attention_mask = key_frame[None, :] <= query_frame[:, None]  # (L_new, L_total), True = attend
+
+        for layer in self.layers:
+            x = layer(x, cos, sin, attention_mask, cache)
+
+        x = x.view(batch_size, num_frames, c + n, -1)[:, :, c:].flatten(1, 2)  # drop conditioning tokens
+        x = self.predictor_proj(self.predictor_norm(x))
+        if not return_dict:
+            return (x, cache)
+        return VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache)
+
+
+__all__ = [
+    "VJEPA2ACCache",
+    "VJEPA2ACPredictor",
+    "VJEPA2ACPredictorOutput",
+    "VJEPA2ACPreTrainedModel",
+]
