@@ -11,6 +11,8 @@ from .encoder import (
     VJEPA2PreTrainedModel,
     VJEPA2VisionModel,
     convert_official_checkpoint,
+    export_to_official,
+    export_to_transformers,
 )
 
 __version__ = "0.1.0"
@@ -27,4 +29,6 @@ __all__ = [
     "VJEPA2PreTrainedModel",
     "VJEPA2VisionModel",
     "convert_official_checkpoint",
+    "export_to_official",
+    "export_to_transformers",
 ]

@@ -24,6 +24,8 @@ class StrictLoadingMixin:
     @classmethod
     def from_pretrained(cls, *args: Any, strict: bool = True, **kwargs: Any):
         want_info = kwargs.pop("output_loading_info", False)
+        if strict:  # collect shape mismatches in the report below instead of transformers' RuntimeError
+            kwargs.setdefault("ignore_mismatched_sizes", True)
         model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
         if strict:
             missing = _filtered(info.get("missing_keys", ()), cls._keys_to_ignore_on_load_missing)

@@ -1,7 +1,7 @@
 """The V-JEPA 2 encoder and predictor."""
 
 from .configuration_vjepa2 import HUB_REPOS, PRESETS, VJEPA2Config
-from .convert_vjepa2_checkpoint import convert_official_checkpoint
+from .convert_vjepa2_checkpoint import convert_official_checkpoint, export_to_official, export_to_transformers
 from .modeling_vjepa2 import (
     VJEPA2EncoderOutput,
     VJEPA2Model,
@@ -22,4 +22,6 @@ __all__ = [
     "VJEPA2PreTrainedModel",
     "VJEPA2VisionModel",
     "convert_official_checkpoint",
+    "export_to_official",
+    "export_to_transformers",
 ]

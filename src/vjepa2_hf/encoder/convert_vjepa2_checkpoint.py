@@ -65,9 +65,9 @@ def fuse_qkv(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def _register_transformers_layout() -> None:
+def register_qkv_conversion(model_type: str) -> None:
     """Let `from_pretrained` read transformers-layout repos (split q/k/v) into our fused layout, and let
-    `save_pretrained` write them back split, for every model whose config has our `model_type`."""
+    `save_pretrained` write them back split, for every model whose config has `model_type`."""
     converters = [
         WeightConverter(
             source_patterns=[f"attention.{name}.{kind}" for name in _QKV],
@@ -77,12 +77,12 @@ def _register_transformers_layout() -> None:
         for kind in ("weight", "bias")
     ]
     try:
-        register_checkpoint_conversion_mapping(VJEPA2Config.model_type, converters)
+        register_checkpoint_conversion_mapping(model_type, converters)
     except ValueError:  # already registered (module reloaded)
         pass
 
 
-_register_transformers_layout()
+register_qkv_conversion(VJEPA2Config.model_type)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -286,6 +286,9 @@ def convert_official_checkpoint(
 
 __all__ = [
     "convert_official_checkpoint",
+    "register_qkv_conversion",
+    "export_to_transformers",
+    "export_to_official",
     "split_qkv",
     "fuse_qkv",
     "official_encoder_to_internal",
@@ -295,3 +298,67 @@ __all__ = [
     "check_state_dict",
     "load_official_file",
 ]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# exports
+# --------------------------------------------------------------------------------------------------------------
+
+# Fields of transformers' own `VJEPA2Config` (5.24); an export writes exactly these.
+TRANSFORMERS_CONFIG_FIELDS = (
+    "patch_size", "crop_size", "frames_per_clip", "tubelet_size", "hidden_size", "in_chans", "num_attention_heads",
+    "num_hidden_layers", "drop_path_rate", "mlp_ratio", "layer_norm_eps", "qkv_bias", "attention_probs_dropout_prob",
+    "hidden_act", "initializer_range", "attention_dropout", "num_pooler_layers", "pred_hidden_size",
+    "pred_num_attention_heads", "pred_num_hidden_layers", "pred_num_mask_tokens", "pred_zero_init_mask_tokens",
+    "pred_mlp_ratio", "num_frames", "id2label", "label2id",
+)
+
+
+def transformers_config_dict(config: VJEPA2Config, architecture: str = "VJEPA2Model") -> dict:
+    """`config.json` content that transformers' own `VJEPA2Config` reads (model type `vjepa2`)."""
+    out = {name: getattr(config, name) for name in TRANSFORMERS_CONFIG_FIELDS if hasattr(config, name)}
+    out["id2label"] = {str(k): v for k, v in config.id2label.items()}
+    out["label2id"] = dict(config.label2id)
+    out.update(model_type="vjepa2", architectures=[architecture])
+    return out
+
+
+def export_to_transformers(model, save_directory: str | os.PathLike, architecture: str = "VJEPA2Model") -> Path:
+    """Write `model` as a folder that transformers' own `VJEPA2Model.from_pretrained` (no remote code) loads.
+
+    The weights are written in transformers' key layout (split `query`/`key`/`value`) as `model.safetensors`, and
+    `config.json` is rewritten to transformers' `vjepa2` type with its own fields only.
+    """
+    import json
+
+    from .configuration_vjepa2 import VJEPA2Config as _Config
+
+    if not isinstance(model.config, _Config):
+        raise ValueError(f"`model` must be a V-JEPA 2 model of this package, got {type(model).__name__}")
+    if getattr(model.config, "pooler_num_attention_heads", None) not in (None, model.config.num_attention_heads):
+        raise ValueError(
+            "transformers' classifier uses the encoder's head count in its pooler; this model's pooler has "
+            f"{model.config.pooler_num_attention_heads} heads, so its outputs would change in transformers"
+        )
+    save_directory = Path(save_directory)
+    model.save_pretrained(save_directory)  # split q/k/v on disk through the registered conversion
+    config_path = save_directory / "config.json"
+    data = transformers_config_dict(model.config, architecture)
+    config_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return save_directory
+
+
+def export_to_official(model, path: str | os.PathLike, encoder_key: str = "encoder") -> Path:
+    """Write a `VJEPA2Model` as an official-layout `.pt` (`encoder`, `target_encoder`, `predictor` entries with the
+    `module.backbone.` / `module.` prefixes of the released files). Both encoder entries hold the same weights."""
+    state = internal_to_official({k: v.detach().cpu() for k, v in model.state_dict().items()})
+    encoder = {f"module.backbone.{k}": v for k, v in state["encoder"].items()}
+    checkpoint = {"encoder": encoder, "target_encoder": dict(encoder)}
+    if state["predictor"]:
+        checkpoint["predictor"] = {f"module.backbone.{k}": v for k, v in state["predictor"].items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(checkpoint, tmp)
+    os.replace(tmp, path)
+    return path

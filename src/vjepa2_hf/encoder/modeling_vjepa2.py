@@ -288,6 +288,9 @@ class VJEPA2Layer(GradientCheckpointingLayer):
         self.drop_path = VJEPA2DropPath(drop_path_rate) if drop_path_rate > 0.0 else nn.Identity()
         self.norm2 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
         self.mlp = VJEPA2MLP(hidden_size, mlp_ratio)
+        # official `_rescale_blocks`: these projections start with std / sqrt(2 * (layer_idx + 1))
+        self.attention.proj.residual_depth = layer_idx + 1
+        self.mlp.fc2.residual_depth = layer_idx + 1
 
     def forward(
         self,
@@ -520,7 +523,9 @@ class VJEPA2PreTrainedModel(StrictLoadingMixin, PreTrainedModel):
         (`attention.proj`, `mlp.fc2`) scaled by `1 / sqrt(2 * (l + 1))` (official `_rescale_blocks`)."""
         std = self.config.initializer_range
         if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv3d)):
-            init.trunc_normal_(module.weight, mean=0.0, std=std, a=-2.0, b=2.0)
+            # residual projections of block l carry `residual_depth = l + 1` (set in VJEPA2Layer)
+            scale = math.sqrt(2.0 * getattr(module, "residual_depth", 0.5))
+            init.trunc_normal_(module.weight, mean=0.0, std=std / scale, a=-2.0 / scale, b=2.0 / scale)
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, nn.LayerNorm):
@@ -531,12 +536,6 @@ class VJEPA2PreTrainedModel(StrictLoadingMixin, PreTrainedModel):
                 init.zeros_(module.mask_tokens)
             else:
                 init.trunc_normal_(module.mask_tokens, mean=0.0, std=std, a=-2.0, b=2.0)
-        elif isinstance(module, VJEPA2Layer):
-            # children are initialised first (nn.Module.apply is post-order): redraw the residual projections
-            scaled = std / math.sqrt(2.0 * (module.layer_idx + 1))
-            bound = 2.0 / math.sqrt(2.0 * (module.layer_idx + 1))
-            init.trunc_normal_(module.attention.proj.weight, mean=0.0, std=scaled, a=-bound, b=bound)
-            init.trunc_normal_(module.mlp.fc2.weight, mean=0.0, std=scaled, a=-bound, b=bound)
 
 
 class VJEPA2Model(VJEPA2PreTrainedModel):
