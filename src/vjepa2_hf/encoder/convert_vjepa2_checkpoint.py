@@ -256,9 +256,11 @@ def convert_official_checkpoint(
     from .modeling_vjepa2 import VJEPA2Model, VJEPA2VisionModel
 
     if config is None:
-        if arch not in OFFICIAL_ARCHS:
-            raise ValueError(f"unknown arch {arch!r}; expected one of {sorted(OFFICIAL_ARCHS)}")
-        config = VJEPA2Config.from_preset(OFFICIAL_ARCHS[arch])
+        from .configuration_vjepa2 import PRESETS
+
+        if arch not in OFFICIAL_ARCHS and arch not in PRESETS:
+            raise ValueError(f"unknown arch {arch!r}; expected one of {sorted(OFFICIAL_ARCHS)} (or 'tiny')")
+        config = VJEPA2Config.from_preset(OFFICIAL_ARCHS.get(arch, arch))
     if encoder_key not in ("encoder", "target_encoder"):
         raise ValueError(f"`encoder_key` must be 'encoder' or 'target_encoder', got {encoder_key!r}")
     source = "<state dict>"

@@ -1,0 +1,205 @@
+"""Benchmark: our V-JEPA 2 encoder against transformers' `VJEPA2Model(skip_predictor=True)`, same weights.
+
+Times a ViT-L-shaped encoder on a 16x128x128 clip (512 tokens), batch 1, `torch.set_num_threads(2)`, with
+float32 and bfloat16 *weights* (no autocast), median of `--repeats` runs after warm-up, and prints both speed
+ratios and the achieved GFLOP/s next to the measured matrix-multiply rate at the model's own shapes. Then it
+measures the peak resident memory of one bf16 forward on a 64x256x256 clip (8,192 tokens) for each
+implementation, each in a fresh subprocess.
+
+    python scripts/bench_encoder.py                 # full ViT-L, both parts
+    python scripts/bench_encoder.py --layers 4      # quicker: a 4-block ViT-L-wide encoder
+    python scripts/bench_encoder.py --skip-memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+
+def _config(layers: int):
+    from vjepa2_hf import VJEPA2Config
+
+    # crop 128 = the benchmark input, so that transformers (positions from crop_size) is right too
+    return VJEPA2Config.from_preset("vit_large", num_hidden_layers=layers, crop_size=128)
+
+
+def build_ours(layers: int, dtype: torch.dtype):
+    """Our encoder with random weights, materialised directly in `dtype` (no float32 copy)."""
+    from vjepa2_hf import VJEPA2VisionModel
+
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        model = VJEPA2VisionModel(_config(layers))
+    model = model.to(dtype).to_empty(device="cpu")
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("bias"):
+                param.zero_()
+            elif "norm" in name:
+                param.fill_(1.0)
+            else:
+                param.normal_(0.0, 0.02)
+    return model.eval()
+
+
+def build_theirs(layers: int, dtype: torch.dtype, weights_from=None):
+    """transformers' `VJEPA2Model` in `dtype`; encoder weights copied from our model `weights_from` if given."""
+    import transformers
+
+    from vjepa2_hf.encoder.convert_vjepa2_checkpoint import TRANSFORMERS_CONFIG_FIELDS, split_qkv
+
+    config = _config(layers)
+    fields = {k: getattr(config, k) for k in TRANSFORMERS_CONFIG_FIELDS if k not in ("id2label", "label2id")}
+    with torch.device("meta"):
+        model = transformers.VJEPA2Model(transformers.VJEPA2Config(**fields))
+    model = model.to(dtype).to_empty(device="cpu")
+    source = weights_from if weights_from is not None else build_ours(layers, dtype)
+    state = split_qkv(source.state_dict())
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith("predictor.") for k in missing), (missing, unexpected)
+    return model.eval()
+
+
+def build_pair(layers: int, dtype: torch.dtype):
+    ours = build_ours(layers, dtype)
+    return ours, build_theirs(layers, dtype, weights_from=ours)
+
+
+def median_seconds(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def encoder_flops(tokens: int, width: int, layers: int, mlp: int, patch_volume: int) -> float:
+    """Multiply-adds x2 of the encoder: projections, MLP, attention products, patch embedding."""
+    per_layer = 2 * tokens * width * (3 * width + width + 2 * mlp) + 2 * 2 * tokens * tokens * width
+    return layers * per_layer + 2 * tokens * 3 * patch_volume * width
+
+
+def matmul_rate(tokens: int, width: int, mlp: int, dtype: torch.dtype, repeats: int) -> float:
+    """GFLOP/s of the model's own matrix shapes (qkv, proj, fc1, fc2) in `dtype`."""
+    shapes = [(tokens, width, 3 * width), (tokens, width, width), (tokens, width, mlp), (tokens, mlp, width)]
+    operands = [(torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)) for m, k, n in shapes]
+    flops = sum(2 * m * k * n for m, k, n in shapes)
+    seconds = median_seconds(lambda: [a @ b for a, b in operands], repeats)
+    return flops / seconds / 1e9
+
+
+def speed(layers: int, repeats: int) -> list[dict]:
+    torch.set_num_threads(2)
+    x32 = torch.randn(1, 16, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        ours, theirs = build_pair(layers, dtype)
+        x = x32.to(dtype)
+        with torch.inference_mode():
+            a = ours(x).last_hidden_state
+            b = theirs(x, skip_predictor=True).last_hidden_state
+            diff = (a.float() - b.float()).abs().max().item()
+            t_ours = median_seconds(lambda: ours(x), repeats)
+            t_theirs = median_seconds(lambda: theirs(x, skip_predictor=True), repeats)
+        cfg = ours.config
+        tokens = 8 * 8 * 8
+        flops = encoder_flops(tokens, cfg.hidden_size, layers, cfg.intermediate_size, 2 * 16 * 16)
+        rate = matmul_rate(tokens, cfg.hidden_size, cfg.intermediate_size, dtype, repeats)
+        rows.append(
+            dict(
+                dtype=str(dtype).replace("torch.", ""),
+                ours_s=t_ours,
+                transformers_s=t_theirs,
+                speedup=t_theirs / t_ours,
+                ours_gflops=flops / t_ours / 1e9,
+                transformers_gflops=flops / t_theirs / 1e9,
+                matmul_gflops=rate,
+                max_abs_diff=diff,
+            )
+        )
+        del ours, theirs
+    return rows
+
+
+_MEMORY_CHILD = r"""
+import resource, sys, torch
+sys.path.insert(0, {script_dir!r})
+import bench_encoder
+torch.set_num_threads(2)
+which = {which!r}
+if which == "ours":
+    model = bench_encoder.build_ours({layers}, torch.bfloat16)
+    run = lambda x: model(x)
+else:
+    # its weights come from a temporary model of ours, freed before the forward
+    model = bench_encoder.build_theirs({layers}, torch.bfloat16)
+    run = lambda x: model(x, skip_predictor=True)
+import gc; gc.collect()
+x = torch.randn(1, 64, 3, 256, 256).to(torch.bfloat16)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with torch.inference_mode():
+    run(x)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(peak * 1024, before * 1024)
+"""
+
+
+def memory(layers: int) -> dict:
+    """Peak RSS (bytes) of a fresh process that holds one bf16 model and runs one 8,192-token forward.
+
+    ru_maxrss is a high-water mark, so "before the forward" includes building (for transformers, a temporary
+    copy of our weights is built and freed first, which can only raise its "before" figure, not its peak
+    during the forward below it)."""
+    import os
+
+    script_dir = os.path.dirname(os.path.abspath(__file__))
+    result = {}
+    for which in ("ours", "transformers"):
+        code = _MEMORY_CHILD.format(script_dir=script_dir, layers=layers, which=which)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        peak, before = (int(v) for v in out.stdout.split())
+        result[which] = dict(peak_rss_gb=peak / 1e9, rss_before_forward_gb=before / 1e9)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layers", type=int, default=24, help="encoder depth (ViT-L: 24)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    results: dict = {"layers": args.layers, "threads": 2}
+    if not args.skip_speed:
+        results["speed"] = speed(args.layers, args.repeats)
+        print(f"ViT-L-wide encoder, {args.layers} blocks, 1x16x3x128x128 (512 tokens), 2 threads, median of "
+              f"{args.repeats}")
+        print(f"{'dtype':<9}{'ours s':>9}{'hf s':>9}{'speedup':>9}{'ours GF/s':>11}{'hf GF/s':>10}"
+              f"{'matmul GF/s':>13}{'max|diff|':>11}")
+        for r in results["speed"]:
+            print(f"{r['dtype']:<9}{r['ours_s']:>9.3f}{r['transformers_s']:>9.3f}{r['speedup']:>8.2f}x"
+                  f"{r['ours_gflops']:>11.1f}{r['transformers_gflops']:>10.1f}{r['matmul_gflops']:>13.1f}"
+                  f"{r['max_abs_diff']:>11.2e}")
+    if not args.skip_memory:
+        results["memory"] = memory(args.layers)
+        print(f"peak resident memory, bf16, 1x64x3x256x256 (8,192 tokens), {args.layers} blocks:")
+        for which, r in results["memory"].items():
+            print(f"  {which:<13} peak {r['peak_rss_gb']:.2f} GB (before the forward {r['rss_before_forward_gb']:.2f} GB)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
