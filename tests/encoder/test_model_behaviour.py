@@ -159,3 +159,12 @@ def test_full_size_presets_on_meta(preset, encoder_params, predictor_params):
         assert config.num_attention_heads == 22 and config.intermediate_size == 6144
     x = torch.empty(1, 16, 3, config.crop_size, config.crop_size, device="meta")
     assert model.get_grid(x) == (8, config.crop_size // 16, config.crop_size // 16)
+
+
+def test_non_contiguous_input_and_conv3d_equivalence():
+    model = VJEPA2VisionModel(tiny_config()).eval()
+    x = _x(2, 3, 4, 64, 64, seed=9).transpose(1, 2)  # (2, 4, 3, 64, 64), not contiguous
+    with torch.no_grad():
+        tokens = model.encoder.embeddings(x)[0]
+        conv = model.encoder.embeddings.patch_embeddings.proj(x.permute(0, 2, 1, 3, 4)).flatten(2).transpose(1, 2)
+    assert (tokens - conv).abs().max().item() < 1e-5

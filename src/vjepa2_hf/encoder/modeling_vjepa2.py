@@ -144,15 +144,26 @@ def validate_token_indices(name: str, indices: torch.Tensor, batch_size: int | N
 
 
 class VJEPA2PatchEmbeddings3D(nn.Module):
-    """Conv3d tubelet embedding: `(B, C, T, H, W)` -> `(B, T/t * H/p * W/p, D)` in (time, row, column) order."""
+    """Tubelet embedding: `(B, T, C, H, W)` -> `(B, T/t * H/p * W/p, D)` in (time, row, column) order.
+
+    The weight is the official Conv3d (`proj`, kernel = stride = (t, p, p)); since the kernel never overlaps, the
+    forward runs it as one matrix product over flattened tubelets, which is the same sum and several times faster
+    than a strided Conv3d in bfloat16 on CPU.
+    """
 
     def __init__(self, config: VJEPA2Config, hidden_size: int) -> None:
         super().__init__()
         kernel = (config.tubelet_size, config.patch_size, config.patch_size)
         self.proj = nn.Conv3d(config.in_chans, hidden_size, kernel_size=kernel, stride=kernel)
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.proj(pixel_values).flatten(2).transpose(1, 2)
+    def forward(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
+        batch, frames, channels, height, width = pixel_values_videos.shape
+        tubelet, patch, _ = self.proj.kernel_size
+        tubelets = pixel_values_videos.reshape(
+            batch, frames // tubelet, tubelet, channels, height // patch, patch, width // patch, patch
+        ).permute(0, 1, 4, 6, 3, 2, 5, 7)  # (B, T', H', W', C, t, p, p): the Conv3d weight's (C, t, p, p) order
+        tubelets = tubelets.reshape(batch, -1, channels * tubelet * patch * patch)
+        return F.linear(tubelets, self.proj.weight.view(self.proj.out_channels, -1), self.proj.bias)
 
 
 class VJEPA2Embeddings(nn.Module):
@@ -197,11 +208,10 @@ class VJEPA2Embeddings(nn.Module):
 
     def forward(self, pixel_values_videos: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
         grid = self.grid(pixel_values_videos)
-        pixel_values = pixel_values_videos.permute(0, 2, 1, 3, 4)  # (B, C, T, H, W)
-        if pixel_values.shape[2] == 1:  # a single image fills the tubelet
-            pixel_values = pixel_values.expand(-1, -1, self.config.tubelet_size, -1, -1)
+        if pixel_values_videos.shape[1] == 1:  # a single image fills the tubelet
+            pixel_values_videos = pixel_values_videos.expand(-1, self.config.tubelet_size, -1, -1, -1)
         weight = self.patch_embeddings.proj.weight
-        return self.patch_embeddings(pixel_values.to(weight.dtype)), grid
+        return self.patch_embeddings(pixel_values_videos.to(weight.dtype)), grid
 
 
 class VJEPA2RopeAttention(nn.Module):
