@@ -15,6 +15,27 @@ from .encoder import (
     export_to_transformers,
 )
 
+from .video import (
+    ClipSampler,
+    MultiViewEvalTransform,
+    VideoClipDataset,
+    VideoClipTransform,
+    VideoCollator,
+    VideoReader,
+    VideoShardStream,
+    VideoTrainTransform,
+    VJEPA2VideoProcessor,
+    WeightedMixDataset,
+    WeightedMixSampler,
+    dataset_from_csv,
+    dataset_from_folder,
+    dataset_from_synthetic,
+    generate_motion_dataset,
+    read_video,
+    render_motion_clip,
+    write_video_shards,
+)
+
 __version__ = "0.1.0"
 
 register_auto_classes()
@@ -31,4 +52,22 @@ __all__ = [
     "convert_official_checkpoint",
     "export_to_official",
     "export_to_transformers",
+    "ClipSampler",
+    "MultiViewEvalTransform",
+    "VideoClipDataset",
+    "VideoClipTransform",
+    "VideoCollator",
+    "VideoReader",
+    "VideoShardStream",
+    "VideoTrainTransform",
+    "VJEPA2VideoProcessor",
+    "WeightedMixDataset",
+    "WeightedMixSampler",
+    "dataset_from_csv",
+    "dataset_from_folder",
+    "dataset_from_synthetic",
+    "generate_motion_dataset",
+    "read_video",
+    "render_motion_clip",
+    "write_video_shards",
 ]

@@ -24,11 +24,12 @@ PyAV bundles FFmpeg, so it installs from a wheel everywhere (no system FFmpeg, n
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
+from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 from transformers.utils import logging
@@ -98,11 +99,23 @@ def _check_exists(path: str) -> None:
         raise VideoDecodeError(path, "is a directory, expected a video or image file")
 
 
-def _read_image(path: str) -> np.ndarray:
+def _looks_like_image(head: bytes) -> bool:
+    """Magic numbers of still-image formats (PNG, JPEG, GIF, BMP, WebP, TIFF)."""
+    return (
+        head.startswith(b"\x89PNG")
+        or head.startswith(b"\xff\xd8\xff")
+        or head.startswith(b"GIF8")
+        or head.startswith(b"BM")
+        or (head.startswith(b"RIFF") and head[8:12] == b"WEBP")
+        or head[:4] in (b"II*\x00", b"MM\x00*")
+    )
+
+
+def _read_image(source: Any, path: str) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
             img = ImageOps.exif_transpose(img)
             return np.asarray(img.convert("RGB"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
@@ -130,7 +143,8 @@ class VideoReader:
         ```
 
     Args:
-        path: video or image file.
+        path: video or image file, raw bytes, a binary file object, or a `datasets` value `{"bytes", "path"}`.
+        name: name used in messages when `path` is bytes or a file object.
         apply_rotation: rotate frames by the container's display matrix (multiples of 90 degrees).
         num_threads: FFmpeg decoding threads; None = 1 inside a DataLoader worker, automatic otherwise.
         seek: allow seeking (set False to always decode from the start).
@@ -138,25 +152,53 @@ class VideoReader:
 
     def __init__(
         self,
-        path: str | os.PathLike,
+        path: str | os.PathLike | bytes | dict | BinaryIO,
         *,
         apply_rotation: bool = True,
         num_threads: int | None = None,
         seek: bool = True,
+        name: str | None = None,
     ):
-        self.path = os.fspath(path)
-        _check_exists(self.path)
+        self._source: Any = None
+        if isinstance(path, dict):  # a `datasets` Video/Image value read with decode=False: {"bytes", "path"}
+            if path.get("bytes") is not None:
+                name = name or path.get("path") or "<bytes>"
+                path = path["bytes"]
+            elif path.get("path"):
+                path = path["path"]
+            else:
+                raise ValueError(f"a video dict needs 'bytes' or 'path', got keys {sorted(path)}")
+        if isinstance(path, (bytes, bytearray, memoryview)):
+            self.path = name or "<bytes>"
+            self._source = io.BytesIO(bytes(path))
+        elif hasattr(path, "read"):
+            self.path = name or getattr(path, "name", None) or "<file object>"
+            self._source = path
+        else:
+            self.path = os.fspath(path)
+            _check_exists(self.path)
+            self._source = self.path
         self.apply_rotation = apply_rotation
         self.allow_seek = seek
         self.frames_decoded = 0  # frames decoded by the last get_frames call (for tests and benchmarks)
         self._container = None
         self._image: np.ndarray | None = None
-        if is_image_file(self.path):
-            self._image = _read_image(self.path)
+        if self._is_image():
+            self._image = _read_image(self._source, self.path)
             h, w = self._image.shape[:2]
             self.metadata = VideoMetadata(self.path, 1, 1.0, w, h, 1.0, codec="image", is_image=True)
             return
         self._open(num_threads)
+
+    def _is_image(self) -> bool:
+        if is_image_file(self.path):
+            return True
+        if isinstance(self._source, str):
+            return False
+        pos = self._source.tell()
+        head = self._source.read(16)
+        self._source.seek(pos)
+        return _looks_like_image(head)
 
     # ------------------------------------------------------------------ opening
     def _open(self, num_threads: int | None) -> None:
@@ -164,8 +206,8 @@ class VideoReader:
 
         path = self.path
         try:
-            self._container = av.open(path, mode="r", metadata_errors="ignore")
-        except av.FFmpegError as e:
+            self._container = av.open(self._source, mode="r", metadata_errors="ignore")
+        except (av.FFmpegError, OSError, ValueError) as e:
             raise VideoDecodeError(path, f"cannot open as a video ({type(e).__name__}: {e})") from e
         if not self._container.streams.video:
             kinds = [s.type for s in self._container.streams]
@@ -173,6 +215,7 @@ class VideoReader:
             raise VideoDecodeError(path, f"no video stream in the file (streams: {kinds or 'none'})")
         stream = self._container.streams.video[0]
         self._stream = stream
+        self._iter, self._pos, self._pending = None, 0, None
         codec_ctx = stream.codec_context
         if codec_ctx is None or getattr(codec_ctx, "codec", None) is None:
             name = getattr(getattr(stream, "codec", None), "name", None) or "unknown"
@@ -209,7 +252,16 @@ class VideoReader:
             fps = num_frames / dur if dur else 1.0
             constant = False
         duration = self._duration_seconds() or num_frames / fps
-        rotation = _normalize_rotation(self._display_rotation()) if self.apply_rotation else 0
+        try:
+            first = self._first_frame()
+        except VideoDecodeError:
+            self.close()
+            raise
+        rotation = first.rotation
+        tag = stream.metadata.get("rotate") if stream.metadata else None
+        if not rotation and tag:
+            rotation = -float(tag)  # the legacy tag is clockwise
+        rotation = _normalize_rotation(rotation) if self.apply_rotation else 0
         w, h = int(codec_ctx.width or 0), int(codec_ctx.height or 0)
         if rotation in (90, 270):
             w, h = h, w
@@ -245,10 +297,7 @@ class VideoReader:
                     n += 1
         except av.FFmpegError as e:
             logger.warning(f"{self.path}: demuxing stopped early ({e}); counted {n} frames")
-        try:
-            self._container.seek(0, stream=self._stream, backward=True, any_frame=False)
-        except av.FFmpegError:
-            self._reopen()
+        self._iter, self._pos = None, -1  # the cursor is at the end: force a seek to the start
         return n
 
     def _restart(self) -> None:
@@ -292,7 +341,9 @@ class VideoReader:
 
         threads, ttype = self._stream.codec_context.thread_count, self._stream.codec_context.thread_type
         self._container.close()
-        self._container = av.open(self.path, mode="r", metadata_errors="ignore")
+        if not isinstance(self._source, str):
+            self._source.seek(0)
+        self._container = av.open(self._source, mode="r", metadata_errors="ignore")
         self._stream = self._container.streams.video[0]
         self._stream.codec_context.thread_count = threads
         self._stream.codec_context.thread_type = ttype
@@ -359,11 +410,11 @@ class VideoReader:
         decoded = self._decode(wanted)
         missing = [int(i) for i in wanted if int(i) not in decoded]
         if missing:
-            last = max(decoded) if decoded else -1
+            last = max(decoded) if decoded else None
             raise VideoDecodeError(
                 self.path,
-                f"the stream ended after {last + 1} decodable frames but the file claims {n}; frames {missing[:5]}"
-                f"{'...' if len(missing) > 5 else ''} are missing (truncated or corrupt file?)",
+                f"frames {missing[:5]}{'...' if len(missing) > 5 else ''} could not be decoded although the file "
+                f"claims {n} frames (last frame decoded: {last}); the file is truncated or corrupt",
             )
         return np.stack([decoded[int(i)] for i in idx])
 
@@ -372,27 +423,30 @@ class VideoReader:
 
         first, last = int(wanted[0]), int(wanted[-1])
         fps = self.metadata.fps
-        tb = self._time_base
         self.frames_decoded = 0
-        use_seek = self.allow_seek and self.metadata.constant_frame_rate and first >= max(8, int(fps))
-        if use_seek:
+        # Continue from the cursor when the clip starts at or shortly after it; otherwise seek (constant frame rate
+        # only, where a timestamp gives the index exactly) or restart from frame 0.
+        near_cursor = self._iter is not None and self._pos >= 0 and 0 <= first - self._pos < max(8, int(fps))
+        if not near_cursor and self.allow_seek and self.metadata.constant_frame_rate and first >= max(8, int(fps)):
             try:
-                out = self._decode_seek(wanted, first, last, fps, tb)
+                out = self._decode_seek(wanted, first, last, fps, self._time_base)
                 if out is not None:
                     return out
             except av.FFmpegError as e:
                 logger.debug(f"{self.path}: seek failed ({e}), decoding from the start")
-        return self._decode_sequential(wanted, last)
+            self._iter, self._pos = None, -1
+        return self._decode_sequential(wanted, first, last)
 
     def _decode_seek(self, wanted, first, last, fps, tb) -> dict[int, np.ndarray] | None:
         """Seek to the keyframe before `first` and decode up to `last`. Returns None when timestamps do not map to
         indices cleanly (the caller then decodes sequentially)."""
-        target = self._start_pts + int(math.floor((first - 0.5) / fps / tb))
+        target = self._start_pts + int(math.floor((first - 0.1) / fps / tb))
         self._container.seek(max(target, self._start_pts), stream=self._stream, backward=True, any_frame=False)
+        self._iter, self._pending, self._pos = self._container.decode(self._stream), None, -1
         wanted_set = set(int(i) for i in wanted)
         out: dict[int, np.ndarray] = {}
         started = False
-        for frame in self._container.decode(self._stream):
+        for frame in self._iter:
             self.frames_decoded += 1
             if frame.pts is None:
                 return None
@@ -402,32 +456,33 @@ class VideoReader:
                 return None  # irregular timestamps: not a clean constant-frame-rate stream
             if not started:
                 if i > first:
-                    return None  # landed after the wanted frame (no keyframe before it in the index)
+                    return None  # landed after the wanted frame
                 started = True
             if i in wanted_set:
                 out[i] = self._to_rgb(frame)
             if i >= last:
+                self._pos = i + 1
                 break
         return out
 
-    def _decode_sequential(self, wanted, last) -> dict[int, np.ndarray]:
+    def _decode_sequential(self, wanted, first, last) -> dict[int, np.ndarray]:
         import av
 
-        try:
-            self._container.seek(0, stream=self._stream, backward=True, any_frame=False)
-        except av.FFmpegError:
-            self._reopen()
+        if self._iter is None or self._pos < 0 or self._pos > first:
+            self._restart()
         wanted_set = set(int(i) for i in wanted)
         out: dict[int, np.ndarray] = {}
-        self.frames_decoded = 0
         try:
-            for i, frame in enumerate(self._container.decode(self._stream)):
+            while self._pos <= last:
+                i = self._pos
+                frame = self._next_frame()
                 self.frames_decoded += 1
                 if i in wanted_set:
                     out[i] = self._to_rgb(frame)
-                if i >= last:
-                    break
+        except StopIteration:
+            self._iter, self._pos = None, -1
         except av.FFmpegError as e:
+            self._iter, self._pos = None, -1
             if not out or max(out) < last:
                 raise VideoDecodeError(
                     self.path, f"decoding failed after {self.frames_decoded} frames ({type(e).__name__}: {e})"
@@ -435,14 +490,14 @@ class VideoReader:
         return out
 
 
-def get_video_metadata(path: str | os.PathLike) -> VideoMetadata:
+def get_video_metadata(path: str | os.PathLike | bytes | dict) -> VideoMetadata:
     """Metadata of a video or image file (opens it, decodes at most one frame)."""
     with VideoReader(path) as reader:
         return reader.metadata
 
 
 def read_video(
-    path: str | os.PathLike,
+    path: str | os.PathLike | bytes | dict,
     indices: Sequence[int] | np.ndarray | None = None,
     *,
     return_metadata: bool = False,
@@ -451,7 +506,7 @@ def read_video(
     """Decode a video (or image) file.
 
     Args:
-        path: video or image file.
+        path: video or image file, raw bytes, or a `datasets` Video/Image value `{"bytes": ..., "path": ...}`.
         indices: frame indices to return (presentation order); None = all frames. For an image every index must be
             0 and the image is repeated `len(indices)` times.
         return_metadata: also return the file's `VideoMetadata`.

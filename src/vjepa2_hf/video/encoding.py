@@ -27,6 +27,7 @@ def write_video(
     pts: Sequence[int] | None = None,
     time_base: Fraction | None = None,
     rotation: int | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> str:
     """Write frames to a video file.
 
@@ -44,6 +45,7 @@ def write_video(
         pts: explicit presentation timestamps in `time_base` units (for variable-frame-rate files).
         time_base: time base of `pts` (default `1/fps` or `1/1000` when `pts` is given).
         rotation: display rotation in degrees (counter-clockwise) stored in the container's display matrix.
+        container_options: muxer options (e.g. `{"movflags": "faststart"}` to put the MP4 index first).
 
     Returns:
         The path written, as a string.
@@ -75,7 +77,7 @@ def write_video(
             pix_fmt = "bgra"
 
     rate = Fraction(fps).limit_denominator(1000)
-    with av.open(path, mode="w") as container:
+    with av.open(path, mode="w", options=dict(container_options or {})) as container:
         stream = container.add_stream(codec, rate=rate)
         if arr is not None:
             stream.width = int(arr.shape[2])
@@ -110,6 +112,8 @@ def write_video(
                     frame.time_base = stream.codec_context.time_base
                 for packet in stream.encode(frame):
                     container.mux(packet)
+        else:
+            container.start_encoding()  # write the header of a video without frames
         for packet in stream.encode():
             container.mux(packet)
     return path

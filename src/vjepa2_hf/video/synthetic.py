@@ -58,6 +58,7 @@ __all__ = [
     "load_dataset_info",
     "render_motion_clip",
     "sample_motion_spec",
+    "parity_pattern_frames",
 ]
 
 DIRECTION_NAMES = ("right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right")
@@ -82,7 +83,7 @@ PALETTE = np.array(
     ],
     dtype=np.float32,
 )
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 def _num_classes(task: str) -> int:
@@ -167,39 +168,41 @@ class MotionClipSpec:
 def _place(
     rng: np.random.Generator, objects: list[MovingObject], num_frames: int, size: int, switch_frame: int | None
 ) -> bool:
-    """Choose start positions so that every object stays fully inside the frame (and, when possible, objects never
-    overlap). Slows an object down until its trajectory fits. Returns False if objects had to overlap."""
-    placed: list[np.ndarray] = []
-    ok = True
+    """Choose start positions so that every object stays fully inside the frame and, when possible, objects never come
+    within 2 pixels of each other. Slows an object down until its trajectory fits. Returns False if some objects had
+    to come closer (possible with 4 objects in a small frame; the count label is still right, they may touch)."""
+    placed: list[tuple[np.ndarray, float]] = []
+    separated = True
     for obj in objects:
-        margin = obj.radius + 1.0
-        for _ in range(20):
-            obj.start = [0.0, 0.0]
-            rel = obj.positions(num_frames, switch_frame)
-            lo = margin - rel.min(0)
-            hi = size - margin - rel.max(0)
-            if np.all(hi >= lo):
+        for _shrink in range(4):  # if no separated position exists, make the object smaller and slower
+            margin = obj.radius + 1.0
+            for _ in range(20):
+                obj.start = [0.0, 0.0]
+                rel = obj.positions(num_frames, switch_frame)
+                lo = margin - rel.min(0)
+                hi = size - margin - rel.max(0)
+                if np.all(hi >= lo):
+                    break
+                obj.speed *= 0.85
+            best, best_gap = lo, -np.inf
+            for _ in range(80):
+                start = lo + rng.random(2) * np.maximum(hi - lo, 0)
+                traj = rel + start[None]
+                gap = np.inf
+                for other_traj, other_r in placed:
+                    gap = min(gap, np.linalg.norm(traj - other_traj, axis=1).min() - obj.radius - other_r)
+                if gap > best_gap:
+                    best, best_gap = start, gap
+                if gap > 2:
+                    break
+            if best_gap > 2:
                 break
+            obj.radius *= 0.85
             obj.speed *= 0.85
-        best, best_gap = None, -np.inf
-        for _ in range(60):
-            start = lo + rng.random(2) * np.maximum(hi - lo, 0)
-            traj = rel + start[None]
-            gap = np.inf
-            for (other_traj, other_r) in placed:
-                d = np.linalg.norm(traj - other_traj, axis=1).min() - obj.radius - other_r
-                gap = min(gap, d)
-            if gap > 2:
-                best = start
-                break
-            if gap > best_gap:
-                best, best_gap = start, gap
-        if best is None:  # pragma: no cover - the loop always sets it
-            best = lo
-        ok = ok and (not placed or best_gap > 2 or best is not None)
+        separated = separated and best_gap > 2
         obj.start = [float(best[0]), float(best[1])]
         placed.append((obj.positions(num_frames, switch_frame), obj.radius))
-    return ok
+    return separated
 
 
 def sample_motion_spec(
@@ -342,6 +345,23 @@ def index_barcode_frames(num_frames: int, height: int = 64, width: int = 64, bit
     return frames
 
 
+def parity_pattern_frames(num_frames: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Deterministic uint8 frames `[T, H, W, 3]` from integer arithmetic only (identical on every platform and numpy
+    version): diagonal ramps with sharp wrap-around edges, a moving square, and hashed pixel noise. Used as the input of
+    the stored processor-parity reference."""
+    t, y, x = np.meshgrid(
+        np.arange(num_frames, dtype=np.int64), np.arange(height, dtype=np.int64), np.arange(width, dtype=np.int64),
+        indexing="ij",
+    )
+    out = np.empty((num_frames, height, width, 3), dtype=np.uint8)
+    for c in range(3):
+        ramp = (x * (3 + c) + y * (5 - c) + t * 11 + c * 70 + seed * 17) % 256
+        noise = ((x * 73856093) ^ (y * 19349663) ^ (t * 83492791) ^ (c * 2654435761 + seed)) % 61
+        square = ((x - 2 * t - seed) % width < width // 3) & ((y + t) % height < height // 3)
+        out[..., c] = ((ramp + noise + square * (90 + 40 * c)) % 256).astype(np.uint8)
+    return out
+
+
 def decode_index_barcode(frames: np.ndarray, bits: int) -> np.ndarray:
     """Inverse of `index_barcode_frames`: frame indices `[T]` (int64) read from `[T, H, W, 3]` frames."""
     frames = np.asarray(frames)
@@ -464,7 +484,9 @@ def generate_motion_dataset(
             for row in rows:
                 if row["split"] == split:
                     f.write(f"{row['path']} {row['label']}\n")
-    info = dict(params, class_names=names, num_classes=n_cls, num_train=int((~is_test).sum()), num_test=int(is_test.sum()))
+    info = dict(
+        params, class_names=names, num_classes=n_cls, num_train=int((~is_test).sum()), num_test=int(is_test.sum())
+    )
     info["switch_frame"] = num_frames // 2 if task == "anticipation" else None
     with open(info_path, "w") as f:
         json.dump(info, f, indent=2)

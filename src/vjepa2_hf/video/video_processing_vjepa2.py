@@ -1,0 +1,336 @@
+"""`VJEPA2VideoProcessor`: the V-JEPA 2 evaluation transform, numerically identical to transformers' processor, without
+torchvision.
+
+transformers' `VJEPA2VideoProcessor` is a `BaseVideoProcessor`, which requires torchvision; torchvision wheels pin an
+exact torch build (on Linux, the CUDA one: about 5.5 GB), which this package does not impose. This class is therefore a
+plain Python class with the same configuration format and the same arithmetic:
+
+1. frames as a uint8 `[T, C, H, W]` tensor (float inputs are processed in float, as transformers does);
+2. resize the short side to `int(crop_size * 256 / 224)` (292 for 256, 438 for 384), long side `int(short * L / S)`,
+   bilinear with antialias (torchvision's tensor resize: native uint8 kernel on AVX2/AVX512/ARM CPUs);
+3. centre crop `crop_size` (top = int((H - crop) / 2));
+4. fused rescale + normalise: `(x - 255 * mean) / (255 * std)` in float32, ImageNet mean and std.
+
+Output: `BatchFeature({"pixel_values_videos": float32 [B, T, 3, crop, crop]})`.
+
+It reads `video_preprocessor_config.json` (or `preprocessor_config.json`) from a local folder or a Hub repo such as
+`facebook/vjepa2-vitl-fpc64-256`, and `save_pretrained` writes `video_preprocessor_config.json` in transformers' format
+(with `"video_processor_type": "VJEPA2VideoProcessor"`), so transformers' `AutoVideoProcessor` loads what this class
+saves when torchvision is installed.
+
+Parity (tests/video/test_processor.py, reference made by scripts/make_processor_reference.py with transformers 5.24.0 and
+torchvision 0.29.1): max abs difference 0.0 on every stored case (uint8 and float inputs, landscape, portrait, square,
+upscaling, batches, crops 32/48/64/256). On CPUs without AVX2 (and not ARM) torchvision resizes uint8 through float +
+round; we follow it, and both differ from the AVX result by at most one uint8 level (0.0175 after normalisation).
+
+The official repository's own preprocessor (`evals/hub/preprocessor.py`) differs: for numpy `[T, H, W, C]` input it
+resizes with OpenCV (`cv2.INTER_LINEAR`, no antialias) and centre-crops at `round((L - crop) / 2)`
+(facebookresearch/vjepa2 issues 41 and 168). Measured against it (opencv 5.0, crop 256): mean abs difference 0.41
+(max 3.96, in normalised units) on detailed 720x1280 frames, 0.087 (max 1.89) on 360x480 ones, 0.001 on smooth
+synthetic shapes: the gap is aliasing when downscaling, largest for high-resolution, high-frequency content.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from transformers import BatchFeature
+from transformers.utils import logging
+
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, _is_pil, center_crop, normalize, resize_short_side, to_video_tensor
+
+logger = logging.get_logger(__name__)
+
+__all__ = ["VJEPA2VideoProcessor", "VIDEO_PROCESSOR_NAME", "IMAGE_PROCESSOR_NAME"]
+
+VIDEO_PROCESSOR_NAME = "video_preprocessor_config.json"
+IMAGE_PROCESSOR_NAME = "preprocessor_config.json"
+# PIL resampling codes used in the JSON configs -> torch interpolate modes we implement.
+_RESAMPLE = {2: "bilinear", 3: "bicubic"}
+
+
+def _crop_to_int(crop_size: Any) -> int:
+    if isinstance(crop_size, int):
+        return crop_size
+    if isinstance(crop_size, dict) and "height" in crop_size:
+        if "width" in crop_size and crop_size["width"] != crop_size["height"]:
+            raise ValueError(f"`crop_size` must be square, got {crop_size}")
+        return int(crop_size["height"])
+    raise ValueError(f"`crop_size` must be an integer or a dictionary with a 'height' key, got {crop_size!r}")
+
+
+class VJEPA2VideoProcessor:
+    """Evaluation-time video processor for V-JEPA 2 (transformers-compatible configuration and numerics).
+
+    Args:
+        crop_size: output side (int or `{"height": h, "width": w}` with h == w). The resize size is always derived from
+            it as `int(crop_size * 256 / 224)`, exactly as transformers' class does (any `size` in a config is
+            recomputed).
+        do_resize, do_center_crop, do_rescale, do_normalize: the four steps.
+        resample: PIL code of the interpolation (2 = bilinear, 3 = bicubic).
+        rescale_factor: 1/255.
+        image_mean, image_std: ImageNet statistics by default.
+        do_convert_rgb: convert grayscale (repeat) and RGBA (over white) inputs to RGB.
+        kwargs: other keys of a transformers config (kept and written back by `save_pretrained`).
+
+    Example:
+        ```python
+        processor = VJEPA2VideoProcessor.from_pretrained("facebook/vjepa2-vitl-fpc64-256")
+        batch = processor(frames)               # frames: uint8 [T, H, W, 3] numpy array
+        batch["pixel_values_videos"].shape      # [1, T, 3, 256, 256]
+        ```
+    """
+
+    model_input_names = ["pixel_values_videos"]
+    video_processor_type = "VJEPA2VideoProcessor"
+
+    def __init__(
+        self,
+        crop_size: int | dict = 256,
+        do_resize: bool = True,
+        do_center_crop: bool = True,
+        do_rescale: bool = True,
+        do_normalize: bool = True,
+        resample: int = 2,
+        rescale_factor: float = 1 / 255,
+        image_mean: Sequence[float] = IMAGENET_MEAN,
+        image_std: Sequence[float] = IMAGENET_STD,
+        do_convert_rgb: bool = True,
+        **kwargs,
+    ):
+        crop = _crop_to_int(crop_size)
+        if crop <= 0:
+            raise ValueError(f"`crop_size` must be positive, got {crop}")
+        if int(resample) not in _RESAMPLE:
+            raise ValueError(f"`resample` must be 2 (bilinear) or 3 (bicubic), got {resample!r}")
+        for name, stat in (("image_mean", image_mean), ("image_std", image_std)):
+            if len(stat) != 3:
+                raise ValueError(f"`{name}` must have 3 values (RGB), got {list(stat)}")
+        self.crop_size = {"height": crop, "width": crop}
+        self.size = {"shortest_edge": int(crop * 256 / 224)}
+        self.do_resize = bool(do_resize)
+        self.do_center_crop = bool(do_center_crop)
+        self.do_rescale = bool(do_rescale)
+        self.do_normalize = bool(do_normalize)
+        self.resample = int(resample)
+        self.rescale_factor = float(rescale_factor)
+        self.image_mean = [float(v) for v in image_mean]
+        self.image_std = [float(v) for v in image_std]
+        self.do_convert_rgb = bool(do_convert_rgb)
+        kwargs.pop("size", None)
+        kwargs.pop("video_processor_type", None)
+        kwargs.pop("image_processor_type", None)
+        self._extra = kwargs
+
+    # ------------------------------------------------------------------ configuration I/O
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self._extra)
+        d.update(
+            crop_size=dict(self.crop_size),
+            do_center_crop=self.do_center_crop,
+            do_normalize=self.do_normalize,
+            do_rescale=self.do_rescale,
+            do_resize=self.do_resize,
+            image_mean=list(self.image_mean),
+            image_std=list(self.image_std),
+            resample=self.resample,
+            rescale_factor=self.rescale_factor,
+            size=dict(self.size),
+            video_processor_type=self.video_processor_type,
+        )
+        if not self.do_convert_rgb:
+            d["do_convert_rgb"] = False
+        d.setdefault("return_metadata", False)
+        return dict(sorted(d.items()))
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__} {self.to_json_string()}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, VJEPA2VideoProcessor) and self.to_dict() == other.to_dict()
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any], **kwargs) -> "VJEPA2VideoProcessor":
+        cfg = copy.deepcopy(config)
+        cfg.update(kwargs)
+        kind = cfg.get("video_processor_type") or cfg.get("image_processor_type")
+        if kind and "VJEPA2" not in kind:
+            logger.warning(f"loading a {kind} configuration into VJEPA2VideoProcessor")
+        cfg.pop("processor_class", None)
+        return cls(**cfg)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        token: str | bool | None = None,
+        **kwargs,
+    ) -> "VJEPA2VideoProcessor":
+        """Load from a folder or a Hub repo holding `video_preprocessor_config.json` or `preprocessor_config.json`.
+
+        Works offline (`HF_HUB_OFFLINE=1` or `local_files_only=True`) from a local folder or the Hub cache. Extra
+        `kwargs` override config values (e.g. `crop_size=384`).
+        """
+        path = os.fspath(pretrained_model_name_or_path)
+        config_file = None
+        if os.path.isdir(path):
+            for name in (VIDEO_PROCESSOR_NAME, IMAGE_PROCESSOR_NAME):
+                if os.path.isfile(os.path.join(path, name)):
+                    config_file = os.path.join(path, name)
+                    break
+            if config_file is None:
+                raise FileNotFoundError(
+                    f"{path} has neither {VIDEO_PROCESSOR_NAME} nor {IMAGE_PROCESSOR_NAME}; expected a processor folder"
+                )
+        elif os.path.isfile(path) and path.endswith(".json"):
+            config_file = path
+        else:
+            from huggingface_hub import hf_hub_download
+            from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
+
+            errors = []
+            for name in (VIDEO_PROCESSOR_NAME, IMAGE_PROCESSOR_NAME):
+                try:
+                    config_file = hf_hub_download(
+                        path,
+                        name,
+                        revision=revision,
+                        cache_dir=cache_dir,
+                        local_files_only=local_files_only,
+                        token=token,
+                    )
+                    break
+                except (EntryNotFoundError, LocalEntryNotFoundError) as e:
+                    errors.append(f"{name}: {type(e).__name__}")
+                except Exception as e:  # repository not found, offline without cache, invalid id, ...
+                    errors.append(f"{name}: {type(e).__name__}: {e}")
+            if config_file is None:
+                raise OSError(
+                    f"could not load a processor config from {path!r} (not a local folder; Hub lookup failed: "
+                    f"{'; '.join(errors)})"
+                )
+        with open(config_file, encoding="utf-8") as f:
+            config = json.load(f)
+        return cls.from_dict(config, **kwargs)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> list[str]:
+        """Write `video_preprocessor_config.json` (transformers' format) into `save_directory`."""
+        if os.path.isfile(save_directory):
+            raise ValueError(f"`save_directory` must be a folder, got the file {save_directory}")
+        os.makedirs(save_directory, exist_ok=True)
+        out = os.path.join(os.fspath(save_directory), VIDEO_PROCESSOR_NAME)
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(self.to_json_string())
+        return [out]
+
+    # ------------------------------------------------------------------ processing
+    @staticmethod
+    def _split_batch(videos: Any) -> list[Any]:
+        """One video or a batch -> list of videos (transformers' `make_batched_videos` rules)."""
+        if isinstance(videos, (str, os.PathLike)) or _is_pil(videos):
+            return [videos]
+        if isinstance(videos, (np.ndarray, torch.Tensor)):
+            if videos.ndim == 5:
+                return list(videos)
+            if videos.ndim in (2, 3, 4):
+                return [videos]
+            raise ValueError(
+                f"`videos` must be [T, H, W, C] / [T, C, H, W], a batch [B, T, ...] or one image, got shape "
+                f"{tuple(videos.shape)}"
+            )
+        if isinstance(videos, (list, tuple)):
+            if len(videos) == 0:
+                raise ValueError("`videos` is an empty list")
+            first = videos[0]
+            if _is_pil(first):
+                return [list(videos)]  # one video given as a list of frames
+            if isinstance(first, (np.ndarray, torch.Tensor)) and first.ndim in (2, 3):
+                return [list(videos)]  # a list of frames
+            return list(videos)  # a batch: videos, lists of frames or paths
+        raise ValueError(
+            f"unsupported `videos` type {type(videos).__name__}: expected a path, numpy array, torch tensor, PIL image, "
+            "or a list of those"
+        )
+
+    def preprocess_video(self, video: Any, *, input_data_format: str | None = None, num_frames: int | None = None):
+        """One video -> float32 `[T, 3, crop, crop]` (or un-cropped when `do_center_crop=False`)."""
+        if isinstance(video, (str, os.PathLike)) and num_frames is not None:
+            from .decoding import VideoReader
+
+            with VideoReader(video) as reader:
+                n = reader.metadata.num_frames
+                idx = np.arange(0, n, n / num_frames).astype(int)[:num_frames] if n >= num_frames else np.arange(n)
+                video = reader.get_frames(idx)
+        x = to_video_tensor(video, input_data_format=input_data_format, convert_rgb=self.do_convert_rgb)
+        if self.do_resize:
+            x = resize_short_side(x, self.size["shortest_edge"], mode=_RESAMPLE[self.resample], antialias=True)
+        if self.do_center_crop:
+            x = center_crop(x, (self.crop_size["height"], self.crop_size["width"]))
+        if self.do_normalize:
+            factor = self.rescale_factor if self.do_rescale else None
+            return normalize(x, self.image_mean, self.image_std, rescale_factor=factor)
+        if self.do_rescale:
+            return x.to(torch.float32) * self.rescale_factor
+        return x.to(torch.float32)
+
+    def __call__(
+        self,
+        videos: Any,
+        return_tensors: str | None = "pt",
+        *,
+        input_data_format: str | None = None,
+        num_frames: int | None = None,
+        device: str | torch.device | None = None,
+        **kwargs,
+    ) -> BatchFeature:
+        """Process one video or a batch.
+
+        Args:
+            videos: a video (`[T, H, W, C]` / `[T, C, H, W]` numpy array or tensor, list of PIL images or frames, file
+                path) or a batch of them (a list, or a 5-D array `[B, T, ...]`). Images count as one-frame videos.
+            return_tensors: `"pt"` (stacked tensor, needs equal T), `"np"`, or None (list of tensors).
+            input_data_format: `"channels_last"` / `"channels_first"` to skip the channel-axis inference.
+            num_frames: for file paths only: read this many evenly spaced frames instead of the whole file.
+            device: move the output there.
+            kwargs: per-call overrides of the configuration (e.g. `crop_size=384`).
+
+        Returns:
+            `BatchFeature` with `pixel_values_videos`: float32 `[B, T, 3, crop, crop]`.
+        """
+        proc = self
+        if kwargs:
+            cfg = self.to_dict()
+            cfg.update(kwargs)
+            proc = type(self).from_dict(cfg)
+        items = self._split_batch(videos)
+        out = [proc.preprocess_video(v, input_data_format=input_data_format, num_frames=num_frames) for v in items]
+        if device is not None:
+            out = [o.to(device) for o in out]
+        if return_tensors in ("pt", "np"):
+            shapes = {tuple(o.shape) for o in out}
+            if len(shapes) > 1:
+                raise ValueError(
+                    f"cannot stack videos of different shapes {sorted(shapes)} into one tensor; pass videos with the "
+                    "same number of frames or use return_tensors=None"
+                )
+            stacked = torch.stack(out)
+            data = {"pixel_values_videos": stacked if return_tensors == "pt" else stacked.cpu().numpy()}
+        elif return_tensors is None:
+            data = {"pixel_values_videos": out}
+        else:
+            raise ValueError(f"`return_tensors` must be 'pt', 'np' or None, got {return_tensors!r}")
+        return BatchFeature(data=data)
+
+    preprocess = __call__
