@@ -12,7 +12,7 @@ from ..encoder.configuration_vjepa2 import VJEPA2Config
 
 logger = logging.get_logger(__name__)
 
-PROJECTOR_TYPES = ("mlp", "avgpool_mlp", "attentive_pool")
+PROJECTOR_TYPES = ("mlp", "avgpool_mlp", "merge_mlp", "attentive_pool")
 IMAGE_MODES = ("repeat", "tiles")
 
 
@@ -28,6 +28,8 @@ class VJEPA2VLMConfig(PretrainedConfig):
     paper's best model (ViT-g/384, MLP projector, no pooling) that is `(384 / 16)^2 = 576` tokens per 2-frame tubelet,
     i.e. the **288 tokens per frame** of the paper: the only "pooling" is the temporal tubelet of the patch
     embedding. `avgpool_mlp` pools every tubelet's token grid by `projector_pool_stride` in both spatial axes;
+    `merge_mlp` concatenates every `projector_pool_stride x projector_pool_stride` block of tokens along channels
+    (Qwen2-VL's patch merger, InternVL's pixel shuffle: fewer tokens, spatial layout kept in the channels);
     `attentive_pool` replaces every tubelet's tokens with `tokens_per_tubelet / projector_pool_ratio` learned queries
     (the paper's controlled setup, Table 21: ratio 4 for ViT-L/H/g at 256 and g384, 8 for g512).
 
@@ -38,13 +40,15 @@ class VJEPA2VLMConfig(PretrainedConfig):
         video_token_id (`int`, *optional*): id of the video placeholder token (set after adding it to the tokenizer).
         image_token_id (`int`, *optional*): id of the image placeholder token.
         projector_type (`str`, defaults to `"mlp"`): `"mlp"` (Linear-GELU-Linear, the paper's scaling run),
-            `"avgpool_mlp"` (spatial average pooling per tubelet, then the MLP) or `"attentive_pool"` (learned queries
-            cross-attending each tubelet's tokens, then the MLP).
+            `"avgpool_mlp"` (spatial average pooling per tubelet, then the MLP), `"merge_mlp"` (channel concatenation
+            of `s x s` token blocks, LayerNorm, then the MLP) or `"attentive_pool"` (learned queries cross-attending
+            each tubelet's tokens, then the MLP).
         projector_hidden_act (`str`, defaults to `"gelu"`): activation between the two projector linears.
         projector_bias (`bool`, defaults to True): biases of the projector linears.
         projector_pre_norm (`bool`, defaults to False): LayerNorm on the encoder features before the projector (the
             encoder output is already layer-normed; useful with `vision_feature_layer` lists).
-        projector_pool_stride (`int`, defaults to 2): spatial stride of `avgpool_mlp` (ignored otherwise).
+        projector_pool_stride (`int`, defaults to 2): spatial stride of `avgpool_mlp` and block size of `merge_mlp`
+            (ignored otherwise).
         projector_pool_ratio (`int`, defaults to 4): token reduction of `attentive_pool` (ignored otherwise).
         projector_num_queries (`int`, *optional*): queries per tubelet of `attentive_pool`; overrides
             `projector_pool_ratio`.
@@ -115,7 +119,9 @@ class VJEPA2VLMConfig(PretrainedConfig):
         self.projector_pool_ratio = projector_pool_ratio
         self.projector_num_queries = projector_num_queries
         self.projector_num_heads = projector_num_heads
-        self.vision_feature_layer = list(vision_feature_layer) if isinstance(vision_feature_layer, (list, tuple)) else vision_feature_layer
+        self.vision_feature_layer = (
+            list(vision_feature_layer) if isinstance(vision_feature_layer, (list, tuple)) else vision_feature_layer
+        )
         self.num_frames = num_frames
         self.frames_per_clip = frames_per_clip
         self.freeze_vision_tower = freeze_vision_tower
@@ -156,6 +162,13 @@ class VJEPA2VLMConfig(PretrainedConfig):
         for layer in layers:
             if not -n <= layer < n:
                 raise ValueError(f"`vision_feature_layer` entries must be in [-{n}, {n}), got {layer}")
+        if self.projector_type == "merge_mlp":
+            gh, gw = self.grid_size()
+            if gh % self.projector_pool_stride or gw % self.projector_pool_stride:
+                raise ValueError(
+                    f"`merge_mlp` needs the token grid {gh}x{gw} (crop / patch) divisible by `projector_pool_stride` "
+                    f"({self.projector_pool_stride})"
+                )
         if self.projector_type == "attentive_pool":
             heads = self.projector_num_heads or self.vision_config.num_attention_heads
             width = self.projector_input_size
@@ -190,7 +203,7 @@ class VJEPA2VLMConfig(PretrainedConfig):
         gh, gw = self.grid_size(height, width)
         if self.projector_type == "mlp":
             return gh * gw
-        if self.projector_type == "avgpool_mlp":
+        if self.projector_type in ("avgpool_mlp", "merge_mlp"):
             s = self.projector_pool_stride
             return math.ceil(gh / s) * math.ceil(gw / s)
         # attentive_pool: a fixed number of queries per tubelet
@@ -204,7 +217,9 @@ class VJEPA2VLMConfig(PretrainedConfig):
         gh, gw = self.grid_size()
         return max(1, (gh * gw) // self.projector_pool_ratio)
 
-    def num_video_tokens(self, num_frames: int | None = None, height: int | None = None, width: int | None = None) -> int:
+    def num_video_tokens(
+        self, num_frames: int | None = None, height: int | None = None, width: int | None = None
+    ) -> int:
         """Placeholder tokens a video of `num_frames` frames expands to.
 
         `num_frames` must be a multiple of the tubelet size (the processor pads by repeating the last frame).

@@ -7,6 +7,9 @@ Three designs, as in the paper's controlled study (App. E) and transformers' VLM
 * `VJEPA2VLMPoolingProjector` (`"avgpool_mlp"`): every tubelet's `(H', W')` token grid is average-pooled by a
   stride `s` (PerceptionLM / LLaVA-NeXT-Video style), then the MLP. Pooling is applied before the MLP, which is
   cheaper than PLM's MLP-then-pool and equivalent up to the non-linearity.
+* `VJEPA2VLMMergeProjector` (`"merge_mlp"`): every `s x s` block of a tubelet's token grid is concatenated along
+  channels (Qwen2-VL's `PatchMerger`, InternVL's pixel shuffle), normalised, then the MLP: `s^2` times fewer tokens
+  with the block's spatial layout kept in the channels.
 * `VJEPA2VLMAttentivePoolProjector` (`"attentive_pool"`): `Q` learned queries cross-attend the tokens of each
   tubelet (one V-JEPA attentive-probe block: cross-attention + MLP, pre-norm), then the MLP. With
   `Q = tokens_per_tubelet / ratio` this is the paper's ratio-4 (or 8) attentive pooler (Table 21).
@@ -32,7 +35,11 @@ class VJEPA2VLMMLPProjector(nn.Module):
         super().__init__()
         in_size = config.projector_input_size if input_size is None else input_size
         out_size = config.text_config.hidden_size
-        self.pre_norm = nn.LayerNorm(in_size, eps=config.vision_config.layer_norm_eps) if config.projector_pre_norm else nn.Identity()
+        self.pre_norm = (
+            nn.LayerNorm(in_size, eps=config.vision_config.layer_norm_eps)
+            if config.projector_pre_norm
+            else nn.Identity()
+        )
         self.linear_1 = nn.Linear(in_size, out_size, bias=config.projector_bias)
         self.act = ACT2FN[config.projector_hidden_act]
         self.linear_2 = nn.Linear(out_size, out_size, bias=config.projector_bias)
@@ -60,6 +67,28 @@ class VJEPA2VLMPoolingProjector(nn.Module):
         x = F.adaptive_avg_pool2d(x, (out_h, out_w))  # (B T', D, h', w')
         x = x.permute(0, 2, 3, 1).reshape(b, t * out_h * out_w, d)
         return self.mlp(x)
+
+
+class VJEPA2VLMMergeProjector(nn.Module):
+    """Concatenate every `s x s` block of tokens of a tubelet along channels, LayerNorm, then the MLP."""
+
+    def __init__(self, config: VJEPA2VLMConfig) -> None:
+        super().__init__()
+        self.stride = config.projector_pool_stride
+        merged = config.projector_input_size * self.stride**2
+        self.norm = nn.LayerNorm(merged, eps=config.vision_config.layer_norm_eps)
+        self.mlp = VJEPA2VLMMLPProjector(config, input_size=merged)
+
+    def forward(self, features: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        """features `[B, T' H' W', D_in]` -> `[B, T' (H'/s) (W'/s), D_llm]` (row-major blocks, time-major)."""
+        t, h, w = grid
+        s = self.stride
+        if h % s or w % s:
+            raise ValueError(f"`merge_mlp` needs a token grid divisible by {s}, got {h}x{w}")
+        b, n, d = features.shape
+        x = features.reshape(b, t, h // s, s, w // s, s, d).permute(0, 1, 2, 4, 3, 5, 6)  # (B, T', h', w', s, s, D)
+        x = x.reshape(b, t * (h // s) * (w // s), s * s * d)
+        return self.mlp(self.norm(x.to(self.norm.weight.dtype)))
 
 
 class VJEPA2VLMAttentivePoolProjector(nn.Module):
@@ -106,6 +135,7 @@ class VJEPA2VLMAttentivePoolProjector(nn.Module):
 PROJECTOR_CLASSES: dict[str, type[nn.Module]] = {
     "mlp": VJEPA2VLMMLPProjector,
     "avgpool_mlp": VJEPA2VLMPoolingProjector,
+    "merge_mlp": VJEPA2VLMMergeProjector,
     "attentive_pool": VJEPA2VLMAttentivePoolProjector,
 }
 
@@ -119,6 +149,7 @@ __all__ = [
     "PROJECTOR_CLASSES",
     "VJEPA2VLMAttentivePoolProjector",
     "VJEPA2VLMMLPProjector",
+    "VJEPA2VLMMergeProjector",
     "VJEPA2VLMPoolingProjector",
     "build_projector",
 ]

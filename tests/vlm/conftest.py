@@ -1,0 +1,60 @@
+"""Shared fixtures for the VLM tests: a word-level tokenizer and tiny random VLMs built locally (no downloads)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import vjepa2_hf.vlm  # noqa: E402, F401  (registers the auto classes and the pipeline)
+from vjepa2_hf.vlm import VJEPA2VLMForConditionalGeneration, VJEPA2VLMProcessor  # noqa: E402
+from vjepa2_hf.vlm.tiny import build_word_tokenizer, tiny_vlm_config  # noqa: E402
+
+
+@pytest.fixture
+def one_thread():
+    """Run a CPU-bound test on one thread (the test machine's cores are shared; oversubscription is 5-10x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return build_word_tokenizer()
+
+
+def make_tiny(tokenizer, seed: int = 0, **kwargs):
+    """A tiny VLM (tiny V-JEPA 2 at 32 px, 2-layer Llama) and its processor."""
+    kwargs.setdefault("vision_overrides", {"crop_size": 32})
+    config = tiny_vlm_config(tokenizer, **kwargs)
+    torch.manual_seed(seed)
+    model = VJEPA2VLMForConditionalGeneration(config).eval()
+    return model, VJEPA2VLMProcessor.from_model_config(config, tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny(tokenizer):
+    return make_tiny(tokenizer)
+
+
+@pytest.fixture
+def video():
+    """A random uint8 clip `[10, 40, 48, 3]` (odd length, non-square: sampling and resizing are exercised)."""
+    return np.random.default_rng(0).integers(0, 256, (10, 40, 48, 3), dtype=np.uint8)
+
+
+def mc_conversation(video, answer: str | None = "B"):
+    user = {
+        "role": "user",
+        "content": [
+            {"type": "video", "video": video},
+            {"type": "text", "text": "Which way does the square move?\n(A) left\n(B) right\n(C) up\n(D) down"},
+        ],
+    }
+    return [user] + ([{"role": "assistant", "content": answer}] if answer is not None else [])
