@@ -15,6 +15,17 @@ from .encoder import (
     export_to_transformers,
 )
 
+from .probe import (
+    AttentiveClassifier,
+    VJEPA2AnticipationOutput,
+    VJEPA2AttentivePooler,
+    VJEPA2ForActionAnticipation,
+    VJEPA2ForVideoClassification,
+    VJEPA2VideoClassifierOutput,
+    convert_official_probe,
+    train_attentive_probe,
+)
+from .probe.pipeline_video_classification import VJEPA2VideoClassificationPipeline
 from .video import (
     ClipSampler,
     MultiViewEvalTransform,
@@ -34,6 +45,20 @@ from .video import (
     read_video,
     render_motion_clip,
     write_video_shards,
+)
+
+from .vlm import (
+    VLM_PRESETS,
+    VJEPA2VLMConfig,
+    VJEPA2VLMForConditionalGeneration,
+    VJEPA2VLMProcessor,
+    VideoTextToTextPipeline,
+    add_placeholder_tokens,
+    assemble_vlm,
+    evaluate_benchmark_file,
+    load_qa_records,
+    predict_multiple_choice,
+    vlm_config_from_preset,
 )
 
 __version__ = "0.1.0"
@@ -70,4 +95,24 @@ __all__ = [
     "read_video",
     "render_motion_clip",
     "write_video_shards",
+    "AttentiveClassifier",
+    "VJEPA2AnticipationOutput",
+    "VJEPA2AttentivePooler",
+    "VJEPA2ForActionAnticipation",
+    "VJEPA2ForVideoClassification",
+    "VJEPA2VideoClassifierOutput",
+    "convert_official_probe",
+    "train_attentive_probe",
+    "VJEPA2VideoClassificationPipeline",
+    "VLM_PRESETS",
+    "VJEPA2VLMConfig",
+    "VJEPA2VLMForConditionalGeneration",
+    "VJEPA2VLMProcessor",
+    "VideoTextToTextPipeline",
+    "add_placeholder_tokens",
+    "assemble_vlm",
+    "evaluate_benchmark_file",
+    "load_qa_records",
+    "predict_multiple_choice",
+    "vlm_config_from_preset",
 ]

@@ -1,0 +1,199 @@
+"""`pipeline("video-classification", ...)` for V-JEPA 2 classifiers, decoding with the package's PyAV decoder.
+
+transformers' stock `VideoClassificationPipeline` cannot run V-JEPA 2 without extra packages: it reads
+`config.num_frames` (absent from transformers' `VJEPA2Config`), and it decodes file paths through the video
+processor's `load_video` (torchcodec) with transformers' `VJEPA2VideoProcessor` (torchvision). This subclass:
+
+* for V-JEPA 2 models (ours, model type `vjepa2_hf`, or transformers' `VJEPA2ForVideoClassification`, model type
+  `vjepa2`): decodes paths with `vjepa2_hf.video.VideoReader` (PyAV), samples `num_frames` frames (default
+  `config.num_frames`, else `config.frames_per_clip`) evenly over the video, or consecutive frames every
+  `frame_sampling_rate` frames from the start; accepts arrays / tensors `[T, H, W, C]` or `[T, C, H, W]`; runs the
+  package's `VJEPA2VideoProcessor` (loaded from the model folder, or built from `config.crop_size`); optional
+  multi-clip multi-view evaluation (`num_segments`, `num_views`: the official protocol, softmax averaged over views);
+* for every other model: behaves exactly as the stock pipeline.
+
+`register_video_classification_pipeline()` installs it as the `video-classification` task (done on
+`import vjepa2_hf` through the package's registration), so `pipeline("video-classification", model=folder)` works;
+`pipeline("video-classification", model=..., pipeline_class=VJEPA2VideoClassificationPipeline)` also works without
+the registration.
+"""
+
+from __future__ import annotations
+
+import logging as pylogging
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from transformers.pipelines.video_classification import VideoClassificationPipeline
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
+
+__all__ = ["VJEPA2VideoClassificationPipeline", "register_video_classification_pipeline", "is_vjepa2_model"]
+
+VJEPA2_MODEL_TYPES = ("vjepa2", "vjepa2_hf")
+
+
+def is_vjepa2_model(model: Any) -> bool:
+    """True for our classifiers and transformers' `VJEPA2ForVideoClassification`."""
+    config = getattr(model, "config", None)
+    return getattr(config, "model_type", None) in VJEPA2_MODEL_TYPES
+
+
+def _default_processor(model: Any):
+    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+
+    path = getattr(model, "name_or_path", None) or getattr(model.config, "_name_or_path", None)
+    if path:
+        try:
+            return VJEPA2VideoProcessor.from_pretrained(path, local_files_only=os.path.isdir(path))
+        except (OSError, ValueError) as error:
+            logger.info(f"no processor config with {path} ({error}); using the model's crop_size")
+    return VJEPA2VideoProcessor(crop_size=int(model.config.crop_size))
+
+
+def _evenly_spaced(num_video_frames: int, num_frames: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """`num_frames` indices spread over `[start, stop)` (the transformers converter's `arange(0, n, n / fpc)`)."""
+    stop = num_video_frames if stop is None else stop
+    length = max(stop - start, 1)
+    return (start + np.arange(num_frames) * (length / num_frames)).astype(np.int64).clip(0, num_video_frames - 1)
+
+
+class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
+    """Video classification with V-JEPA 2 classifiers (see the module docstring); other models use the stock path.
+
+    Call arguments (besides the stock `top_k` and `function_to_apply`):
+        num_frames (`int`): frames per clip (default `config.num_frames` or `config.frames_per_clip`).
+        frame_sampling_rate (`int`, *optional*): step between consecutive frames; default: frames spread evenly over
+            the video (or over each segment).
+        num_segments (`int`, defaults to 1): temporal segments, one clip each, whose tokens the probe reads together.
+        num_views (`int`, defaults to 1): spatial views (3 = the official left / centre / right crops); the
+            prediction is the mean of the views' softmax.
+
+    Inputs: a video file path, or a `[T, H, W, C]` / `[T, C, H, W]` uint8 array or tensor (a list means a batch).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        model = kwargs.get("model", args[0] if args else None)
+        if (
+            model is not None
+            and not isinstance(model, str)
+            and is_vjepa2_model(model)
+            and kwargs.get("video_processor") is None
+        ):
+            kwargs["video_processor"] = _default_processor(model)
+        super().__init__(*args, **kwargs)
+
+    def _sanitize_parameters(
+        self,
+        top_k=None,
+        num_frames=None,
+        frame_sampling_rate=None,
+        function_to_apply=None,
+        num_segments=None,
+        num_views=None,
+    ):
+        preprocess, forward, postprocess = super()._sanitize_parameters(
+            top_k=top_k, num_frames=num_frames, frame_sampling_rate=frame_sampling_rate,
+            function_to_apply=function_to_apply,
+        )
+        for name, value in (("num_segments", num_segments), ("num_views", num_views)):
+            if value is not None:
+                if int(value) < 1:
+                    raise ValueError(f"`{name}` must be >= 1, got {value}")
+                preprocess[name] = int(value)
+        return preprocess, forward, postprocess
+
+    def _frames_per_clip(self, num_frames: int | None) -> int:
+        if num_frames is not None:
+            return int(num_frames)
+        config = self.model.config
+        return int(getattr(config, "num_frames", None) or config.frames_per_clip)
+
+    def _read_clips(self, video: Any, num_frames: int, step: int | None, num_segments: int) -> list[np.ndarray]:
+        """`num_segments` uint8 clips `[num_frames, H, W, 3]` from a path (PyAV) or an array / tensor."""
+        from ..video.decoding import VideoReader
+
+        if isinstance(video, (str, os.PathLike)):
+            if str(video).startswith(("http://", "https://")):
+                raise ValueError(
+                    f"`inputs` must be a local video file, an array or a tensor; download {video} first (the V-JEPA 2 "
+                    "pipeline does not fetch URLs)"
+                )
+            with VideoReader(video) as reader:
+                total = reader.metadata.num_frames
+                indices = self._indices(total, num_frames, step, num_segments)
+                frames = reader.get_frames(np.concatenate(indices))
+        else:
+            array = video.cpu().numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
+            if array.ndim != 4 or (array.shape[-1] not in (1, 3, 4) and array.shape[1] not in (1, 3, 4)):
+                raise ValueError(
+                    "a video array must have shape [frames, height, width, channels] or [frames, channels, height, "
+                    f"width], got {array.shape}"
+                )
+            indices = self._indices(array.shape[0], num_frames, step, num_segments)
+            frames = array[np.concatenate(indices)]
+        return [frames[i * num_frames : (i + 1) * num_frames] for i in range(num_segments)]
+
+    @staticmethod
+    def _indices(total: int, num_frames: int, step: int | None, num_segments: int) -> list[np.ndarray]:
+        bounds = np.linspace(0, total, num_segments + 1).astype(np.int64)
+        clips = []
+        for s in range(num_segments):
+            start, stop = int(bounds[s]), max(int(bounds[s + 1]), int(bounds[s]) + 1)
+            if step is None:
+                clips.append(_evenly_spaced(total, num_frames, start, stop))
+            else:
+                clips.append(np.clip(start + np.arange(num_frames) * int(step), 0, total - 1).astype(np.int64))
+        return clips
+
+    def preprocess(self, video, num_frames=None, frame_sampling_rate=None, num_segments=1, num_views=1):
+        if not is_vjepa2_model(self.model):
+            if num_segments != 1 or num_views != 1:
+                raise ValueError("`num_segments` / `num_views` are only supported for V-JEPA 2 models")
+            return super().preprocess(video, num_frames=num_frames, frame_sampling_rate=frame_sampling_rate or 1)
+        num_frames = self._frames_per_clip(num_frames)
+        clips = self._read_clips(video, num_frames, frame_sampling_rate, num_segments)
+        if num_views == 1:
+            views = [[self.video_processor(clip, return_tensors="pt")["pixel_values_videos"][0] for clip in clips]]
+        else:
+            from ..video.transforms import MultiViewEvalTransform
+
+            crop = self.video_processor.crop_size["height"]
+            transform = MultiViewEvalTransform(
+                crop, num_views, image_mean=self.video_processor.image_mean, image_std=self.video_processor.image_std
+            )
+            per_segment = [transform(clip) for clip in clips]  # S lists of V tensors [T, C, H, W]
+            views = [[per_segment[s][v] for s in range(num_segments)] for v in range(num_views)]
+        if num_views == 1 and num_segments == 1:
+            pixel_values = views[0][0].unsqueeze(0)  # (1, T, C, H, W)
+        else:
+            pixel_values = torch.stack([torch.stack(segments) for segments in views]).unsqueeze(0)  # (1, V, S, T, C, H, W)
+        return {"pixel_values_videos": pixel_values.to(self.dtype or torch.float32)}
+
+
+def register_video_classification_pipeline() -> None:
+    """Install [`VJEPA2VideoClassificationPipeline`] as the `video-classification` task (other models keep the stock
+    behaviour through it) without transformers' "Overwriting pipeline" warning."""
+    from transformers import AutoModelForVideoClassification
+    from transformers.pipelines import PIPELINE_REGISTRY, SUPPORTED_TASKS
+
+    current = PIPELINE_REGISTRY.supported_tasks.get("video-classification", {})
+    if current.get("impl") is VJEPA2VideoClassificationPipeline:
+        return
+    default = SUPPORTED_TASKS.get("video-classification", {}).get("default")
+    base_logger = pylogging.getLogger("transformers.pipelines.base")
+    previous = base_logger.level
+    base_logger.setLevel(pylogging.ERROR)
+    try:
+        PIPELINE_REGISTRY.register_pipeline(
+            "video-classification",
+            pipeline_class=VJEPA2VideoClassificationPipeline,
+            pt_model=AutoModelForVideoClassification,
+            default=default,
+            type="video",
+        )
+    finally:
+        base_logger.setLevel(previous)

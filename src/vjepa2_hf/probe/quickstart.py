@@ -1,0 +1,416 @@
+"""`vjepa2-hf quickstart`: the whole V-JEPA 2 workflow on CPU in a few minutes, with no download.
+
+1. **data**: the embedded synthetic moving-shapes data (real H.264 mp4 files; label = direction of motion, 8
+   classes, a held-out split), or `--data` (any folder / list / dataset `vjepa2-hf probe` reads);
+2. **pretraining**: a tiny V-JEPA 2 with the pretraining issue's `tiny` recipe (official masks, L1 latent loss, EMA
+   target), or `--model` (a Hub repo or folder: no pretraining);
+3. **probing**: the attentive probe trained with the `Trainer` on the frozen encoder's cached features, and the same
+   probe on a randomly initialised encoder of the same shape (the baseline);
+4. **inference**: `pipeline("video-classification")` on a held-out video;
+5. **report**: `report.md` (results table, timings), PNG plots of the losses and accuracies, and the model folders
+   (weights, processor, model card) under `models/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers.utils import logging
+
+logger = logging.get_logger(__name__)
+
+__all__ = ["QuickstartSettings", "QuickstartResult", "run_quickstart", "SMALL_SETTINGS"]
+
+
+@dataclass
+class QuickstartSettings:
+    """Knobs of the quickstart (the defaults are the README's run: about 5-8 minutes on 2 CPU cores).
+
+    Attributes:
+        output_dir: where everything goes.
+        model: a backbone Hub repo / folder to probe instead of pretraining the tiny model.
+        data: a dataset to probe instead of the synthetic one.
+        num_videos: synthetic clips (train + held-out, 25% held out).
+        num_frames, size: synthetic clip geometry (the tiny model's 8 frames at 64 px).
+        pretrain_steps: optimizer steps of the tiny pretraining recipe (its default: 400).
+        probe_epochs, probe_learning_rate, probe_batch_size: the probe's Trainer recipe.
+        probe_layers, probe_heads: probe shape: self-attention blocks before the cross-attention block (0 here, for
+            speed on CPU; the released V-JEPA 2 probes have 3) and heads.
+        frame_step: frame step when sampling user videos (`--data`).
+        random_baseline: also probe a randomly initialised encoder of the same shape.
+        seed: seed of everything.
+        progress: progress bars.
+        num_threads: torch CPU threads. Default: 1 for the tiny model (its small matrix products gain little from
+            threads, and multi-threaded OpenMP on a busy machine spin-waits: a 2-core box shared with other work ran
+            pretraining steps >10x slower with 2 threads than with 1), torch's default with `--model`.
+    """
+
+    output_dir: str = "quickstart_out"
+    model: str | None = None
+    data: str | None = None
+    num_videos: int = 512
+    num_frames: int = 8
+    size: int = 64
+    pretrain_steps: int = 400
+    probe_epochs: int = 20
+    probe_learning_rate: float = 5e-3
+    probe_batch_size: int = 16
+    probe_layers: int = 0
+    probe_heads: int = 4
+    frame_step: int = 4
+    random_baseline: bool = True
+    seed: int = 0
+    progress: bool = True
+    num_threads: int | None = None
+
+
+#: a setting that runs end to end in well under a minute (tests)
+SMALL_SETTINGS = dict(num_videos=96, pretrain_steps=12, probe_epochs=3)
+
+
+@dataclass
+class QuickstartResult:
+    """Paths and measured numbers of a quickstart run."""
+
+    output_dir: Path
+    report: Path
+    plots: list[Path]
+    model_dirs: dict[str, Path]
+    results: dict[str, dict[str, float]]
+    pretraining: dict[str, Any]
+    pipeline_prediction: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _stage(index: int, total: int, text: str, progress: bool) -> None:
+    if progress:
+        print(f"[{index}/{total}] {text}", flush=True)
+
+
+def _pretrain(settings: QuickstartSettings, out: Path) -> tuple[Path, dict[str, Any]]:
+    """The pretraining step: one call to the pretraining issue's entry point with its tiny recipe."""
+    from ..pretraining import pretrain
+
+    overrides = [
+        f"run.output_dir={out / 'pretrain'}",
+        f"optimization.total_steps={settings.pretrain_steps}",
+        "run.report_to=[]",
+        f"run.seed={settings.seed}",
+        f"run.checkpoint_every={settings.pretrain_steps}",
+        f"run.progress_bar={'true' if settings.progress else 'false'}",
+    ]
+    overrides += _scaled_schedule(settings.pretrain_steps)
+    result = pretrain("tiny", overrides=overrides)
+    if result.final_model_dir is None:
+        raise RuntimeError(f"pretraining stopped early ({result.stopped}); see {result.output_dir}")
+    losses = [h["loss"] for h in result.history]
+    summary = {
+        "steps": result.step,
+        "first_loss": losses[0],
+        "last_loss": losses[-1],
+        "min_loss": min(losses),
+        "loss_history": losses,
+        "final_target_std": result.history[-1].get("target_std"),
+        "model_dir": str(result.final_model_dir),
+    }
+    return Path(result.final_model_dir), summary
+
+
+def _scaled_schedule(steps: int) -> list[str]:
+    """Warmup / cooldown of the tiny recipe (40 / 100 of 400 steps) scaled to a shorter run."""
+    if steps >= 400:
+        return []
+    warmup = max(1, round(steps * 0.1))
+    cooldown = max(1, round(steps * 0.25))
+    return [f"optimization.warmup_steps={warmup}", f"optimization.cooldown_steps={cooldown}"]
+
+
+def _save_random_encoder(model_dir: Path, reference_dir: Path, seed: int) -> Path:
+    from ..encoder.configuration_vjepa2 import VJEPA2Config
+    from ..encoder.modeling_vjepa2 import VJEPA2Model
+
+    config = VJEPA2Config.from_pretrained(str(reference_dir))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = VJEPA2Model(config)
+    model.save_pretrained(str(model_dir))
+    return model_dir
+
+
+def _epoch_curves(log_history: list[dict[str, Any]]) -> dict[str, list[float]]:
+    curves: dict[str, list[float]] = {"epoch": [], "loss": [], "eval_epoch": [], "eval_accuracy": [], "eval_loss": []}
+    for entry in log_history:
+        if "loss" in entry and "epoch" in entry:
+            curves["epoch"].append(float(entry["epoch"]))
+            curves["loss"].append(float(entry["loss"]))
+        if "eval_accuracy" in entry and "epoch" in entry:
+            curves["eval_epoch"].append(float(entry["epoch"]))
+            curves["eval_accuracy"].append(float(entry["eval_accuracy"]))
+            curves["eval_loss"].append(float(entry["eval_loss"]))
+    return curves
+
+
+def _plots(out: Path, pretraining: dict[str, Any], curves: dict[str, dict[str, list[float]]], chance: float) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    plot_dir = out / "plots"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    if pretraining.get("loss_history"):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(range(1, len(pretraining["loss_history"]) + 1), pretraining["loss_history"], lw=1)
+        ax.set(xlabel="optimizer step", ylabel="L1 latent loss", title="V-JEPA 2 pretraining (tiny)")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        paths.append(plot_dir / "pretraining_loss.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for name, curve in curves.items():
+        axes[0].plot(curve["epoch"], curve["loss"], marker="o", ms=3, label=name)
+        axes[1].plot(curve["eval_epoch"], curve["eval_accuracy"], marker="o", ms=3, label=name)
+    axes[0].set(xlabel="epoch", ylabel="training cross-entropy", title="attentive probe: training loss")
+    axes[1].axhline(chance, color="gray", ls="--", lw=1, label="chance")
+    axes[1].set(xlabel="epoch", ylabel="held-out top-1 accuracy", title="attentive probe: held-out accuracy",
+                ylim=(0, 1))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    paths.append(plot_dir / "probe_curves.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def _report(out: Path, settings: QuickstartSettings, results: dict[str, dict[str, float]], pretraining: dict[str, Any],
+            prediction: dict[str, Any], timings: dict[str, float], plots: list[Path], model_dirs: dict[str, Path],
+            data_line: str, chance: float) -> Path:
+    lines = ["# V-JEPA 2 quickstart report", ""]
+    lines.append(f"Data: {data_line}")
+    lines.append("")
+    if pretraining:
+        lines += [
+            "## Pretraining",
+            "",
+            f"Tiny V-JEPA 2 (`tiny` recipe), {pretraining['steps']} optimizer steps: L1 latent loss "
+            f"{pretraining['first_loss']:.4f} (first step) -> {pretraining['last_loss']:.4f} (last step), minimum "
+            f"{pretraining['min_loss']:.4f}; target feature std at the end {pretraining['final_target_std']:.3f} "
+            "(no collapse if well above 0).",
+            "",
+        ]
+    lines += [
+        "## Attentive probe on frozen features (held-out clips)",
+        "",
+        "| encoder | top-1 accuracy | top-5 accuracy | class-mean recall@5 | held-out loss | final train loss |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, metrics in results.items():
+        lines.append(
+            f"| {name} | {metrics['eval_accuracy']:.3f} | {metrics.get('eval_top5_accuracy', float('nan')):.3f} | "
+            f"{metrics.get('eval_class_mean_recall@5', float('nan')):.3f} | {metrics['eval_loss']:.3f} | "
+            f"{metrics['final_train_loss']:.3f} |"
+        )
+    lines.append(f"| chance | {chance:.3f} | | | | |")
+    lines.append("")
+    if len(results) == 2:
+        (a, ma), (b, mb) = results.items()
+        lines.append(
+            f"Held-out top-1 accuracy: {a} {ma['eval_accuracy']:.3f}, {b} {mb['eval_accuracy']:.3f} (difference "
+            f"{ma['eval_accuracy'] - mb['eval_accuracy']:+.3f}), chance {chance:.3f}. The probe, its training recipe "
+            "and the data are identical for both encoders."
+        )
+        lines.append("")
+    lines += [
+        "## Pipeline on a held-out video",
+        "",
+        f"`pipeline(\"video-classification\")` on `{prediction['video']}` (true label: **{prediction['true_label']}**):",
+        "",
+        "| rank | label | score |",
+        "|---|---|---|",
+    ]
+    for rank, item in enumerate(prediction["top"], start=1):
+        lines.append(f"| {rank} | {item['label']} | {item['score']:.3f} |")
+    lines += ["", "## Plots", ""]
+    lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots]
+    lines += ["", "## Model folders", ""]
+    lines += [f"- `{p.relative_to(out).as_posix() if p.is_relative_to(out) else p}`: {name}" for name, p in model_dirs.items()]
+    lines += ["", "## Timings (seconds)", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]
+    lines += ["", "## Settings", "", "```json", json.dumps(asdict(settings), indent=2), "```", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def run_quickstart(settings: QuickstartSettings | None = None, **overrides: Any) -> QuickstartResult:
+    """Run the quickstart (see the module docstring) and return its measured numbers."""
+    from . import register_probe_classes
+
+    settings = settings or QuickstartSettings()
+    for key, value in overrides.items():
+        if not hasattr(settings, key):
+            raise ValueError(f"unknown quickstart setting {key!r}")
+        setattr(settings, key, value)
+    register_probe_classes()
+    threads = settings.num_threads or (1 if settings.model is None else None)
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _run(settings)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(settings: QuickstartSettings) -> QuickstartResult:
+    from ..video.synthetic import generate_motion_dataset
+    from .run_video_classification import DataArguments, ModelArguments, default_training_arguments, run_probe
+
+    out = Path(settings.output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    total = 5
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    torch.manual_seed(settings.seed)
+
+    # 1. data
+    t = time.perf_counter()
+    synthetic = settings.data is None
+    if synthetic:
+        _stage(1, total, f"writing {settings.num_videos} synthetic moving-shape videos (mp4) ...", settings.progress)
+        data_dir = generate_motion_dataset(
+            out / "data", settings.num_videos, num_frames=settings.num_frames, size=settings.size,
+            seed=settings.seed, task="direction", overwrite=False,
+        )
+        info = json.loads((Path(data_dir) / "dataset_info.json").read_text())
+        data_line = (
+            f"synthetic moving shapes, direction of motion ({info['num_classes']} classes), {info['num_train']} "
+            f"training and {info['num_test']} held-out mp4 clips of {settings.num_frames} frames at "
+            f"{settings.size}x{settings.size} px (`{Path(data_dir).relative_to(out)}`)"
+        )
+    else:
+        _stage(1, total, f"using the videos in {settings.data}", settings.progress)
+        data_dir = settings.data
+        data_line = f"`{settings.data}`"
+    timings["data"] = time.perf_counter() - t
+
+    # 2. encoder
+    t = time.perf_counter()
+    pretraining: dict[str, Any] = {}
+    if settings.model is None:
+        _stage(2, total, f"pretraining a tiny V-JEPA 2 for {settings.pretrain_steps} steps ...", settings.progress)
+        encoder_dir, pretraining = _pretrain(settings, out)
+        encoder_name = "pretrained (tiny V-JEPA 2)"
+    else:
+        _stage(2, total, f"using the encoder {settings.model} (no pretraining)", settings.progress)
+        encoder_dir = Path(settings.model) if os.path.exists(settings.model) else settings.model
+        encoder_name = f"pretrained ({settings.model})"
+    timings["pretraining"] = time.perf_counter() - t
+
+    # 3. probes
+    t = time.perf_counter()
+    _stage(3, total, "training attentive probes with the Trainer (frozen, cached features) ...", settings.progress)
+    encoders = {encoder_name: str(encoder_dir)}
+    if settings.random_baseline:
+        reference = encoder_dir if isinstance(encoder_dir, Path) else Path(encoder_dir)
+        random_dir = out / "models" / "random-encoder"
+        if not isinstance(encoder_dir, Path):
+            from huggingface_hub import snapshot_download
+
+            reference = Path(snapshot_download(str(encoder_dir), allow_patterns=["config.json"]))
+        encoders["random init (same shape)"] = str(_save_random_encoder(random_dir, reference, settings.seed + 1))
+    results: dict[str, dict[str, float]] = {}
+    curves: dict[str, dict[str, list[float]]] = {}
+    model_dirs: dict[str, Path] = {}
+    if isinstance(encoder_dir, Path) and pretraining:
+        model_dirs["pretrained tiny V-JEPA 2 encoder and predictor (VJEPA2Model)"] = encoder_dir
+    chance = None
+    for index, (name, path) in enumerate(encoders.items()):
+        folder = out / "models" / ("pretrained-probe" if index == 0 else "random-probe")
+        model_args = ModelArguments(
+            model=path, cache_features=True, num_pooler_layers=settings.probe_layers,
+            probe_num_attention_heads=settings.probe_heads, seed_model=settings.seed,
+        )
+        data_args = DataArguments(
+            data=str(data_dir),
+            frames_per_clip=settings.num_frames if synthetic else None,
+            frame_step=1 if synthetic else settings.frame_step,
+            do_resize=not synthetic,
+        )
+        training_args = default_training_arguments(
+            str(folder),
+            num_train_epochs=settings.probe_epochs,
+            learning_rate=settings.probe_learning_rate,
+            per_device_train_batch_size=settings.probe_batch_size,
+            seed=settings.seed,
+            use_cpu=not torch.cuda.is_available(),
+        )
+        note = "" if index == 0 else (
+            "**Baseline:** the encoder of this model is randomly initialised (not pretrained); only the probe is trained."
+        )
+        run = run_probe(model_args, data_args, training_args, progress=settings.progress,
+                        data_description=data_line, card_note=note)
+        metrics = dict(run.metrics)
+        curve = _epoch_curves(run.log_history)
+        metrics["final_train_loss"] = curve["loss"][-1] if curve["loss"] else float("nan")
+        results[name] = metrics
+        curves[name] = curve
+        model_dirs[f"classifier: {name} encoder + attentive probe (with model card)"] = folder
+        chance = metrics["chance_accuracy"]
+    timings["probing"] = time.perf_counter() - t
+
+    # 4. pipeline
+    t = time.perf_counter()
+    _stage(4, total, "classifying a held-out video with pipeline(\"video-classification\") ...", settings.progress)
+    from transformers import pipeline
+
+    from .run_video_classification import load_video_splits
+
+    _, eval_split, id2label = load_video_splits(
+        DataArguments(data=str(data_dir), frame_step=1 if synthetic else settings.frame_step), seed=settings.seed
+    )
+    sample = eval_split[0]
+    classifier_dir = next(p for k, p in model_dirs.items() if k.startswith("classifier"))
+    classifier = pipeline("video-classification", model=str(classifier_dir))
+    top = classifier(sample["video"], top_k=3, frame_sampling_rate=1 if synthetic else settings.frame_step)
+    prediction = {
+        "video": os.path.relpath(sample["video"], out) if str(sample["video"]).startswith(str(out)) else sample["video"],
+        "true_label": id2label[int(sample["label"])],
+        "top": [{"label": item["label"], "score": float(item["score"])} for item in top],
+    }
+    timings["pipeline"] = time.perf_counter() - t
+
+    # 5. report
+    _stage(5, total, "writing the report and plots ...", settings.progress)
+    plots = _plots(out, pretraining, curves, chance)
+    timings["total"] = time.perf_counter() - clock
+    report = _report(out, settings, results, pretraining, prediction, timings, plots, model_dirs, data_line, chance)
+    summary = {
+        "results": results,
+        "pretraining": {k: v for k, v in pretraining.items() if k != "loss_history"},
+        "pipeline_prediction": prediction,
+        "timings": timings,
+    }
+    (out / "results.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    if settings.progress:
+        print(f"done in {timings['total']:.0f}s: report {report}", flush=True)
+    return QuickstartResult(
+        output_dir=out,
+        report=report,
+        plots=plots,
+        model_dirs=model_dirs,
+        results=results,
+        pretraining=pretraining,
+        pipeline_prediction=prediction,
+        timings=timings,
+    )

@@ -1,0 +1,44 @@
+"""`vjepa2-hf quickstart` end to end in a small setting: data, pretraining, two probes, pipeline, report."""
+
+from __future__ import annotations
+
+import json
+
+from vjepa2_hf.cli import main
+from vjepa2_hf.probe.quickstart import SMALL_SETTINGS
+
+
+def test_quickstart_small_end_to_end(tmp_path):
+    out = tmp_path / "qs"
+    assert main(["quickstart", "--small", "--output_dir", str(out), "--no_progress"]) == 0
+    summary = json.loads((out / "results.json").read_text())
+    report = (out / "report.md").read_text()
+
+    # pretraining ran and its loss is reported
+    assert summary["pretraining"]["steps"] == SMALL_SETTINGS["pretrain_steps"]
+    assert f"{summary['pretraining']['last_loss']:.4f}" in report
+    assert summary["pretraining"]["last_loss"] < summary["pretraining"]["first_loss"]
+
+    # both probes were trained and evaluated; the table holds the measured numbers
+    assert set(summary["results"]) == {"pretrained (tiny V-JEPA 2)", "random init (same shape)"}
+    for name, metrics in summary["results"].items():
+        assert 0.0 <= metrics["eval_accuracy"] <= 1.0
+        assert f"| {name} | {metrics['eval_accuracy']:.3f} |" in report
+    assert "| chance | 0.125 |" in report
+
+    # the pipeline labelled a held-out mp4
+    prediction = summary["pipeline_prediction"]
+    assert prediction["video"].endswith(".mp4") and len(prediction["top"]) == 3
+    assert prediction["top"][0]["label"] in report
+
+    # plots are PNG files referenced by the report; model folders carry model cards
+    plots = sorted((out / "plots").glob("*.png"))
+    assert [p.name for p in plots] == ["pretraining_loss.png", "probe_curves.png"]
+    for plot in plots:
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert plot.relative_to(out).as_posix() in report
+    for folder in ("pretrained-probe", "random-probe"):
+        card = (out / "models" / folder / "README.md").read_text()
+        assert "pipeline_tag: video-classification" in card and "${" not in card
+    assert "randomly initialised" in (out / "models" / "random-probe" / "README.md").read_text()
+    assert (out / "pretrain" / "final" / "model.safetensors").is_file()
