@@ -47,6 +47,17 @@ from .video import (
     write_video_shards,
 )
 
+from .world_model import (
+    ReachEnv,
+    VJEPA2ACConfig,
+    VJEPA2ACPolicy,
+    VJEPA2ACPolicyConfig,
+    VJEPA2ACPredictor,
+    VJEPA2WorldModel,
+    cem,
+    convert_vjepa2_ac_checkpoint,
+    official_cem,
+)
 from .vlm import (
     VLM_PRESETS,
     VJEPA2VLMConfig,
@@ -115,4 +126,13 @@ __all__ = [
     "load_qa_records",
     "predict_multiple_choice",
     "vlm_config_from_preset",
+    "ReachEnv",
+    "VJEPA2ACConfig",
+    "VJEPA2ACPolicy",
+    "VJEPA2ACPolicyConfig",
+    "VJEPA2ACPredictor",
+    "VJEPA2WorldModel",
+    "cem",
+    "convert_vjepa2_ac_checkpoint",
+    "official_cem",
 ]

@@ -22,6 +22,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput, logging
 
 from ..encoder.rope import apply_rope, rope_cos_sin
+from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2_ac import VJEPA2ACConfig
 
 logger = logging.get_logger(__name__)
@@ -75,6 +76,10 @@ class VJEPA2ACCache:
 
     def clone(self) -> "VJEPA2ACCache":
         return self._map(lambda t: t.clone())
+
+    def copy(self) -> "VJEPA2ACCache":
+        """A shallow copy: appending to it leaves this cache unchanged (appends build new tensors)."""
+        return self._map(lambda t: t)
 
 
 @dataclass
@@ -194,7 +199,7 @@ class VJEPA2ACLayer(nn.Module):
         return hidden_states
 
 
-class VJEPA2ACPreTrainedModel(PreTrainedModel):
+class VJEPA2ACPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = VJEPA2ACConfig
     config: VJEPA2ACConfig
     base_model_prefix = "vjepa2_ac"
@@ -225,7 +230,7 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
 
     State-dict names follow the official module except for the blocks: official
     `predictor_blocks.{i}.attn.{qkv,proj}` / `.norm1` / `.norm2` / `.mlp.fc{1,2}` are
-    `layers.{i}.attention.{qkv,proj}` / `.norm1` / `.norm2` / `.mlp.fc{1,2}` here (see
+    `layer.{i}.attention.{qkv,proj}` / `.norm1` / `.norm2` / `.mlp.fc{1,2}` here (see
     `convert_vjepa2_ac_checkpoint.py`). The fused `qkv` keeps the official ``[q | k | v]`` row order.
     """
 
@@ -239,7 +244,7 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         self.extrinsics_encoder = nn.Linear(config.extrinsics_dim, width)
         depth = config.pred_num_hidden_layers
         rates = [config.drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linspace(0, rate, depth)
-        self.layers = nn.ModuleList(
+        self.layer = nn.ModuleList(
             [VJEPA2ACLayer(config, i, rates[i]) for i in range(config.pred_num_hidden_layers)]
         )
         self.predictor_norm = nn.LayerNorm(width, eps=config.layer_norm_eps)
@@ -381,7 +386,7 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
             key_frame = torch.arange(past_frames + num_frames, device=x.device).repeat_interleave(per_frame)
             attention_mask = key_frame[None, :] <= query_frame[:, None]  # (L_new, L_total), True = attend
 
-        for layer in self.layers:
+        for layer in self.layer:
             x = layer(x, cos, sin, attention_mask, cache)
 
         x = x.view(batch_size, num_frames, c + n, -1)[:, :, c:].flatten(1, 2)  # drop conditioning tokens

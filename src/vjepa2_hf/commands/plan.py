@@ -1,0 +1,96 @@
+"""`vjepa2-hf plan`: plan toward goal images with CEM/MPC in the built-in reaching environment.
+
+Without `--model` it first collects random trajectories and trains a small AC predictor on a frozen tiny encoder
+(a few minutes on a CPU), then plans; with `--model DIR` (a `VJEPA2WorldModel` folder trained on the environment)
+it only plans. Either way it reports the success rate against random actions and the oracle controller, and the
+planning time per action.
+
+`--energy-landscape FILE.npz` instead evaluates the official notebook's 5x5x5 grid of end-effector translations
+one step ahead from the first frame of a trajectory file (e.g. `franka_example_traj.npz`) toward its second frame,
+and saves the landscape as a PNG. With no `--model`, the model is a tiny random one: that only exercises the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None, help="a VJEPA2WorldModel folder (default: train a small one first)")
+    parser.add_argument("--output", default="runs/plan", help="output folder")
+    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--samples", type=int, default=200, help="CEM samples per iteration")
+    parser.add_argument("--iterations", type=int, default=5, help="CEM iterations")
+    parser.add_argument("--topk", type=int, default=20)
+    parser.add_argument("--horizon", type=int, default=1)
+    parser.add_argument("--constraint", choices=["box", "l1"], default="box")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--max-steps", type=int, default=20)
+    parser.add_argument("--train-steps", type=int, default=600, help="when training first")
+    parser.add_argument("--episodes", type=int, default=400, help="random trajectories to collect when training")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--energy-landscape", default=None, metavar="NPZ",
+                        help="compute an energy landscape PNG on the first two frames of this trajectory file")
+
+
+def _energy_landscape(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+    from transformers.utils import logging
+
+    from ..world_model.evaluation import energy_landscape, plot_energy_landscape
+    from ..world_model.poses import poses_to_actions
+    from ..world_model.trajectories import load_episodes
+    from ..world_model.world_model import VJEPA2WorldModel
+
+    logger = logging.get_logger(__name__)
+    episodes, meta = load_episodes(args.energy_landscape)
+    ep = episodes[0]
+    if len(ep["frames"]) < 2:
+        raise ValueError(f"{args.energy_landscape}: the first episode needs at least 2 frames")
+    if args.model:
+        model = VJEPA2WorldModel.from_pretrained(args.model)
+        title = "V-JEPA 2-AC energy landscape"
+    else:
+        from ..encoder.configuration_vjepa2 import VJEPA2Config
+        from ..world_model.configuration_vjepa2_ac import VJEPA2ACConfig
+
+        logger.warning("no --model: using a tiny RANDOM world model; the landscape only exercises the code path")
+        torch.manual_seed(args.seed)
+        state_dim = ep["states"].shape[1]
+        model = VJEPA2WorldModel.from_configs(
+            VJEPA2Config.from_preset("tiny"),
+            VJEPA2ACConfig.from_preset("tiny", action_dim=state_dim, state_dim=state_dim),
+            state_update="franka" if state_dim == 7 else "additive",
+        ).eval()
+        title = "energy landscape (tiny RANDOM model: path check only)"
+    land = energy_landscape(model, ep["frames"][0], ep["states"][0], ep["frames"][1])
+    pose_format = "franka" if ep["states"].shape[1] == 7 else "euclidean"
+    true_action = poses_to_actions(ep["states"][:2].astype(np.float64), pose_format)[0]
+    out = Path(args.output)
+    path = plot_energy_landscape(land, out / "energy_landscape.png", true_action=true_action, title=title)
+    result = {"png": str(path), "argmin_action": land["argmin_action"].tolist(), "true_action": true_action.tolist(),
+              "energy_min": float(land["energies"].min()), "energy_max": float(land["energies"].max()),
+              "random_model": args.model is None}
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.energy_landscape:
+        return _energy_landscape(args)
+    from ..world_model.reaching import ReachingExperimentConfig, run_reaching_experiment
+
+    cfg = ReachingExperimentConfig(
+        output_dir=args.output, model=args.model, image_size=args.image_size, episodes=args.episodes,
+        train_steps=args.train_steps, eval_episodes=args.eval_episodes, samples=args.samples,
+        iterations=args.iterations, topk=args.topk, horizon=args.horizon, constraint=args.constraint,
+        max_steps=args.max_steps, seed=args.seed,
+    )
+    report = run_reaching_experiment(cfg)
+    print(json.dumps(report["planning"], indent=2))
+    return 0

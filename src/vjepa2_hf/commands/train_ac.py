@@ -1,0 +1,36 @@
+"""`vjepa2-hf train-ac --config FILE`: train the V-JEPA 2-AC predictor on trajectories (Accelerate).
+
+The config file (YAML or JSON) is documented in `vjepa2_hf.world_model.training_vjepa2_ac`. Launch several
+processes with `accelerate launch -m vjepa2_hf.cli train-ac --config FILE`. A run resumes from the latest complete
+checkpoint of its `run.output_dir` unless `run.resume: none`.
+
+Example (the in-package reaching environment)::
+
+    vjepa2-hf train-ac --config ac.yaml --set run.output_dir=runs/ac --set optimization.total_steps=500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="YAML/JSON file with model/data/optimization/run sections")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override a config value (repeatable), e.g. --set optimization.total_steps=100",
+    )
+    parser.add_argument("--output-dir", default=None, help="shortcut for --set run.output_dir=DIR")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..world_model.training_vjepa2_ac import load_train_ac_config, train_ac
+
+    overrides = list(args.overrides)
+    if args.output_dir:
+        overrides.append(f"run.output_dir={args.output_dir}")
+    cfg = load_train_ac_config(args.config, overrides)
+    summary = train_ac(cfg)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0

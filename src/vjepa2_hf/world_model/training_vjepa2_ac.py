@@ -1,0 +1,512 @@
+"""Training of the V-JEPA 2-AC predictor on trajectories, on Accelerate (`vjepa2-hf train-ac --config FILE`).
+
+Recipe (official `app/vjepa_droid/train.py`, `configs/train/vitg16/droid-256px-8f.yaml`): frozen encoder (its
+features of every frame can be computed once and cached, since frames are encoded independently), teacher forcing
+L1 + 2-step rollout L1 with the fixed indexing, AdamW (0.9, 0.999, eps 1e-8; weight decay 0.04 on weights, none on
+biases and norms), the warmup-constant-decay learning rate (7.5e-5 -> 4.25e-4 over the warmup, constant, linear
+to 0 over the last steps), bf16 autocast.
+
+Exact resume: the batch of update ``s`` is a pure function of ``(seed, s)`` (windows drawn with
+``numpy.random.default_rng([seed, s])``), and optimizer, schedule and RNG states are saved with the atomic,
+verified checkpoints of `vjepa2_hf.pretraining.checkpointing`; a run resumed from step ``k`` therefore ends with
+the same weights as an uninterrupted run.
+
+Config file (YAML or JSON), every key checked::
+
+    model:
+      encoder: tiny                 # VJEPA2Config preset (random, frozen), or a saved VJEPA2 model folder
+      encoder_overrides: {}         # VJEPA2Config fields changed on a preset (e.g. crop_size: 32)
+      encoder_seed: 0               # seed of a random encoder
+      predictor_preset: tiny        # VJEPA2ACConfig preset
+      predictor_overrides: {action_dim: 2, state_dim: 2}
+      init_from: null               # a VJEPA2WorldModel folder, or an official AC .pt, to start from
+      state_update: additive        # franka | additive (stored with the model, used by rollouts)
+    data:
+      path: trajectories/           # npz folder, single npz, or LeRobot v2.1 folder (see trajectories.py)
+      num_frames: 4
+      fps: null                     # target fps (needs the data's fps); null = every frame
+      pose_format: euclidean        # franka | euclidean (how actions are computed from poses)
+      action_source: auto           # auto | poses | stored
+      held_out_fraction: 0.1
+      cache_features: true
+      crop_aspect: 1.0
+    optimization:
+      total_steps: 300
+      batch_size: 32
+      warmup_steps: 30
+      cooldown_steps: 30
+      start_lr: 7.5e-5
+      lr: 4.25e-4
+      final_lr: 0.0
+      weight_decay: 0.04
+      auto_steps: 2
+      loss_exp: 1.0
+      max_grad_norm: null
+      mixed_precision: bf16         # no | bf16 | fp16
+    run:
+      output_dir: runs/ac
+      seed: 0
+      save_every: 100
+      keep_last: 2
+      log_every: 10
+      resume: auto                  # auto (latest checkpoint of output_dir) | none | a checkpoint folder
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from accelerate.logging import get_logger
+from torch import nn
+
+from .trajectories import TrajectoryWindowDataset, load_episodes, split_episodes
+from .world_model import VJEPA2WorldModel, VJEPA2WorldModelOutput, ac_training_losses
+
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+logger = get_logger(__name__)
+
+
+def _from_mapping(cls, values: Mapping[str, Any] | None, where: str):
+    values = dict(values or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in `{where}`; expected a subset of {sorted(names)}")
+    return cls(**values)
+
+
+@dataclass
+class ACModelArguments:
+    encoder: str = "tiny"
+    encoder_overrides: dict[str, Any] = field(default_factory=dict)
+    encoder_seed: int = 0
+    predictor_preset: str = "tiny"
+    predictor_overrides: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
+    state_update: str = "franka"
+
+
+@dataclass
+class ACDataArguments:
+    path: str = ""
+    num_frames: int = 8
+    fps: float | None = None
+    source_fps: float | None = None
+    pose_format: str = "franka"
+    action_source: str = "auto"
+    held_out_fraction: float = 0.1
+    cache_features: bool = True
+    crop_aspect: float = 1.0
+    encode_batch_size: int = 64
+
+    def __post_init__(self):
+        if not self.path:
+            raise ValueError("`data.path` is required (an npz trajectory folder, a .npz file or a LeRobot folder)")
+        if self.num_frames < 2:
+            raise ValueError(f"`data.num_frames` must be at least 2, got {self.num_frames}")
+
+
+@dataclass
+class ACOptimizationArguments:
+    total_steps: int = 94_500
+    batch_size: int = 8
+    warmup_steps: int = 4_500
+    cooldown_steps: int = 4_500
+    start_lr: float = 7.5e-5
+    lr: float = 4.25e-4
+    final_lr: float = 0.0
+    weight_decay: float = 0.04
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    auto_steps: int = 2
+    loss_exp: float = 1.0
+    max_grad_norm: float | None = None
+    mixed_precision: str = "bf16"
+
+    def __post_init__(self):
+        self.betas = tuple(float(b) for b in self.betas)
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"`optimization.mixed_precision` must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
+        if self.total_steps < 1 or self.batch_size < 1:
+            raise ValueError(f"need total_steps >= 1 and batch_size >= 1, got {self.total_steps}, {self.batch_size}")
+        if self.warmup_steps + self.cooldown_steps > self.total_steps:
+            raise ValueError(
+                f"warmup_steps ({self.warmup_steps}) + cooldown_steps ({self.cooldown_steps}) exceed total_steps "
+                f"({self.total_steps})"
+            )
+
+
+@dataclass
+class ACRunArguments:
+    output_dir: str = "runs/vjepa2-ac"
+    seed: int = 0
+    save_every: int = 1000
+    keep_last: int = 2
+    log_every: int = 10
+    resume: str = "auto"
+    progress_bar: bool = True
+
+
+@dataclass
+class TrainACConfig:
+    model: ACModelArguments = field(default_factory=ACModelArguments)
+    data: ACDataArguments = field(default_factory=lambda: ACDataArguments(path="."))
+    optimization: ACOptimizationArguments = field(default_factory=ACOptimizationArguments)
+    run: ACRunArguments = field(default_factory=ACRunArguments)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "TrainACConfig":
+        values = dict(values or {})
+        sections = {"model": ACModelArguments, "data": ACDataArguments, "optimization": ACOptimizationArguments,
+                    "run": ACRunArguments}
+        unknown = sorted(set(values) - set(sections))
+        if unknown:
+            raise ValueError(f"unknown section(s) {unknown} in the train-ac config; expected {sorted(sections)}")
+        if "data" not in values:
+            raise ValueError("the train-ac config needs a `data` section with `path`")
+        return cls(**{name: _from_mapping(kind, values.get(name), name) for name, kind in sections.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_train_ac_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainACConfig:
+    """Read a YAML/JSON config; `overrides` are ``section.key=value`` strings (value parsed as YAML)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"train-ac config not found: {path}")
+    tree = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(tree, dict):
+        raise ValueError(f"{path} must hold a mapping of sections, got {type(tree).__name__}")
+    for text in overrides or []:
+        if "=" not in text or "." not in text.split("=", 1)[0]:
+            raise ValueError(f"override {text!r} must look like section.key=value")
+        key, value = text.split("=", 1)
+        section, name = key.split(".", 1)
+        tree.setdefault(section, {})[name] = yaml.safe_load(value)
+    return TrainACConfig.from_dict(tree)
+
+
+# ---------------------------------------------------------------------------------------------- modules
+class VJEPA2ACTrainingModule(nn.Module):
+    """The trainable part (the predictor) with the training losses as `forward`, for `accelerator.prepare`.
+
+    The frozen encoder stays outside (features are cached or computed under `no_grad`), so checkpoints hold only
+    the predictor and its optimizer state.
+    """
+
+    def __init__(self, predictor: nn.Module, auto_steps: int = 2, loss_exp: float = 1.0) -> None:
+        super().__init__()
+        self.predictor = predictor
+        self.auto_steps = auto_steps
+        self.loss_exp = loss_exp
+        if not predictor.config.use_extrinsics:  # unused weights: no gradient, kept as loaded
+            predictor.extrinsics_encoder.requires_grad_(False)
+
+    def predict(self, z, actions, states, extrinsics=None) -> torch.Tensor:
+        b, t, n, d = z.shape
+        out = self.predictor(z.flatten(1, 2), actions, states, extrinsics).last_hidden_state
+        out = out.float().view(b, t, n, d)
+        if self.predictor.config.normalize_reps:
+            out = torch.nn.functional.layer_norm(out, (d,))
+        return out
+
+    def forward(self, embeddings, actions, states, extrinsics=None) -> VJEPA2WorldModelOutput:
+        return ac_training_losses(self.predict, embeddings, actions, states, extrinsics, self.auto_steps, self.loss_exp)
+
+
+def build_world_model(args: ACModelArguments, crop_aspect: float = 1.0) -> VJEPA2WorldModel:
+    """The world model of a training run: a random or saved frozen encoder plus a fresh (or loaded) predictor."""
+    from ..encoder.configuration_vjepa2 import PRESETS, VJEPA2Config
+    from ..encoder.modeling_vjepa2 import VJEPA2VisionModel
+    from .configuration_vjepa2_ac import VJEPA2ACConfig
+    from .convert_vjepa2_ac_checkpoint import convert_vjepa2_ac_checkpoint
+    from .modeling_vjepa2_ac import VJEPA2ACPredictor
+    from .processing_vjepa2_ac import VJEPA2ACFrameProcessor
+
+    if args.init_from:
+        src = Path(args.init_from)
+        if src.is_file():
+            model = convert_vjepa2_ac_checkpoint(src, state_update=args.state_update)
+        else:
+            model = VJEPA2WorldModel.from_pretrained(src, state_update=args.state_update)
+    else:
+        if args.encoder in PRESETS or args.encoder in ("vitl", "vith", "vitg", "vitg-384"):
+            torch.manual_seed(args.encoder_seed)
+            encoder = VJEPA2VisionModel(VJEPA2Config.from_preset(args.encoder, **args.encoder_overrides))
+        else:
+            encoder = VJEPA2VisionModel.from_pretrained(args.encoder)
+        enc = encoder.config
+        overrides = {"hidden_size": enc.hidden_size, "crop_size": enc.crop_size, "patch_size": enc.patch_size,
+                     **args.predictor_overrides}
+        predictor = VJEPA2ACPredictor(VJEPA2ACConfig.from_preset(args.predictor_preset, **overrides))
+        model = VJEPA2WorldModel(encoder, predictor, state_update=args.state_update)
+    model.processor = VJEPA2ACFrameProcessor(
+        crop_size=model.encoder.config.crop_size, crop_aspect=crop_aspect,
+        image_mean=model.processor.image_mean, image_std=model.processor.image_std,
+    )
+    return model
+
+
+@torch.no_grad()
+def encode_episodes(
+    world_model: VJEPA2WorldModel, episodes, batch_size: int = 64, progress: bool = True
+) -> list[torch.Tensor]:
+    """Normalised encoder features of every frame of every episode: one `(T_e, N, D)` float32 tensor each."""
+    from tqdm.auto import tqdm
+
+    out = []
+    for ep in tqdm(episodes, desc="encoding frames", disable=not progress):
+        frames = ep["frames"]
+        feats = [world_model.encode_images(frames[i : i + batch_size]) for i in range(0, len(frames), batch_size)]
+        out.append(torch.cat(feats).float().cpu())
+    return out
+
+
+def _fingerprint(world_model: VJEPA2WorldModel, data_path: str, num_episodes: int, crop_aspect: float) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps([str(Path(data_path).resolve()), num_episodes, crop_aspect]).encode())
+    for name, tensor in sorted(world_model.encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().flatten()[:64].cpu().numpy().tobytes())
+        digest.update(str(tuple(tensor.shape)).encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_features(world_model, episodes, cfg: TrainACConfig, progress: bool) -> list[torch.Tensor]:
+    """Encode all frames once and keep them in `output_dir/features/` (reused when the fingerprint matches)."""
+    from safetensors.torch import load_file, save_file
+
+    folder = Path(cfg.run.output_dir) / "features"
+    key = _fingerprint(world_model, cfg.data.path, len(episodes), cfg.data.crop_aspect)
+    path = folder / f"features_{key}.safetensors"
+    if path.is_file():
+        loaded = load_file(path)
+        return [loaded[f"episode_{i:06d}"] for i in range(len(episodes))]
+    feats = encode_episodes(world_model, episodes, cfg.data.encode_batch_size, progress)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({f"episode_{i:06d}": f.contiguous() for i, f in enumerate(feats)}, str(tmp))
+    os.replace(tmp, path)
+    return feats
+
+
+def batch_indices(
+    dataset: TrajectoryWindowDataset, seed: int, step: int, batch_size: int, rank: int = 0
+) -> list[int]:
+    """Window indices of update `step` on process `rank`: a pure function of `(seed, step, rank)` (exact resume)."""
+    rng = np.random.default_rng([seed, step, rank])
+    return rng.integers(0, len(dataset), size=batch_size).tolist()
+
+
+def collate_windows(items: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {}
+    for key in items[0]:
+        values = [it[key] for it in items]
+        out[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else values
+    return out
+
+
+def save_loss_plot(history: list[dict[str, float]], path: str | os.PathLike) -> Path:
+    """PNG of the total, teacher-forcing and rollout losses and the learning rate per step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [h["step"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key, label in (("loss", "total"), ("teacher_forcing_loss", "teacher forcing"), ("rollout_loss", "rollout")):
+        ax1.plot(steps, [h[key] for h in history], label=label)
+    ax1.set_xlabel("step")
+    ax1.set_ylabel("L1")
+    ax1.set_title("V-JEPA 2-AC training loss")
+    ax1.legend()
+    ax2.plot(steps, [h["lr"] for h in history])
+    ax2.set_xlabel("step")
+    ax2.set_title("learning rate")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def train_ac(cfg: TrainACConfig, stop_after: int | None = None) -> dict[str, Any]:
+    """Run (or resume) a V-JEPA 2-AC training. Returns a summary (losses, validation metrics, paths).
+
+    Args:
+        cfg: the run configuration.
+        stop_after (`int`, *optional*): stop after this update (simulates an interruption; used by tests).
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
+    from ..pretraining.checkpointing import find_last_checkpoint, load_checkpoint, save_checkpoint
+    from ..pretraining.optimization import is_decayed
+    from ..pretraining.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
+    from .evaluation import offline_validation
+
+    from accelerate.state import AcceleratorState
+
+    opt, run = cfg.optimization, cfg.run
+    # Accelerate keeps one process-wide state: a second run in the same process may ask for another precision
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != opt.mixed_precision:
+        AcceleratorState._reset_state(reset_partial_state=False)
+    accelerator = Accelerator(mixed_precision=opt.mixed_precision)
+    set_seed(run.seed)
+    out_dir = Path(run.output_dir)
+    if accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "train_ac_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+
+    episodes, meta = load_episodes(cfg.data.path, fps=cfg.data.source_fps)
+    train_eps, held_eps = split_episodes(episodes, cfg.data.held_out_fraction, seed=run.seed) if len(episodes) > 1 \
+        else (episodes, [])
+    world_model = build_world_model(cfg.model, cfg.data.crop_aspect)
+    world_model.encoder.to(accelerator.device)
+    pcfg = world_model.config
+    if cfg.data.num_frames - 1 > pcfg.max_frames:
+        raise ValueError(
+            f"`data.num_frames` = {cfg.data.num_frames} needs {cfg.data.num_frames - 1} predictor frames; the predictor "
+            f"supports at most {pcfg.max_frames} (raise `frames_per_clip` in `model.predictor_overrides`)"
+        )
+    sample = train_eps[0]
+    if sample["states"].shape[1] != pcfg.state_dim:
+        raise ValueError(
+            f"the data's states are {sample['states'].shape[1]}-D but the predictor expects state_dim={pcfg.state_dim}"
+        )
+    source_fps = cfg.data.source_fps or meta.get("fps")
+    window_kwargs = dict(
+        num_frames=cfg.data.num_frames, fps=cfg.data.fps, source_fps=source_fps if cfg.data.fps else None,
+        action_source=cfg.data.action_source, pose_format=cfg.data.pose_format,
+    )
+    progress = run.progress_bar and accelerator.is_main_process
+    if cfg.data.cache_features:
+        feats = cached_features(world_model, episodes, cfg, progress)
+        by_id = {id(ep): f for ep, f in zip(episodes, feats)}
+        train_set = TrajectoryWindowDataset(train_eps, features=[by_id[id(e)] for e in train_eps], **window_kwargs)
+        held_set = TrajectoryWindowDataset(held_eps, features=[by_id[id(e)] for e in held_eps], **window_kwargs) \
+            if held_eps else None
+    else:
+        train_set = TrajectoryWindowDataset(train_eps, transform=world_model.processor, **window_kwargs)
+        held_set = TrajectoryWindowDataset(held_eps, transform=world_model.processor, **window_kwargs) \
+            if held_eps else None
+    action_dim = train_set.window(0, train_set.index[0][1])["actions"].shape[-1] if train_set.index else None
+    if action_dim != pcfg.action_dim:
+        raise ValueError(f"the data's actions are {action_dim}-D but the predictor expects action_dim={pcfg.action_dim}")
+
+    module = VJEPA2ACTrainingModule(world_model.predictor, opt.auto_steps, opt.loss_exp)
+    named = [(n, p) for n, p in module.predictor.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for n, p in named if is_decayed(n, p)], "weight_decay": opt.weight_decay},
+        {"params": [p for n, p in named if not is_decayed(n, p)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=opt.start_lr, betas=opt.betas, eps=opt.eps)
+    schedule = ScheduledOptimizer(
+        optimizer,
+        WarmupConstantCooldownSchedule(
+            peak_lr=opt.lr, total_steps=opt.total_steps, warmup_steps=opt.warmup_steps, start_lr=opt.start_lr,
+            cooldown_steps=opt.cooldown_steps, final_lr=opt.final_lr,
+        ),
+        LinearSchedule(opt.weight_decay, opt.weight_decay, opt.total_steps),
+    )
+    module, optimizer = accelerator.prepare(module, optimizer)
+    accelerator.register_for_checkpointing(schedule)
+
+    start_step = 0
+    log_path = out_dir / "train_log.jsonl"
+    resume = None if run.resume in (None, "none", "") else run.resume
+    if resume == "auto":
+        resume = find_last_checkpoint(out_dir)
+    if resume is not None:
+        manifest = load_checkpoint(accelerator, resume)
+        start_step = int(manifest["step"])
+        logger.warning(f"resumed from {resume} at step {start_step}")
+    history: list[dict[str, float]] = []
+    if log_path.is_file():
+        history = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+        history = [h for h in history if h["step"] <= start_step]
+    if accelerator.is_main_process:
+        log_path.write_text("".join(json.dumps(h) + "\n" for h in history))
+
+    device = accelerator.device
+    last = opt.total_steps if stop_after is None else min(stop_after, opt.total_steps)
+    bar = tqdm(range(start_step + 1, last + 1), desc="train-ac", disable=not progress, initial=0)
+    module.train()
+    t0 = time.perf_counter()
+    for step in bar:
+        items = [train_set[i] for i in batch_indices(train_set, run.seed, step, opt.batch_size, accelerator.process_index)]
+        batch = collate_windows(items)
+        actions = batch["actions"].to(device)
+        states = batch["states"].to(device)
+        extr = batch["extrinsics"].to(device) if "extrinsics" in batch and pcfg.use_extrinsics else None
+        if "embeddings" in batch:
+            z = batch["embeddings"].to(device)
+        else:
+            z = world_model.encode(batch["frames"].to(device))
+        lr = schedule.step()
+        with accelerator.autocast():
+            out = module(z, actions, states, extr)
+        accelerator.backward(out.loss)
+        if opt.max_grad_norm:
+            accelerator.clip_grad_norm_(module.parameters(), opt.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        loss = float(out.loss.detach())
+        if not math.isfinite(loss):
+            raise RuntimeError(f"non-finite loss {loss} at step {step}")
+        record = {"step": step, "loss": loss, "teacher_forcing_loss": float(out.teacher_forcing_loss.detach()),
+                  "rollout_loss": float(out.rollout_loss.detach()), "lr": lr}
+        history.append(record)
+        if accelerator.is_main_process:
+            with open(log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        if step % max(1, run.log_every) == 0:
+            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+        if step % run.save_every == 0 or step == opt.total_steps:
+            save_checkpoint(accelerator, out_dir, step, keep_last=run.keep_last, metadata={"loss": loss})
+    train_seconds = time.perf_counter() - t0
+    summary: dict[str, Any] = {"steps": last, "train_seconds": train_seconds, "num_train_windows": len(train_set)}
+    if history:
+        summary["first_loss"] = history[0]["loss"]
+        summary["final_loss"] = float(np.mean([h["loss"] for h in history[-10:]]))
+    if last == opt.total_steps and accelerator.is_main_process:
+        unwrapped = accelerator.unwrap_model(module)
+        world_model.predictor = unwrapped.predictor
+        world_model.predictor.extrinsics_encoder.requires_grad_(True)
+        world_model.eval()
+        final = world_model.save_pretrained(out_dir / "final")
+        summary["model_dir"] = str(final)
+        if history:
+            summary["loss_plot"] = str(save_loss_plot(history, out_dir / "loss.png"))
+        if held_set is not None:
+            summary["validation"] = offline_validation(world_model, held_set, max_windows=256, seed=run.seed)
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+__all__ = [
+    "TrainACConfig",
+    "VJEPA2ACTrainingModule",
+    "batch_indices",
+    "build_world_model",
+    "encode_episodes",
+    "load_train_ac_config",
+    "save_loss_plot",
+    "train_ac",
+]

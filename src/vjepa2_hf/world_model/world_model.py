@@ -1,0 +1,496 @@
+"""`VJEPA2WorldModel`: a frozen V-JEPA 2 encoder plus the action-conditioned predictor, for training and planning.
+
+* Encoding (official `WorldModel.encode` / `forward_target`): every frame is encoded on its own, duplicated into a
+  2-frame tubelet, and the tokens are layer-normalised without affine parameters (`normalize_reps`).
+* Training losses (official `app/vjepa_droid/train.py`, after the fix of commit 93366fe): teacher forcing
+  ``L1(LN(P(z_{0:T-1}, a, s)), z_{1:T})`` plus an ``auto_steps``-step rollout seeded with ``[z_0, ẑ_1]``.
+* Rollouts: many candidate action sequences at once, autoregressively; with `use_cache=True` the keys/values of
+  past frames are kept (attention is block-causal), so each step runs the predictor on the newest frame only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers.utils import ModelOutput, logging
+
+from ..encoder.configuration_vjepa2 import VJEPA2Config
+from ..encoder.modeling_vjepa2 import VJEPA2VisionModel
+from .configuration_vjepa2_ac import VJEPA2ACConfig
+from .modeling_vjepa2_ac import VJEPA2ACCache, VJEPA2ACPredictor
+from .poses import StateUpdate, get_state_update
+from .processing_vjepa2_ac import VJEPA2ACFrameProcessor
+
+logger = logging.get_logger(__name__)
+
+WORLD_MODEL_CONFIG = "world_model.json"
+
+
+@dataclass
+class VJEPA2WorldModelOutput(ModelOutput):
+    """Training output of [`VJEPA2WorldModel`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`): ``teacher_forcing_loss + rollout_loss``.
+        teacher_forcing_loss (`torch.FloatTensor` of shape `()`): mean L1 of the one-step predictions.
+        rollout_loss (`torch.FloatTensor` of shape `()`): mean L1 of the `auto_steps` rolled-out frames.
+        predictions (`torch.FloatTensor` of shape `(batch_size, num_frames - 1, tokens_per_frame, hidden_size)`):
+            teacher-forced predictions of frames 1..T-1.
+    """
+
+    loss: torch.FloatTensor | None = None
+    teacher_forcing_loss: torch.FloatTensor | None = None
+    rollout_loss: torch.FloatTensor | None = None
+    predictions: torch.FloatTensor | None = None
+
+
+@dataclass
+class VJEPA2RolloutOutput(ModelOutput):
+    """Output of [`VJEPA2WorldModel.rollout`].
+
+    Args:
+        predictions (`torch.FloatTensor` of shape `(batch_size, horizon, tokens_per_frame, hidden_size)`): predicted
+            (normalised) embeddings of the frames after each action.
+        states (`torch.FloatTensor` of shape `(batch_size, horizon, state_dim)`): the states those frames are
+            assumed to have (context state advanced by the actions with the state-update rule).
+    """
+
+    predictions: torch.FloatTensor | None = None
+    states: torch.FloatTensor | None = None
+
+
+PredictFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
+def ac_training_losses(
+    predict: PredictFn,
+    embeddings: torch.Tensor,
+    actions: torch.Tensor,
+    states: torch.Tensor,
+    extrinsics: torch.Tensor | None = None,
+    auto_steps: int = 2,
+    loss_exp: float = 1.0,
+) -> VJEPA2WorldModelOutput:
+    """Teacher-forcing and rollout losses of V-JEPA 2-AC (official `app/vjepa_droid/train.py`, fixed indexing).
+
+    Args:
+        predict: `(z (B, T, N, D), actions (B, T, A), states (B, T, S), extrinsics) -> (B, T, N, D)` normalised
+            next-frame predictions (e.g. `VJEPA2WorldModel.predict`).
+        embeddings (`torch.FloatTensor` of shape `(B, T, N, D)`): normalised encoder outputs of the clip.
+        actions (`torch.FloatTensor` of shape `(B, T - 1, A)`), states `(B, T, S)`, extrinsics `(B, T, E)`.
+        auto_steps (`int`): frames rolled out by the rollout loss (official 2).
+        loss_exp (`float`): ``mean(|x|^p) / p`` (official 1.0: L1).
+
+    The teacher-forcing term predicts frames ``1..T-1`` from the true frames ``0..T-2``. The rollout starts from
+    ``[z_0, ẑ_1]`` (the teacher-forced prediction of frame 1 -- commit 93366fe fixed the first release, which
+    seeded it with ẑ_2) and appends ``auto_steps - 1`` predictions made from its own outputs with the true actions
+    and states; it is compared with frames ``1..auto_steps``.
+    """
+    h = embeddings
+    if h.ndim != 4:
+        raise ValueError(f"`embeddings` must have shape (batch_size, num_frames, tokens, hidden), got {tuple(h.shape)}")
+    b, t = h.shape[:2]
+    if t < 2:
+        raise ValueError(f"a training clip needs at least 2 frames, got {t}")
+    if actions.ndim != 3 or actions.shape[:2] != (b, t - 1):
+        raise ValueError(
+            f"`actions` must have shape (batch_size={b}, num_frames - 1={t - 1}, action_dim), got "
+            f"{tuple(actions.shape)}"
+        )
+    if states.ndim != 3 or states.shape[:2] != (b, t):
+        raise ValueError(f"`states` must have shape ({b}, {t}, state_dim), got {tuple(states.shape)}")
+    if not 1 <= auto_steps <= t - 1:
+        raise ValueError(f"`auto_steps` must be in [1, num_frames - 1 = {t - 1}], got {auto_steps}")
+
+    def ext(stop: int) -> torch.Tensor | None:
+        return None if extrinsics is None else extrinsics[:, :stop]
+
+    def loss_fn(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (pred - target).abs().pow(loss_exp).mean() / loss_exp
+
+    # teacher forcing: frames 0..T-2 predict frames 1..T-1
+    z_tf = predict(h[:, :-1], actions, states[:, :-1], ext(t - 1))
+    tf_loss = loss_fn(z_tf, h[:, 1:])
+    # rollout seeded with [z_0, ẑ_1]
+    z = torch.cat((h[:, :1], z_tf[:, :1]), dim=1)
+    for n in range(1, auto_steps):
+        nxt = predict(z, actions[:, : n + 1], states[:, : n + 1], ext(n + 1))[:, -1:]
+        z = torch.cat((z, nxt), dim=1)
+    rollout_loss = loss_fn(z[:, 1:], h[:, 1 : auto_steps + 1])
+    return VJEPA2WorldModelOutput(
+        loss=tf_loss + rollout_loss, teacher_forcing_loss=tf_loss, rollout_loss=rollout_loss, predictions=z_tf
+    )
+
+
+class VJEPA2WorldModel(nn.Module):
+    """Frozen V-JEPA 2 encoder + V-JEPA 2-AC predictor.
+
+    Args:
+        encoder ([`VJEPA2VisionModel`]): the frame encoder (kept frozen: no gradients, eval mode).
+        predictor ([`VJEPA2ACPredictor`]): the action-conditioned predictor.
+        state_update (`str` or callable, defaults to "franka"): how a planned action advances the state during a
+            rollout: ``"franka"`` (official `compute_new_pose`), ``"additive"`` (state + action), or a function
+            `(states (B, S), actions (B, A)) -> (B, S)`.
+        processor ([`VJEPA2ACFrameProcessor`], *optional*): frame preprocessing (default: centre square crop to the
+            encoder's crop size, ImageNet normalisation).
+    """
+
+    def __init__(
+        self,
+        encoder: VJEPA2VisionModel,
+        predictor: VJEPA2ACPredictor,
+        state_update: str | StateUpdate = "franka",
+        processor: VJEPA2ACFrameProcessor | None = None,
+    ) -> None:
+        super().__init__()
+        enc_cfg, pred_cfg = encoder.config, predictor.config
+        if enc_cfg.hidden_size != pred_cfg.hidden_size:
+            raise ValueError(
+                f"encoder width {enc_cfg.hidden_size} differs from the predictor's `hidden_size` "
+                f"{pred_cfg.hidden_size}"
+            )
+        if enc_cfg.crop_size // enc_cfg.patch_size != pred_cfg.grid_size:
+            raise ValueError(
+                f"encoder token grid {enc_cfg.crop_size // enc_cfg.patch_size} per side (crop {enc_cfg.crop_size}, patch "
+                f"{enc_cfg.patch_size}) differs from the predictor's {pred_cfg.grid_size}"
+            )
+        self.encoder = encoder
+        self.predictor = predictor
+        self.encoder.requires_grad_(False)
+        self.encoder.eval()
+        self.state_update_name = state_update if isinstance(state_update, str) else None
+        self.state_update = get_state_update(state_update) if isinstance(state_update, str) else state_update
+        self.processor = processor or VJEPA2ACFrameProcessor(crop_size=enc_cfg.crop_size)
+
+    def train(self, mode: bool = True) -> "VJEPA2WorldModel":
+        super().train(mode)
+        self.encoder.eval()  # the encoder stays frozen
+        return self
+
+    @property
+    def config(self) -> VJEPA2ACConfig:
+        return self.predictor.config
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.predictor.config.tokens_per_frame
+
+    @classmethod
+    def from_configs(
+        cls, encoder_config: VJEPA2Config, predictor_config: VJEPA2ACConfig, **kwargs
+    ) -> "VJEPA2WorldModel":
+        """A randomly initialised world model (e.g. the tiny test model)."""
+        return cls(VJEPA2VisionModel(encoder_config), VJEPA2ACPredictor(predictor_config), **kwargs)
+
+    # ---------------------------------------------------------------------------------------------- save / load
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write `encoder/`, `predictor/` (transformers model folders) and `world_model.json`."""
+        if self.state_update_name is None:
+            raise ValueError("cannot save a world model with a custom `state_update` function; use a named rule")
+        root = Path(save_directory)
+        root.mkdir(parents=True, exist_ok=True)
+        self.encoder.save_pretrained(root / "encoder")
+        self.predictor.save_pretrained(root / "predictor")
+        meta = {"state_update": self.state_update_name, "processor": self.processor.to_dict()}
+        (root / WORLD_MODEL_CONFIG).write_text(json.dumps(meta, indent=2))
+        return root
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **kwargs) -> "VJEPA2WorldModel":
+        """Load a folder written by `save_pretrained` (or by the AC checkpoint converter)."""
+        root = Path(path)
+        if not (root / WORLD_MODEL_CONFIG).is_file():
+            raise FileNotFoundError(f"{root} is not a world-model folder (no {WORLD_MODEL_CONFIG})")
+        meta = json.loads((root / WORLD_MODEL_CONFIG).read_text())
+        encoder = VJEPA2VisionModel.from_pretrained(root / "encoder")
+        predictor = VJEPA2ACPredictor.from_pretrained(root / "predictor")
+        kwargs.setdefault("state_update", meta.get("state_update", "franka"))
+        kwargs.setdefault("processor", VJEPA2ACFrameProcessor(**meta["processor"]) if "processor" in meta else None)
+        return cls(encoder, predictor, **kwargs).eval()
+
+    # ---------------------------------------------------------------------------------------------- encoding
+    def normalize(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """Layer-normalise tokens without affine parameters (official `F.layer_norm(h, (h.size(-1),))`) when
+        `normalize_reps` is set."""
+        if not self.config.normalize_reps:
+            return hidden_states
+        return F.layer_norm(hidden_states, (hidden_states.shape[-1],))
+
+    @torch.no_grad()
+    def encode(self, pixel_values: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Encode frames one by one (each duplicated into a tubelet) and layer-normalise.
+
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(batch_size, num_frames, 3, H, W)`): normalised frames.
+            batch_size (`int`, *optional*): frames per encoder call (to bound memory when caching features).
+
+        Returns:
+            `torch.FloatTensor` of shape `(batch_size, num_frames, tokens_per_frame, hidden_size)`.
+        """
+        if pixel_values.ndim != 5:
+            raise ValueError(
+                f"`pixel_values` must have shape (batch_size, num_frames, 3, H, W), got {tuple(pixel_values.shape)}"
+            )
+        b, t = pixel_values.shape[:2]
+        flat = pixel_values.reshape(b * t, 1, *pixel_values.shape[2:])  # each frame alone
+        tubelet = self.encoder.config.tubelet_size
+        flat = flat.expand(-1, tubelet, -1, -1, -1)  # duplicated into one tubelet, as the official code
+        chunk = batch_size or flat.shape[0]
+        outs = [self.encoder(flat[i : i + chunk]).last_hidden_state for i in range(0, flat.shape[0], chunk)]
+        h = torch.cat(outs, dim=0)
+        if h.shape[1] != self.tokens_per_frame:
+            raise ValueError(
+                f"frames of {tuple(pixel_values.shape[-2:])} give {h.shape[1]} tokens, the predictor expects "
+                f"{self.tokens_per_frame} ({self.config.grid_size}x{self.config.grid_size}); resize frames to "
+                f"{self.config.crop_size} px (see `encode_images`)"
+            )
+        return self.normalize(h.view(b, t, h.shape[1], h.shape[2]))
+
+    @torch.no_grad()
+    def encode_images(self, frames: np.ndarray | torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """uint8 RGB frames `(..., H, W, 3)` -> normalised embeddings `(..., tokens_per_frame, hidden_size)`."""
+        pixels = self.processor(frames)
+        lead = pixels.shape[:-3]
+        device = next(self.encoder.parameters()).device
+        flat = pixels.reshape(1, -1, *pixels.shape[-3:]).to(device)
+        h = self.encode(flat, batch_size=batch_size)[0]
+        return h.reshape(*lead, *h.shape[-2:])
+
+    # ---------------------------------------------------------------------------------------------- predicting
+    def _flat(self, embeddings: torch.Tensor) -> torch.Tensor:
+        if embeddings.ndim != 4 or embeddings.shape[-2] != self.tokens_per_frame:
+            raise ValueError(
+                f"embeddings must have shape (batch_size, num_frames, {self.tokens_per_frame}, "
+                f"{self.config.hidden_size}), got {tuple(embeddings.shape)}"
+            )
+        return embeddings.flatten(1, 2)
+
+    def predict(
+        self,
+        embeddings: torch.Tensor,
+        actions: torch.Tensor,
+        states: torch.Tensor,
+        extrinsics: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Teacher-forced next-frame predictions, layer-normalised.
+
+        Args:
+            embeddings (`torch.FloatTensor` of shape `(B, T, N, D)`), actions `(B, T, A)`, states `(B, T, S)`.
+
+        Returns:
+            `torch.FloatTensor` of shape `(B, T, N, D)`: entry ``t`` predicts frame ``t + 1``.
+        """
+        b, t = embeddings.shape[:2]
+        out = self.predictor(self._flat(embeddings), actions, states, extrinsics).last_hidden_state
+        return self.normalize(out.view(b, t, self.tokens_per_frame, -1))
+
+    def forward(
+        self,
+        actions: torch.Tensor,
+        states: torch.Tensor,
+        embeddings: torch.Tensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        extrinsics: torch.Tensor | None = None,
+        auto_steps: int = 2,
+        loss_exp: float = 1.0,
+    ) -> VJEPA2WorldModelOutput:
+        r"""The V-JEPA 2-AC training losses on a clip.
+
+        Args:
+            actions (`torch.FloatTensor` of shape `(B, T - 1, A)`): actions between consecutive frames.
+            states (`torch.FloatTensor` of shape `(B, T, S)`): state at every frame.
+            embeddings (`torch.FloatTensor` of shape `(B, T, N, D)`, *optional*): cached normalised encoder outputs.
+            pixel_values (`torch.FloatTensor` of shape `(B, T, 3, H, W)`, *optional*): frames to encode instead.
+            extrinsics (`torch.FloatTensor` of shape `(B, T, E)`, *optional*).
+            auto_steps (`int`, defaults to 2): rollout length of the rollout loss (official `auto_steps`).
+            loss_exp (`float`, defaults to 1.0): ``mean(|x|^p) / p`` (1 = L1).
+
+        Returns:
+            [`VJEPA2WorldModelOutput`].
+        """
+        if (embeddings is None) == (pixel_values is None):
+            raise ValueError("pass exactly one of `embeddings` (cached features) and `pixel_values`")
+        h = self.encode(pixel_values) if embeddings is None else embeddings
+        return ac_training_losses(self.predict, h, actions, states, extrinsics, auto_steps, loss_exp)
+
+    # ---------------------------------------------------------------------------------------------- rollouts
+    def _check_rollout(self, context_embeddings, context_states, actions, context_actions):
+        cfg = self.config
+        if context_embeddings.ndim != 4 or context_embeddings.shape[2:] != (cfg.tokens_per_frame, cfg.hidden_size):
+            raise ValueError(
+                f"`context_embeddings` must have shape (batch_size, num_context_frames, {cfg.tokens_per_frame}, "
+                f"{cfg.hidden_size}), got {tuple(context_embeddings.shape)}"
+            )
+        bc, tc = context_embeddings.shape[:2]
+        if context_states.ndim != 3 or context_states.shape != (bc, tc, cfg.state_dim):
+            raise ValueError(
+                f"`context_states` must have shape ({bc}, {tc}, state_dim={cfg.state_dim}), got "
+                f"{tuple(context_states.shape)}"
+            )
+        if actions.ndim != 3 or actions.shape[-1] != cfg.action_dim:
+            raise ValueError(
+                f"`actions` must have shape (num_candidates, horizon, action_dim={cfg.action_dim}), got "
+                f"{tuple(actions.shape)}"
+            )
+        if bc not in (1, actions.shape[0]):
+            raise ValueError(f"context batch {bc} must be 1 or the number of candidates {actions.shape[0]}")
+        if not torch.isfinite(actions).all():
+            raise ValueError("`actions` contains NaN or infinite values")
+        if tc > 1:
+            if context_actions is None or context_actions.shape != (bc, tc - 1, cfg.action_dim):
+                raise ValueError(
+                    f"with {tc} context frames, `context_actions` must have shape ({bc}, {tc - 1}, {cfg.action_dim}), "
+                    f"got {None if context_actions is None else tuple(context_actions.shape)}"
+                )
+        total = tc + actions.shape[1] - 1
+        if total > cfg.max_frames:
+            raise ValueError(
+                f"a rollout of {actions.shape[1]} steps from {tc} context frames needs {total} predictor frames; the "
+                f"predictor supports at most {cfg.max_frames}"
+            )
+
+    def rollout(
+        self,
+        context_embeddings: torch.Tensor,
+        context_states: torch.Tensor,
+        actions: torch.Tensor,
+        context_actions: torch.Tensor | None = None,
+        use_cache: bool = True,
+        context_cache: VJEPA2ACCache | None = None,
+    ) -> VJEPA2RolloutOutput:
+        """Imagine the frames that candidate action sequences lead to, autoregressively.
+
+        Args:
+            context_embeddings (`torch.FloatTensor` of shape `(Bc, Tc, N, D)`): normalised embeddings of the observed
+                frames (`Bc` is 1, shared by all candidates, or the number of candidates).
+            context_states (`torch.FloatTensor` of shape `(Bc, Tc, S)`): states of the observed frames.
+            actions (`torch.FloatTensor` of shape `(B, H, A)`): `B` candidate sequences of `H` actions, the first
+                taken at the last context frame.
+            context_actions (`torch.FloatTensor` of shape `(Bc, Tc - 1, A)`, *optional*): actions between the
+                context frames (required when `Tc > 1`).
+            use_cache (`bool`, defaults to True): keep past keys/values so each step runs only the newest frame.
+                False recomputes the whole sequence at each step (the official notebook's rollout).
+            context_cache ([`VJEPA2ACCache`], *optional*): keys/values of the context frames but the last, from
+                `encode_context` (computed once per plan and reused by every CEM iteration); it is not modified.
+
+        Returns:
+            [`VJEPA2RolloutOutput`] with predictions `(B, H, N, D)` and assumed states `(B, H, S)`.
+        """
+        self._check_rollout(context_embeddings, context_states, actions, context_actions)
+        bsz, horizon = actions.shape[:2]
+        bc, tc = context_embeddings.shape[:2]
+        n = self.tokens_per_frame
+        preds, states = [], []
+        state = context_states[:, -1].expand(bsz, -1)
+        if use_cache:
+            if tc > 1:  # past context frames: run once (shared when Bc == 1), then expand to the candidates
+                if context_cache is None:
+                    context_cache = self.encode_context(context_embeddings, context_states, context_actions)
+                if context_cache.num_frames != tc - 1:
+                    raise ValueError(f"`context_cache` holds {context_cache.num_frames} frames, expected {tc - 1}")
+                cache = context_cache.repeat_interleave(bsz) if bc == 1 and bsz > 1 else context_cache.copy()
+            else:
+                cache = self.predictor.new_cache()
+            frame = context_embeddings[:, -1].expand(bsz, -1, -1)  # (B, N, D)
+            for step in range(horizon):
+                out = self.predictor(frame, actions[:, step : step + 1], state[:, None], cache=cache)
+                frame = self.normalize(out.last_hidden_state)
+                state = self.state_update(state, actions[:, step])
+                preds.append(frame)
+                states.append(state)
+        else:
+            frames = context_embeddings.expand(bsz, -1, -1, -1)
+            past_actions = (
+                context_actions.expand(bsz, -1, -1) if tc > 1 else actions.new_zeros(bsz, 0, actions.shape[-1])
+            )
+            all_states = context_states.expand(bsz, -1, -1)
+            for step in range(horizon):
+                acts = torch.cat((past_actions, actions[:, : step + 1]), dim=1)
+                out = self.predictor(frames.flatten(1, 2), acts, all_states).last_hidden_state[:, -n:]
+                frame = self.normalize(out)
+                state = self.state_update(state, actions[:, step])
+                frames = torch.cat((frames, frame[:, None]), dim=1)
+                all_states = torch.cat((all_states, state[:, None]), dim=1)
+                preds.append(frame)
+                states.append(state)
+        return VJEPA2RolloutOutput(predictions=torch.stack(preds, dim=1), states=torch.stack(states, dim=1))
+
+    @torch.no_grad()
+    def infer_next_action(
+        self,
+        rep: torch.Tensor,
+        pose: torch.Tensor,
+        goal_rep: torch.Tensor,
+        close_gripper: int | None = None,
+        use_cache: bool = True,
+        generator: torch.Generator | None = None,
+        **mpc_args,
+    ) -> torch.Tensor:
+        """The official notebook wrapper's `WorldModel.infer_next_action`: the official CEM (`official_cem`) from one
+        frame toward a goal frame, with the wrapper's default `mpc_args` (rollout 2, 400 samples, top-10, 10 CEM
+        steps, momenta 0.15, maxnorm 0.05), overridable by keyword.
+
+        Args:
+            rep (`torch.FloatTensor` of shape `(N, D)` or `(1, 1, N, D)`): normalised embedding of the current frame.
+            pose (`torch.FloatTensor` of shape `(7,)` or `(1, 1, 7)`): current end-effector pose.
+            goal_rep (`torch.FloatTensor` of shape `(N, D)` or `(1, 1, N, D)`): normalised goal embedding.
+
+        Returns:
+            `torch.FloatTensor` of shape `(rollout, 7)`: the planned actions (execute the first, then replan).
+        """
+        from .planning import official_cem
+
+        cfg = self.config
+        shape = (cfg.tokens_per_frame, cfg.hidden_size)
+        rep, goal_rep = rep.reshape(-1, *rep.shape[-2:]), goal_rep.reshape(-1, *goal_rep.shape[-2:])
+        if tuple(rep.shape) != (1, *shape) or tuple(goal_rep.shape) != (1, *shape):
+            raise ValueError(
+                f"`rep` and `goal_rep` must each be one frame embedding of shape {shape}, got {tuple(rep.shape)} and "
+                f"{tuple(goal_rep.shape)}"
+            )
+        pose = pose.reshape(1, 1, -1)
+        args = {"rollout": 2, "samples": 400, "topk": 10, "cem_steps": 10, "momentum_mean": 0.15,
+                "momentum_std": 0.15, "maxnorm": 0.05, **mpc_args}
+        fn = self.rollout_fn(rep[None], pose.to(rep.dtype), use_cache=use_cache)
+        return official_cem(fn, goal_rep[0], close_gripper=close_gripper, generator=generator, **args)
+
+    @torch.no_grad()
+    def encode_context(
+        self, context_embeddings: torch.Tensor, context_states: torch.Tensor, context_actions: torch.Tensor
+    ) -> VJEPA2ACCache:
+        """Keys/values of all context frames but the last (whose action is being planned), for `rollout`."""
+        cache = self.predictor.new_cache()
+        self.predictor(self._flat(context_embeddings[:, :-1]), context_actions, context_states[:, :-1], cache=cache)
+        return cache
+
+    def rollout_fn(
+        self,
+        context_embeddings: torch.Tensor,
+        context_states: torch.Tensor,
+        context_actions: torch.Tensor | None = None,
+        use_cache: bool = True,
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A planner callback: `(S, H, A)` candidate plans -> `(S, N, D)` last predicted frame of each. With
+        `use_cache` the context frames are run through the predictor once, not at every CEM iteration."""
+        shared: dict[str, VJEPA2ACCache] = {}
+
+        @torch.no_grad()
+        def fn(candidates: torch.Tensor) -> torch.Tensor:
+            if use_cache and context_embeddings.shape[1] > 1 and "context" not in shared:
+                shared["context"] = self.encode_context(context_embeddings, context_states, context_actions)
+            out = self.rollout(context_embeddings, context_states, candidates, context_actions, use_cache=use_cache,
+                               context_cache=shared.get("context"))
+            return out.predictions[:, -1]
+
+        return fn
+
+
+__all__ = ["VJEPA2RolloutOutput", "VJEPA2WorldModel", "VJEPA2WorldModelOutput", "ac_training_losses"]
