@@ -60,9 +60,18 @@ def build_theirs(layers: int, dtype: torch.dtype, weights_from=None):
     with torch.device("meta"):
         model = transformers.VJEPA2Model(transformers.VJEPA2Config(**fields))
     model = model.to(dtype).to_empty(device="cpu")
-    source = weights_from if weights_from is not None else build_ours(layers, dtype)
-    state = split_qkv(source.state_dict())
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    if weights_from is None:  # random weights, as `build_ours` draws them
+        torch.manual_seed(0)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name.endswith("bias"):
+                    param.zero_()
+                elif "norm" in name:
+                    param.fill_(1.0)
+                else:
+                    param.normal_(0.0, 0.02)
+        return model.eval()
+    missing, unexpected = model.load_state_dict(split_qkv(weights_from.state_dict()), strict=False)
     assert not unexpected and all(k.startswith("predictor.") for k in missing), (missing, unexpected)
     return model.eval()
 
@@ -81,6 +90,20 @@ def median_seconds(fn, repeats: int, warmup: int = 2) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def interleaved_medians(first, second, repeats: int, warmup: int = 2) -> tuple[float, float]:
+    """Median seconds of two functions timed alternately, so that background load hits both alike."""
+    for _ in range(warmup):
+        first()
+        second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for fn, bucket in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def encoder_flops(tokens: int, width: int, layers: int, mlp: int, patch_volume: int) -> float:
@@ -109,8 +132,7 @@ def speed(layers: int, repeats: int) -> list[dict]:
             a = ours(x).last_hidden_state
             b = theirs(x, skip_predictor=True).last_hidden_state
             diff = (a.float() - b.float()).abs().max().item()
-            t_ours = median_seconds(lambda: ours(x), repeats)
-            t_theirs = median_seconds(lambda: theirs(x, skip_predictor=True), repeats)
+            t_ours, t_theirs = interleaved_medians(lambda: ours(x), lambda: theirs(x, skip_predictor=True), repeats)
         cfg = ours.config
         tokens = 8 * 8 * 8
         flops = encoder_flops(tokens, cfg.hidden_size, layers, cfg.intermediate_size, 2 * 16 * 16)
@@ -132,34 +154,38 @@ def speed(layers: int, repeats: int) -> list[dict]:
 
 
 _MEMORY_CHILD = r"""
-import resource, sys, torch
+import sys, threading, time, psutil, torch
 sys.path.insert(0, {script_dir!r})
 import bench_encoder
 torch.set_num_threads(2)
-which = {which!r}
-if which == "ours":
+if {which!r} == "ours":
     model = bench_encoder.build_ours({layers}, torch.bfloat16)
     run = lambda x: model(x)
-else:
-    # its weights come from a temporary model of ours, freed before the forward
+else:  # transformers' VJEPA2Model (encoder + predictor weights; the predictor is 22M parameters)
     model = bench_encoder.build_theirs({layers}, torch.bfloat16)
     run = lambda x: model(x, skip_predictor=True)
 import gc; gc.collect()
 x = torch.randn(1, 64, 3, 256, 256).to(torch.bfloat16)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+process = psutil.Process()
+before = process.memory_info().rss
+peak = [before]
+done = threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], process.memory_info().rss)
+        time.sleep(0.002)
+thread = threading.Thread(target=sample, daemon=True)
+thread.start()
 with torch.inference_mode():
     run(x)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(peak * 1024, before * 1024)
+done.set(); thread.join()
+print(peak[0], before)
 """
 
 
 def memory(layers: int) -> dict:
-    """Peak RSS (bytes) of a fresh process that holds one bf16 model and runs one 8,192-token forward.
-
-    ru_maxrss is a high-water mark, so "before the forward" includes building (for transformers, a temporary
-    copy of our weights is built and freed first, which can only raise its "before" figure, not its peak
-    during the forward below it)."""
+    """Resident memory (bytes) of a fresh process holding one bf16 model, before and at the peak of one
+    8,192-token forward (RSS sampled every 2 ms during the forward)."""
     import os
 
     script_dir = os.path.dirname(os.path.abspath(__file__))
