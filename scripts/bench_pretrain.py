@@ -1,0 +1,195 @@
+#!/usr/bin/env python
+"""Time one V-JEPA 2 pretraining step and compare its FLOP rate with the measured matrix-multiply rate.
+
+One step = EMA target encoder on the full clips (no grad) + context encoder on the visible tokens of each of the two
+official mask configurations + predictor + backward + AdamW step + EMA update, exactly `VJEPA2ForPretraining` as the
+trainer runs it. Default: a ViT-L-shaped model (303.9M encoder, 22.1M predictor) on 16 x 128 x 128 clips, batch 2,
+fp32 and bf16 autocast.
+
+FLOPs are counted by `torch.utils.flop_counter.FlopCounterMode` over the forward and backward of one step (matrix
+multiplies, convolutions and attention; the element-wise optimizer / EMA updates are not counted but are timed). The
+reference rate is a large square `torch.mm` in the same dtype on the same device.
+
+    python scripts/bench_pretrain.py                       # ViT-L, 16x128x128, batch 2, fp32 + bf16
+    python scripts/bench_pretrain.py --preset tiny --frames 8 --size 64 --batch 8 --json bench.json
+
+Targets (for GPUs): fp32 step >= 60% of the fp32 matmul rate; bf16 step time <= 0.5 x the fp32 step time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import sys
+import time
+
+import torch
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype, size: int, seconds: float = 2.0) -> float:
+    """Measured GFLOP/s of a `size x size` matrix multiply."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    _sync(device)
+    count, start = 0, time.perf_counter()
+    while True:
+        a @ b
+        count += 1
+        _sync(device)
+        elapsed = time.perf_counter() - start
+        if elapsed > seconds and count >= 3:
+            break
+    return 2 * size**3 * count / elapsed / 1e9
+
+
+def build(preset: str, device: torch.device, seed: int = 0):
+    from vjepa2_hf.encoder.configuration_vjepa2 import VJEPA2Config
+    from vjepa2_hf.pretraining.modeling_pretraining import VJEPA2ForPretraining
+    from vjepa2_hf.pretraining.optimization import build_param_groups
+
+    torch.manual_seed(seed)
+    model = VJEPA2ForPretraining(VJEPA2Config.from_preset(preset)).to(device).train()
+    optimizer = torch.optim.AdamW(build_param_groups(model, 0.04), lr=5.25e-4, betas=(0.9, 0.999), eps=1e-8)
+    return model, optimizer
+
+
+def make_batch(model, batch: int, frames: int, size: int, device: torch.device, seed: int = 0):
+    from vjepa2_hf.pretraining.masking import OFFICIAL_MASK_CONFIGS, MultiBlockMaskCollator
+
+    torch.manual_seed(seed)
+    collator = MultiBlockMaskCollator(OFFICIAL_MASK_CONFIGS, model.config.patch_size, model.config.tubelet_size, seed)
+    out = collator([torch.randn(frames, 3, size, size) for _ in range(batch)])
+    return out.to(device)
+
+
+def train_step(model, optimizer, batch, autocast) -> float:
+    with autocast:
+        out = model(batch.pixel_values_videos, batch.context_masks, batch.target_masks, mask_index=0)
+    out.loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    model.update_target_encoder(0.99925)
+    return out.loss.item()
+
+
+def bench(args, dtype_name: str, device: torch.device) -> dict:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model, optimizer = build(args.preset, device)
+    if args.activation_checkpointing:
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    batch = make_batch(model, args.batch, args.frames, args.size, device)
+    autocast = (
+        torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        if dtype_name == "bf16"
+        else contextlib.nullcontext()
+    )
+    counter = FlopCounterMode(display=False)
+    with counter:
+        with autocast:
+            out = model(batch.pixel_values_videos, batch.context_masks, batch.target_masks, mask_index=0)
+        out.loss.backward()
+    optimizer.zero_grad(set_to_none=True)
+    flops = counter.get_total_flops()
+    for _ in range(args.warmup):
+        train_step(model, optimizer, batch, autocast)
+    _sync(device)
+    times = []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        loss = train_step(model, optimizer, batch, autocast)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    step = sorted(times)[len(times) // 2]
+    matmul_dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float32
+    rate = matmul_rate(device, matmul_dtype, args.matmul_size)
+    achieved = flops / step / 1e9
+    tokens = (args.frames // model.config.tubelet_size) * (args.size // model.config.patch_size) ** 2
+    result = {
+        "dtype": dtype_name,
+        "step_seconds": step,
+        "step_seconds_all": times,
+        "gflop_per_step": flops / 1e9,
+        "achieved_gflops": achieved,
+        "matmul_gflops": rate,
+        "fraction_of_matmul": achieved / rate,
+        "loss": loss,
+        "tokens_per_clip": tokens,
+        "context_tokens": [m.shape[1] for m in batch.context_masks],
+        "target_tokens": [m.shape[1] for m in batch.target_masks],
+        "encoder_params": sum(p.numel() for p in model.encoder.parameters()),
+        "predictor_params": sum(p.numel() for p in model.predictor.parameters()),
+    }
+    if device.type == "cuda":
+        result["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    del model, optimizer
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="vit_large", help="VJEPA2Config preset (default: vit_large)")
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--dtypes", default="fp32,bf16")
+    parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
+    parser.add_argument("--matmul-size", type=int, default=None, help="default: 8192 on GPU, 2048 on CPU")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads on CPU")
+    parser.add_argument("--activation-checkpointing", action="store_true")
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.matmul_size is None:
+        args.matmul_size = 8192 if device.type == "cuda" else 2048
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 (TF32 would change the reference rate)
+        torch.backends.cudnn.allow_tf32 = False
+    dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    bad = [d for d in dtypes if d not in ("fp32", "bf16")]
+    if bad:
+        raise ValueError(f"--dtypes must be a comma-separated subset of fp32,bf16; got {bad}")
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu x {torch.get_num_threads()}"
+    print(f"V-JEPA 2 pretraining step: {args.preset}, {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
+          f"official masks, device {device_name}")
+    results = []
+    for name in dtypes:
+        r = bench(args, name, device)
+        results.append(r)
+        print(
+            f"  {name:>4}: step {r['step_seconds']:.3f} s | {r['gflop_per_step']:.1f} GFLOP/step | "
+            f"{r['achieved_gflops']:.1f} GFLOP/s achieved vs {r['matmul_gflops']:.1f} GFLOP/s matmul "
+            f"({100 * r['fraction_of_matmul']:.0f}%) | tokens/clip {r['tokens_per_clip']}, context "
+            f"{r['context_tokens']}, targets {r['target_tokens']} | loss {r['loss']:.4f}"
+        )
+    summary = {"device": device_name, "args": vars(args), "results": results}
+    by = {r["dtype"]: r for r in results}
+    if "fp32" in by:
+        summary["fp32_target_met"] = by["fp32"]["fraction_of_matmul"] >= 0.6
+        print(f"  fp32 at >= 60% of the matmul rate: {'yes' if summary['fp32_target_met'] else 'no'}")
+    if "fp32" in by and "bf16" in by:
+        ratio = by["bf16"]["step_seconds"] / by["fp32"]["step_seconds"]
+        summary["bf16_over_fp32"] = ratio
+        summary["bf16_target_met"] = ratio <= 0.5
+        print(f"  bf16 step / fp32 step = {ratio:.2f} (target <= 0.50: {'yes' if ratio <= 0.5 else 'no'})")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(summary, f, indent=2)
+    return 0 if all(math.isfinite(r["loss"]) for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""AdamW parameter groups of V-JEPA 2 pretraining and the import of an official optimizer state.
+
+Groups, in the official order (``app/vjepa/utils.py::init_opt``)::
+
+    0: encoder weights      (decayed)        names without "bias" and ndim != 1
+    1: predictor weights    (decayed)        (the mask tokens are 3/4-D: decayed, as in the official code)
+    2: encoder biases/norms (weight_decay 0)
+    3: predictor biases/norms (weight_decay 0)
+
+Because the order matches, the moments of an official checkpoint's ``opt`` entry map one to one onto this optimizer
+(`official_optimizer_state_to_internal`); the only layout difference is that the official code keeps the 10 predictor
+mask tokens as 10 parameters and this package stacks them into one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+__all__ = ["is_decayed", "build_param_groups", "official_optimizer_state_to_internal"]
+
+
+def is_decayed(name: str, param: torch.Tensor) -> bool:
+    """The official rule: weight decay on parameters whose name has no "bias" and that are not 1-D."""
+    return "bias" not in name and param.ndim != 1
+
+
+def build_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """The four official AdamW groups of a `VJEPA2ForPretraining` (target encoder excluded: it has no gradient).
+
+    Each group carries ``names`` (its parameter names, in order) for bookkeeping; pass the groups to
+    ``torch.optim.AdamW`` as they are (extra keys are kept in ``param_groups``).
+    """
+    groups = []
+    for decayed in (True, False):
+        for part in ("encoder", "predictor"):
+            module = getattr(model, part)
+            named = [(f"{part}.{n}", p) for n, p in module.named_parameters() if p.requires_grad]
+            chosen = [(n, p) for n, p in named if is_decayed(n, p) == decayed]
+            groups.append(
+                {
+                    "params": [p for _, p in chosen],
+                    "names": [n for n, _ in chosen],
+                    "weight_decay": weight_decay if decayed else 0.0,
+                }
+            )
+    return groups
+
+
+def official_optimizer_state_to_internal(
+    checkpoint: Mapping[str, Any], param_groups: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Convert the ``opt`` entry of an official checkpoint into a state dict for an optimizer built on
+    `build_param_groups` (same group order).
+
+    The official parameter order inside each group is the order of the keys of the checkpoint's ``encoder`` and
+    ``predictor`` state dicts (their ``named_parameters`` order), filtered by the same decay rule.
+
+    Raises:
+        ValueError: the checkpoint has no ``opt``, or its groups / parameters do not match this model.
+    """
+    from ..encoder.convert_vjepa2_checkpoint import (
+        official_encoder_to_internal,
+        official_predictor_to_internal,
+        strip_official_prefixes,
+    )
+
+    for key in ("opt", "encoder", "predictor"):
+        if key not in checkpoint:
+            raise ValueError(f"official checkpoint has no {key!r} entry (found {sorted(checkpoint)}); cannot import the "
+                             "optimizer state")
+    official_opt = checkpoint["opt"]
+    if len(official_opt.get("param_groups", [])) != 4:
+        raise ValueError(
+            f"the official optimizer has {len(official_opt.get('param_groups', []))} param groups, expected the 4 of "
+            "app/vjepa/utils.py::init_opt"
+        )
+    encoder = strip_official_prefixes(checkpoint["encoder"])
+    predictor = strip_official_prefixes(checkpoint["predictor"])
+
+    def official_names(state: Mapping[str, torch.Tensor], decayed: bool) -> list[str]:
+        return [k for k, v in state.items() if is_decayed(k, v) == decayed]
+
+    # Map every official name to (internal name, position in a stacked parameter or None) using index tensors.
+    def internal_of(state: Mapping[str, torch.Tensor], convert, prefix: str) -> dict[str, tuple[str, int | None]]:
+        probe = {k: torch.full((1,), float(i)) for i, k in enumerate(state)}
+        converted = convert(probe, prefix=prefix)
+        names = list(state)
+        out: dict[str, tuple[str, int | None]] = {}
+        for new, marker in converted.items():
+            flat = marker.reshape(-1).tolist()
+            if len(flat) == 1:
+                out[names[int(flat[0])]] = (new, None)
+            else:  # stacked (mask tokens)
+                for position, i in enumerate(flat):
+                    out[names[int(i)]] = (new, position)
+        return out
+
+    mapping = {
+        **{("encoder", k): v for k, v in internal_of(encoder, official_encoder_to_internal, "encoder").items()},
+        **{("predictor", k): v for k, v in internal_of(predictor, official_predictor_to_internal, "predictor").items()},
+    }
+    official_order = [
+        ("encoder", official_names(encoder, True)),
+        ("predictor", official_names(predictor, True)),
+        ("encoder", official_names(encoder, False)),
+        ("predictor", official_names(predictor, False)),
+    ]
+    # internal name -> {stack position (None when not stacked): official AdamW state}
+    per_internal: dict[str, dict[int | None, dict[str, Any]]] = {}
+    for (part, names), group in zip(official_order, official_opt["param_groups"]):
+        if len(group["params"]) != len(names):
+            raise ValueError(
+                f"official optimizer group of the {part} has {len(group['params'])} parameters, the checkpoint's "
+                f"{part} state dict gives {len(names)}"
+            )
+        for name, index in zip(names, group["params"]):
+            internal, position = mapping[(part, name)]
+            state = official_opt["state"].get(index)
+            if state is not None:
+                per_internal.setdefault(internal, {})[position] = state
+
+    new_state: dict[int, dict[str, Any]] = {}
+    new_groups = []
+    index = 0
+    for group in param_groups:
+        ids = []
+        for name, param in zip(group["names"], group["params"]):
+            parts = per_internal.get(name)
+            if parts is not None:
+                if None in parts:
+                    state = dict(parts[None])
+                else:
+                    positions = sorted(parts)
+                    first = parts[positions[0]]
+                    state = {"step": first["step"]}
+                    for moment in ("exp_avg", "exp_avg_sq"):
+                        state[moment] = torch.stack([parts[p][moment] for p in positions])
+                for moment in ("exp_avg", "exp_avg_sq"):
+                    if tuple(state[moment].shape) != tuple(param.shape):
+                        raise ValueError(
+                            f"official optimizer moment {moment} of {name} has shape {tuple(state[moment].shape)}, the "
+                            f"parameter has {tuple(param.shape)}"
+                        )
+                new_state[index] = state
+            ids.append(index)
+            index += 1
+        new_groups.append({k: v for k, v in group.items() if k != "params"} | {"params": ids})
+    return {"state": new_state, "param_groups": new_groups}
