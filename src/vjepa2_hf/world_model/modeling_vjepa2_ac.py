@@ -21,6 +21,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput, logging
 
+from ..encoder.modeling_vjepa2 import VJEPA2DropPath, VJEPA2MLP
 from ..encoder.rope import apply_rope, rope_cos_sin
 from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2_ac import VJEPA2ACConfig
@@ -97,22 +98,6 @@ class VJEPA2ACPredictorOutput(ModelOutput):
     cache: VJEPA2ACCache | None = None
 
 
-class VJEPA2ACDropPath(nn.Module):
-    """Stochastic depth per sample (identity in eval mode or with rate 0)."""
-
-    def __init__(self, drop_prob: float = 0.0) -> None:
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return hidden_states
-        keep = 1.0 - self.drop_prob
-        shape = (hidden_states.shape[0],) + (1,) * (hidden_states.ndim - 1)
-        mask = hidden_states.new_empty(shape).bernoulli_(keep)
-        return hidden_states * mask / keep
-
-
 class VJEPA2ACAttention(nn.Module):
     """Fused-qkv multi-head attention with 3-D RoPE on queries and keys (official `ACRoPEAttention`).
 
@@ -158,17 +143,6 @@ class VJEPA2ACAttention(nn.Module):
         return self.proj(out)
 
 
-class VJEPA2ACMLP(nn.Module):
-    def __init__(self, config: VJEPA2ACConfig) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(config.pred_hidden_size, config.intermediate_size)
-        self.act = nn.GELU()  # exact erf GELU, as the official `nn.GELU()`
-        self.fc2 = nn.Linear(config.intermediate_size, config.pred_hidden_size)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(hidden_states)))
-
-
 class VJEPA2ACLayer(nn.Module):
     """Pre-norm transformer block (official `ACBlock`)."""
 
@@ -178,9 +152,9 @@ class VJEPA2ACLayer(nn.Module):
         width = config.pred_hidden_size
         self.norm1 = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.attention = VJEPA2ACAttention(config)
-        self.drop_path = VJEPA2ACDropPath(drop_path)
+        self.drop_path = VJEPA2DropPath(drop_path)
         self.norm2 = nn.LayerNorm(width, eps=config.layer_norm_eps)
-        self.mlp = VJEPA2ACMLP(config)
+        self.mlp = VJEPA2MLP(width, config.intermediate_size / width)
         # official `_rescale_blocks`: these two weights are divided by sqrt(2 * (layer_idx + 1)) at initialisation
         self.attention.proj._ac_rescale_layer = layer_idx + 1
         self.mlp.fc2._ac_rescale_layer = layer_idx + 1
