@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch

@@ -498,6 +498,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     if result.stopped:
         print(f"stopped early ({result.stopped}) at step {result.step}; last checkpoint {result.last_checkpoint}")
         return 2
+    if int(os.environ.get("RANK", "0")) != 0:  # one summary line per run, not per process
+        return 0
     last = result.history[-1] if result.history else {}
     print(
         f"done: {result.step} steps, final loss {last.get('loss', float('nan')):.4f}, target std "
