@@ -11,6 +11,12 @@
     python examples/pretrain_synthetic.py --output-dir runs/tiny --set optimization.total_steps=200 --threads 1
 
 Writes `report.json` (loss curve summary, feature std, both probe accuracies) next to the run.
+
+Measured on 2 CPU cores (1 thread), default settings: pretraining 140 s, loss 0.78 -> 0.13, target feature std
+>= 0.31 throughout; direction probe (2048 / 512 clips) 0.977 pretrained vs 0.930 mean of three random encoders
+(0.977 / 0.971 / 0.842), and 0.984 vs 0.986 on a second held-out draw (`data_seed=20000` of
+`compare_with_random_encoder`): level with random features, which already carry local motion (each tubelet spans
+two frames). Each probe takes ~2 minutes.
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ def main() -> None:
     parser.add_argument("--config", default="tiny", help="recipe file or preset (default: tiny)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 is fastest on busy machines)")
-    parser.add_argument("--probe-train", type=int, default=512, help="labelled clips to fit each probe on")
+    parser.add_argument("--probe-train", type=int, default=2048,
+                        help="labelled clips to fit each probe on (with 512 the comparison swings with the draw)")
     parser.add_argument("--probe-eval", type=int, default=256, help="held-out clips to score each probe on")
-    parser.add_argument("--probe-epochs", type=int, default=30)
+    parser.add_argument("--probe-epochs", type=int, default=20)
     parser.add_argument("--task", default="direction", help="probe label: direction, speed, count, anticipation")
     parser.add_argument("--random-seeds", default="0,1,2",
                         help="random encoders to compare with (seed 0 = the pretrained model's own initialisation)")

@@ -3,7 +3,10 @@
 `compare_with_random_encoder` encodes labelled synthetic motion clips (train and held-out sets rendered from disjoint
 seeds) with the pretrained encoder and with a freshly initialised encoder of the same shape, fits the attentive probe
 of `vjepa2_hf.probe` on each, and reports both held-out accuracies. On the moving-shapes "direction" task (8 classes)
-a single frame carries no label information, so accuracy above chance needs features that encode motion.
+a single frame carries no label information, so accuracy above chance needs features that encode motion. Random
+encoders are a strong baseline here: the tubelet embedding spans two frames, so random projections already carry the
+local displacement. The probe needs enough clips (thousands) for the comparison to be stable; with a few hundred,
+the accuracy of every encoder swings by tens of points with the draw of the probe clips.
 """
 
 from __future__ import annotations
