@@ -30,6 +30,18 @@ def _config(layers: int):
     return VJEPA2Config.from_preset("vit_large", num_hidden_layers=layers, crop_size=128)
 
 
+@torch.no_grad()
+def _fill_random(model: torch.nn.Module) -> None:
+    """Zero biases, unit norms, normal(0, 0.02) weights: cheap values for timing and memory runs."""
+    for name, param in model.named_parameters():
+        if name.endswith("bias"):
+            param.zero_()
+        elif "norm" in name:
+            param.fill_(1.0)
+        else:
+            param.normal_(0.0, 0.02)
+
+
 def build_ours(layers: int, dtype: torch.dtype):
     """Our encoder with random weights, materialised directly in `dtype` (no float32 copy)."""
     from vjepa2_hf import VJEPA2VisionModel
@@ -38,14 +50,7 @@ def build_ours(layers: int, dtype: torch.dtype):
     with torch.device("meta"):
         model = VJEPA2VisionModel(_config(layers))
     model = model.to(dtype).to_empty(device="cpu")
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if name.endswith("bias"):
-                param.zero_()
-            elif "norm" in name:
-                param.fill_(1.0)
-            else:
-                param.normal_(0.0, 0.02)
+    _fill_random(model)
     return model.eval()
 
 
@@ -62,14 +67,7 @@ def build_theirs(layers: int, dtype: torch.dtype, weights_from=None):
     model = model.to(dtype).to_empty(device="cpu")
     if weights_from is None:  # random weights, as `build_ours` draws them
         torch.manual_seed(0)
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                if name.endswith("bias"):
-                    param.zero_()
-                elif "norm" in name:
-                    param.fill_(1.0)
-                else:
-                    param.normal_(0.0, 0.02)
+        _fill_random(model)
         return model.eval()
     missing, unexpected = model.load_state_dict(split_qkv(weights_from.state_dict()), strict=False)
     assert not unexpected and all(k.startswith("predictor.") for k in missing), (missing, unexpected)
