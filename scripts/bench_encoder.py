@@ -58,12 +58,11 @@ def build_theirs(layers: int, dtype: torch.dtype, weights_from=None):
     """transformers' `VJEPA2Model` in `dtype`; encoder weights copied from our model `weights_from` if given."""
     import transformers
 
-    from vjepa2_hf.encoder.convert_vjepa2_checkpoint import TRANSFORMERS_CONFIG_FIELDS, split_qkv
+    from vjepa2_hf.encoder.convert_vjepa2_checkpoint import split_qkv, to_transformers_config
 
     config = _config(layers)
-    fields = {k: getattr(config, k) for k in TRANSFORMERS_CONFIG_FIELDS if k not in ("id2label", "label2id")}
     with torch.device("meta"):
-        model = transformers.VJEPA2Model(transformers.VJEPA2Config(**fields))
+        model = transformers.VJEPA2Model(to_transformers_config(config))
     model = model.to(dtype).to_empty(device="cpu")
     if weights_from is None:  # random weights, as `build_ours` draws them
         torch.manual_seed(0)

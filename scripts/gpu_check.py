@@ -38,7 +38,7 @@ def main() -> None:
     import transformers
 
     from vjepa2_hf import VJEPA2Config, VJEPA2Model
-    from vjepa2_hf.encoder.convert_vjepa2_checkpoint import TRANSFORMERS_CONFIG_FIELDS, split_qkv
+    from vjepa2_hf.encoder.convert_vjepa2_checkpoint import split_qkv, to_transformers_config
 
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device: this script is meant for a GPU machine")
@@ -67,8 +67,7 @@ def main() -> None:
         "predictor_max_abs_diff": (pred - ref.predictor_output.last_hidden_state).abs().max().item(),
     }
 
-    fields = {k: getattr(config, k) for k in TRANSFORMERS_CONFIG_FIELDS if k not in ("id2label", "label2id")}
-    theirs = transformers.VJEPA2Model(transformers.VJEPA2Config(**fields))
+    theirs = transformers.VJEPA2Model(to_transformers_config(config))
     theirs.load_state_dict(split_qkv(cpu_model.state_dict()))
     theirs = theirs.to("cuda", torch.bfloat16).eval()
     encoder = gpu_model.encoder

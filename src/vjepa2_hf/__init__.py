@@ -14,7 +14,15 @@ from .encoder import (
     export_to_official,
     export_to_transformers,
 )
-
+from .pretraining import (
+    MultiBlockMaskCollator,
+    MultiBlockMaskGenerator,
+    PretrainingConfig,
+    VJEPA2ForPretraining,
+    VJEPA2PretrainingOutput,
+    load_pretraining_config,
+    pretrain,
+)
 from .probe import (
     AttentiveClassifier,
     VJEPA2AnticipationOutput,
@@ -106,6 +114,13 @@ __all__ = [
     "read_video",
     "render_motion_clip",
     "write_video_shards",
+    "MultiBlockMaskCollator",
+    "MultiBlockMaskGenerator",
+    "PretrainingConfig",
+    "VJEPA2ForPretraining",
+    "VJEPA2PretrainingOutput",
+    "load_pretraining_config",
+    "pretrain",
     "AttentiveClassifier",
     "VJEPA2AnticipationOutput",
     "VJEPA2AttentivePooler",

@@ -7,7 +7,7 @@ import torch
 import transformers
 
 from vjepa2_hf import VJEPA2Config, VJEPA2Model
-from vjepa2_hf.encoder.convert_vjepa2_checkpoint import TRANSFORMERS_CONFIG_FIELDS, split_qkv
+from vjepa2_hf.encoder.convert_vjepa2_checkpoint import split_qkv, to_transformers_config
 
 
 def tiny_config(**overrides) -> VJEPA2Config:
@@ -16,9 +16,7 @@ def tiny_config(**overrides) -> VJEPA2Config:
 
 def transformers_twin(model: VJEPA2Model, **config_overrides) -> transformers.VJEPA2Model:
     """transformers' `VJEPA2Model` holding exactly the weights of `model`."""
-    fields = {k: getattr(model.config, k) for k in TRANSFORMERS_CONFIG_FIELDS if k not in ("id2label", "label2id")}
-    fields.update(config_overrides)
-    twin = transformers.VJEPA2Model(transformers.VJEPA2Config(**fields)).eval()
+    twin = transformers.VJEPA2Model(to_transformers_config(model.config, **config_overrides)).eval()
     twin.load_state_dict(split_qkv(model.state_dict()), strict=True)
     return twin
 

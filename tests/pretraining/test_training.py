@@ -220,3 +220,23 @@ def test_push_to_hub_sends_the_exported_model(tmp_path, monkeypatch):
         assert torch.equal(value, weights["target_encoder." + name]), name
     with pytest.raises(ValueError, match="needs `run.hub_model_id`"):
         load_pretraining_config(tiny_run_config(tmp_path, run={"push_to_hub": True}))
+
+
+def test_freeze_encoder_trains_the_predictor_only(tmp_path):
+    config = tiny_run_config(tmp_path, model={"preset": "tiny", "freeze_encoder": True}, optimization={"total_steps": 10})
+    torch.manual_seed(0)
+    initial = VJEPA2ForPretraining(VJEPA2Config.from_preset("tiny"))  # run.seed 0: the run's own initialisation
+    result = pretrain(config)
+    losses = _losses(result)
+    assert losses[-3:].mean() < 0.85 * losses[0], losses
+    weights = load_file(str(find_last_checkpoint(tmp_path) / "model.safetensors"))
+    for name, value in initial.encoder.state_dict().items():
+        assert torch.equal(weights["encoder." + name], value), name  # frozen: bit-identical to the start
+        assert torch.equal(weights["target_encoder." + name], value), name  # the EMA of a constant is the constant
+    moved = max((weights["predictor." + n] - v).abs().max().item() for n, v in initial.predictor.state_dict().items())
+    assert moved > 1e-3
+
+
+def test_freeze_encoder_refuses_an_optimizer_state_to_load():
+    with pytest.raises(ValueError, match="freeze_encoder"):
+        pretrain({"model": {"preset": "tiny", "freeze_encoder": True, "init_from": "x.pt", "init_optimizer": True}})

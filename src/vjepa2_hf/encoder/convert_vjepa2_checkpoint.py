@@ -291,6 +291,7 @@ __all__ = [
     "register_qkv_conversion",
     "export_to_transformers",
     "export_to_official",
+    "to_transformers_config",
     "split_qkv",
     "fuse_qkv",
     "official_encoder_to_internal",
@@ -323,6 +324,16 @@ def transformers_config_dict(config: VJEPA2Config, architecture: str = "VJEPA2Mo
     out["label2id"] = dict(config.label2id)
     out.update(model_type="vjepa2", architectures=[architecture])
     return out
+
+
+def to_transformers_config(config: VJEPA2Config, **overrides):
+    """transformers' own `VJEPA2Config` with the architecture of `config` (labels excluded), e.g. to build
+    transformers' `VJEPA2Model` next to ours for a comparison; `overrides` change its fields."""
+    import transformers
+
+    fields = {k: getattr(config, k) for k in TRANSFORMERS_CONFIG_FIELDS if k not in ("id2label", "label2id")}
+    fields.update(overrides)
+    return transformers.VJEPA2Config(**fields)
 
 
 def export_to_transformers(model, save_directory: str | os.PathLike, architecture: str = "VJEPA2Model") -> Path:

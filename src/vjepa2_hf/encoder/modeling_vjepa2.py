@@ -547,15 +547,23 @@ class VJEPA2PreTrainedModel(StrictLoadingMixin, PreTrainedModel):
             else:
                 init.trunc_normal_(module.mask_tokens, mean=0.0, std=std, a=-2.0, b=2.0)
 
+    def resolve_output_flags(
+        self, output_hidden_states: bool | None, output_attentions: bool | None, return_dict: bool | None
+    ) -> tuple[bool, bool, bool]:
+        """The `forward` flags, with `None` taken from the config (transformers' convention)."""
+        config = self.config
+        return (
+            config.output_hidden_states if output_hidden_states is None else output_hidden_states,
+            config.output_attentions if output_attentions is None else output_attentions,
+            config.return_dict if return_dict is None else return_dict,
+        )
 
-class VJEPA2Model(VJEPA2PreTrainedModel):
-    """V-JEPA 2 encoder and predictor, with transformers' `VJEPA2Model.forward` arguments and outputs."""
 
-    def __init__(self, config: VJEPA2Config) -> None:
-        super().__init__(config)
-        self.encoder = VJEPA2Encoder(config)
-        self.predictor = VJEPA2Predictor(config)
-        self.post_init()
+class VJEPA2EncoderHolder(VJEPA2PreTrainedModel):
+    """Base of the models whose context encoder is `self.encoder` (a [`VJEPA2Encoder`]): input embeddings, token grid
+    and plain features in one place."""
+
+    encoder: "VJEPA2Encoder"
 
     def get_input_embeddings(self) -> VJEPA2PatchEmbeddings3D:
         return self.encoder.embeddings.patch_embeddings
@@ -563,6 +571,20 @@ class VJEPA2Model(VJEPA2PreTrainedModel):
     def get_grid(self, pixel_values_videos: torch.Tensor) -> tuple[int, int, int]:
         """Token grid `(T', H', W')` of an input; raises a `ValueError` for an invalid one."""
         return self.encoder.embeddings.grid(pixel_values_videos)
+
+    def get_vision_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
+        """Encoder features `(batch_size, num_tokens, hidden_size)` of a video (no predictor)."""
+        return self.encoder(pixel_values_videos).last_hidden_state
+
+
+class VJEPA2Model(VJEPA2EncoderHolder):
+    """V-JEPA 2 encoder and predictor, with transformers' `VJEPA2Model.forward` arguments and outputs."""
+
+    def __init__(self, config: VJEPA2Config) -> None:
+        super().__init__(config)
+        self.encoder = VJEPA2Encoder(config)
+        self.predictor = VJEPA2Predictor(config)
+        self.post_init()
 
     def forward(
         self,
@@ -597,11 +619,9 @@ class VJEPA2Model(VJEPA2PreTrainedModel):
         Returns:
             [`VJEPA2ModelOutput`].
         """
-        output_hidden_states = (
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_hidden_states, output_attentions, return_dict = self.resolve_output_flags(
+            output_hidden_states, output_attentions, return_dict
         )
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         if pixel_values_videos is None:
             raise ValueError("`pixel_values_videos` is required: a tensor [batch, frames, channels, height, width]")
         grid = self.get_grid(pixel_values_videos)
@@ -652,12 +672,8 @@ class VJEPA2Model(VJEPA2PreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
-    def get_vision_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
-        """Encoder features `(batch_size, num_tokens, hidden_size)` of a video (no predictor)."""
-        return self.encoder(pixel_values_videos).last_hidden_state
 
-
-class VJEPA2VisionModel(VJEPA2PreTrainedModel):
+class VJEPA2VisionModel(VJEPA2EncoderHolder):
     """The V-JEPA 2 encoder alone, for use inside other models (probes, V-JEPA 2-AC, VLMs) and feature extraction.
 
     Loads any V-JEPA 2 checkpoint; the predictor weights of a full checkpoint are dropped by rule
@@ -670,12 +686,6 @@ class VJEPA2VisionModel(VJEPA2PreTrainedModel):
         super().__init__(config)
         self.encoder = VJEPA2Encoder(config)
         self.post_init()
-
-    def get_input_embeddings(self) -> VJEPA2PatchEmbeddings3D:
-        return self.encoder.embeddings.patch_embeddings
-
-    def get_grid(self, pixel_values_videos: torch.Tensor) -> tuple[int, int, int]:
-        return self.encoder.embeddings.grid(pixel_values_videos)
 
     def forward(
         self,
@@ -699,11 +709,9 @@ class VJEPA2VisionModel(VJEPA2PreTrainedModel):
             [`VJEPA2EncoderOutput`] with `last_hidden_state` `(batch_size, num_tokens, hidden_size)` and the mean
             token as `pooler_output` `(batch_size, hidden_size)`.
         """
-        output_hidden_states = (
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_hidden_states, output_attentions, return_dict = self.resolve_output_flags(
+            output_hidden_states, output_attentions, return_dict
         )
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         output = self.encoder(
             pixel_values_videos,
             visible_mask=visible_mask,
@@ -713,12 +721,10 @@ class VJEPA2VisionModel(VJEPA2PreTrainedModel):
         )
         return output if return_dict else output.to_tuple()
 
-    def get_vision_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
-        return self.encoder(pixel_values_videos).last_hidden_state
-
 
 __all__ = [
     "VJEPA2PreTrainedModel",
+    "VJEPA2EncoderHolder",
     "VJEPA2Model",
     "VJEPA2VisionModel",
     "VJEPA2Encoder",

@@ -34,7 +34,7 @@ from ..encoder.configuration_vjepa2 import VJEPA2Config
 from ..encoder.modeling_vjepa2 import (
     VJEPA2Encoder,
     VJEPA2Model,
-    VJEPA2PreTrainedModel,
+    VJEPA2EncoderHolder,
     VJEPA2Predictor,
     apply_masks,
 )
@@ -83,7 +83,7 @@ def _token_std(features: torch.Tensor) -> torch.Tensor:
     return flat.std(dim=0).mean()
 
 
-class VJEPA2ForPretraining(VJEPA2PreTrainedModel):
+class VJEPA2ForPretraining(VJEPA2EncoderHolder):
     """V-JEPA 2 pretraining: a context ``encoder``, a ``predictor`` and an EMA ``target_encoder`` (no gradient).
 
     Parameter names of ``encoder.*`` and ``predictor.*`` are those of [`VJEPA2Model`], so the two models exchange
@@ -139,12 +139,6 @@ class VJEPA2ForPretraining(VJEPA2PreTrainedModel):
         super().train(mode)
         self.target_encoder.eval()
         return self
-
-    def get_input_embeddings(self) -> nn.Module:
-        return self.encoder.embeddings.patch_embeddings
-
-    def get_grid(self, pixel_values_videos: torch.Tensor) -> tuple[int, int, int]:
-        return self.encoder.embeddings.grid(pixel_values_videos)
 
     @torch.no_grad()
     def update_target_encoder(self, momentum: float) -> None:

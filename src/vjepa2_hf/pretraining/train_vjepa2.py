@@ -260,6 +260,9 @@ def pretrain(
 
     # ---- model and optimizer ---------------------------------------------------------------------------------
     model, optimizer_state_loader = build_pretraining_model(config.model)
+    if config.model.freeze_encoder:
+        model.encoder.requires_grad_(False)
+        logger.info("model.freeze_encoder: training the predictor only; the EMA target stays equal to the encoder")
     if config.model.gradient_checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model.train()
@@ -403,7 +406,8 @@ def pretrain(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         momentum = momentum_schedule.value_at(state.step + 1)
-        unwrapped.update_target_encoder(momentum)
+        if not config.model.freeze_encoder:  # the EMA of a frozen encoder is itself (skipped: exact, and no cost)
+            unwrapped.update_target_encoder(momentum)
         state.step += 1
 
         elapsed = time.perf_counter() - start

@@ -29,9 +29,8 @@ from torch import nn
 from transformers.utils import ModelOutput, logging
 
 from ..encoder.configuration_vjepa2 import VJEPA2Config
-from ..encoder.modeling_vjepa2 import VJEPA2Model, VJEPA2PreTrainedModel
-from .attentive_pooler import VJEPA2AttentivePooler
-from .modeling_probe import ProbeLoadingMixin, init_attentive_pooler_weights, pooler_heads_and_eps
+from ..encoder.modeling_vjepa2 import VJEPA2Model
+from .modeling_probe import VJEPA2ProbeModel
 
 logger = logging.get_logger(__name__)
 
@@ -113,16 +112,10 @@ class VJEPA2AnticipationOutput(ModelOutput):
     pooler_output: torch.FloatTensor | None = None
 
 
-class VJEPA2ForActionAnticipation(ProbeLoadingMixin, VJEPA2PreTrainedModel):
+class VJEPA2ForActionAnticipation(VJEPA2ProbeModel):
     """Frozen V-JEPA 2 encoder + predictor forecasting a future tubelet slice, and a 3-query attentive probe with verb,
     noun and action heads (see the module docstring)."""
 
-    _no_split_modules = [
-        "VJEPA2Layer",
-        "VJEPA2PredictorEmbeddings",
-        "VJEPA2PoolerSelfAttentionLayer",
-        "VJEPA2PoolerCrossAttentionLayer",
-    ]
     _head_prefixes = ("pooler.", "verb_classifier.", "noun_classifier.", "action_classifier.")
     _predictor_optional = False  # the forecast needs it
 
@@ -133,40 +126,17 @@ class VJEPA2ForActionAnticipation(ProbeLoadingMixin, VJEPA2PreTrainedModel):
                 raise ValueError(f"the config needs `{name}` (a positive int) for action anticipation, got {value!r}")
         super().__init__(config)
         self.vjepa2 = VJEPA2Model(config)
-        heads, eps = pooler_heads_and_eps(config)
-        self.pooler = VJEPA2AttentivePooler(
-            config.hidden_size,
-            num_attention_heads=heads,
-            num_self_attention_layers=config.num_pooler_layers,
-            num_queries=3,
-            layer_norm_eps=eps,
-            attention_dropout=config.attention_dropout,
-            initializer_range=config.initializer_range,
-        )
+        self.pooler = self._build_pooler(num_queries=3)
         self.verb_classifier = nn.Linear(config.hidden_size, config.num_verbs)
         self.noun_classifier = nn.Linear(config.hidden_size, config.num_nouns)
         self.action_classifier = nn.Linear(config.hidden_size, config.num_actions)
         self.post_init()
         self.freeze_backbone()
 
-    def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
-        if isinstance(module, VJEPA2AttentivePooler):
-            init_attentive_pooler_weights(module, self.config.initializer_range)
-
-    def freeze_backbone(self) -> None:
-        """The encoder and predictor are frozen and in eval mode (official protocol)."""
-        for parameter in self.vjepa2.parameters():
-            parameter.requires_grad_(False)
-        self.vjepa2.eval()
-
     def train(self, mode: bool = True) -> "VJEPA2ForActionAnticipation":
         super().train(mode)
-        self.vjepa2.eval()
+        self.vjepa2.eval()  # official protocol: encoder and predictor frozen, always in eval mode
         return self
-
-    def _after_loading(self) -> None:
-        self.freeze_backbone()
 
     def forecast(
         self, pixel_values_videos: torch.Tensor, anticipation_steps: int | torch.Tensor = 0

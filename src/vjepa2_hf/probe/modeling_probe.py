@@ -194,8 +194,13 @@ class ProbeLoadingMixin:
         return (model, info) if want_info else model
 
 
-class VJEPA2ForVideoClassification(ProbeLoadingMixin, VJEPA2PreTrainedModel):
-    """V-JEPA 2 backbone with the attentive probe and a linear classifier (see the module docstring)."""
+class VJEPA2ProbeModel(ProbeLoadingMixin, VJEPA2PreTrainedModel):
+    """Base of the probe models: a `VJEPA2Model` backbone as `self.vjepa2` plus attentive-pooler heads.
+
+    Holds what the classifier and the anticipation model share: the pooler's construction and initialisation, and
+    the frozen-backbone rule (a backbone without trainable encoder parameters stays in eval mode, also after
+    `from_pretrained`). Subclasses say through `_backbone_frozen_by_config` whether the config decides.
+    """
 
     _no_split_modules = [
         "VJEPA2Layer",
@@ -203,56 +208,40 @@ class VJEPA2ForVideoClassification(ProbeLoadingMixin, VJEPA2PreTrainedModel):
         "VJEPA2PoolerSelfAttentionLayer",
         "VJEPA2PoolerCrossAttentionLayer",
     ]
+    vjepa2: VJEPA2Model
 
-    def __init__(self, config: VJEPA2Config) -> None:
-        _set_probe_defaults(config)
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.vjepa2 = VJEPA2Model(config)
-        if not config.keep_predictor:
-            self.vjepa2.predictor = None
+    def _build_pooler(self, num_queries: int) -> VJEPA2AttentivePooler:
+        config = self.config
         heads, eps = pooler_heads_and_eps(config)
-        self.pooler = VJEPA2AttentivePooler(
+        return VJEPA2AttentivePooler(
             config.hidden_size,
             num_attention_heads=heads,
             num_self_attention_layers=config.num_pooler_layers,
-            num_queries=1,
+            num_queries=num_queries,
             layer_norm_eps=eps,
             attention_dropout=config.attention_dropout,
             initializer_range=config.initializer_range,
         )
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
-        if config.freeze_backbone:
-            self.freeze_backbone()
-
-    # ------------------------------------------------------------------------------------------------------------
-    # weights
-    # ------------------------------------------------------------------------------------------------------------
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, VJEPA2AttentivePooler):
             init_attentive_pooler_weights(module, self.config.initializer_range)
 
+    def _backbone_frozen_by_config(self) -> bool:
+        """Whether the backbone is to be frozen after construction and loading."""
+        return True
+
     def freeze_backbone(self) -> None:
         """No gradient for the backbone (encoder and predictor); it stays in eval mode during training."""
         for parameter in self.vjepa2.parameters():
             parameter.requires_grad_(False)
-        self.config.freeze_backbone = True
         self.vjepa2.eval()
-
-    def unfreeze_backbone(self) -> None:
-        """Train the encoder too (full fine-tuning). The predictor, unused here, stays frozen."""
-        for parameter in self.vjepa2.encoder.parameters():
-            parameter.requires_grad_(True)
-        self.config.freeze_backbone = False
-        self.vjepa2.encoder.train(self.training)
 
     def _backbone_needs_grad(self) -> bool:
         return any(parameter.requires_grad for parameter in self.vjepa2.encoder.parameters())
 
-    def train(self, mode: bool = True) -> "VJEPA2ForVideoClassification":
+    def train(self, mode: bool = True):
         super().train(mode)
         if not self._backbone_needs_grad():
             self.vjepa2.eval()  # a frozen backbone never runs in training mode (no drop path / dropout)
@@ -262,8 +251,44 @@ class VJEPA2ForVideoClassification(ProbeLoadingMixin, VJEPA2PreTrainedModel):
         return self.vjepa2.get_input_embeddings()
 
     def _after_loading(self) -> None:
-        if self.config.freeze_backbone:
+        if self._backbone_frozen_by_config():
             self.freeze_backbone()
+
+
+class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
+    """V-JEPA 2 backbone with the attentive probe and a linear classifier (see the module docstring)."""
+
+    def __init__(self, config: VJEPA2Config) -> None:
+        _set_probe_defaults(config)
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.vjepa2 = VJEPA2Model(config)
+        if not config.keep_predictor:
+            self.vjepa2.predictor = None
+        self.pooler = self._build_pooler(num_queries=1)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.post_init()
+        if config.freeze_backbone:
+            self.freeze_backbone()
+
+    # ------------------------------------------------------------------------------------------------------------
+    # weights
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _backbone_frozen_by_config(self) -> bool:
+        return bool(self.config.freeze_backbone)
+
+    def freeze_backbone(self) -> None:
+        """No gradient for the backbone (encoder and predictor); it stays in eval mode during training."""
+        super().freeze_backbone()
+        self.config.freeze_backbone = True
+
+    def unfreeze_backbone(self) -> None:
+        """Train the encoder too (full fine-tuning). The predictor, unused here, stays frozen."""
+        for parameter in self.vjepa2.encoder.parameters():
+            parameter.requires_grad_(True)
+        self.config.freeze_backbone = False
+        self.vjepa2.encoder.train(self.training)
 
     def probe_state_dict(self) -> dict[str, torch.Tensor]:
         """The probe's weights only (`pooler.*`, `classifier.*`): what a frozen-backbone run actually trains."""
@@ -348,11 +373,9 @@ class VJEPA2ForVideoClassification(ProbeLoadingMixin, VJEPA2PreTrainedModel):
         Returns:
             [`VJEPA2VideoClassifierOutput`].
         """
-        output_hidden_states = (
-            self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
+        output_hidden_states, output_attentions, return_dict = self.resolve_output_flags(
+            output_hidden_states, output_attentions, return_dict
         )
-        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         if (pixel_values_videos is None) == (encoder_hidden_states is None):
             raise ValueError("pass exactly one of `pixel_values_videos` and `encoder_hidden_states`")
 

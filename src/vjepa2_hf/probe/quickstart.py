@@ -38,7 +38,8 @@ class QuickstartSettings:
         data: a dataset to probe instead of the synthetic one.
         num_videos: synthetic clips (train + held-out, 25% held out).
         num_frames, size: synthetic clip geometry (the tiny model's 8 frames at 64 px).
-        pretrain_steps: optimizer steps of the tiny pretraining recipe (its default: 400).
+        pretrain_steps: optimizer steps of the tiny pretraining recipe (None: the recipe's own, 600); a shorter run
+            scales the recipe's warmup and cooldown with it.
         probe_epochs, probe_learning_rate, probe_batch_size: the probe's Trainer recipe.
         probe_layers, probe_heads: probe shape: self-attention blocks before the cross-attention block (0 here, for
             speed on CPU; the released V-JEPA 2 probes have 3) and heads.
@@ -57,7 +58,7 @@ class QuickstartSettings:
     num_videos: int = 512
     num_frames: int = 8
     size: int = 64
-    pretrain_steps: int = 400
+    pretrain_steps: int | None = None
     probe_epochs: int = 20
     probe_learning_rate: float = 5e-3
     probe_batch_size: int = 16
@@ -97,15 +98,16 @@ def _pretrain(settings: QuickstartSettings, out: Path) -> tuple[Path, dict[str, 
     """The pretraining step: one call to the pretraining issue's entry point with its tiny recipe."""
     from ..pretraining import pretrain
 
+    steps = settings.pretrain_steps or load_pretraining_config("tiny").optimization.total_steps
     overrides = [
         f"run.output_dir={out / 'pretrain'}",
-        f"optimization.total_steps={settings.pretrain_steps}",
+        f"optimization.total_steps={steps}",
         "run.report_to=[]",
         f"run.seed={settings.seed}",
-        f"run.checkpoint_every={settings.pretrain_steps}",
+        f"run.checkpoint_every={steps}",
         f"run.progress_bar={'true' if settings.progress else 'false'}",
     ]
-    overrides += _scaled_schedule(settings.pretrain_steps)
+    overrides += _scaled_schedule(steps)
     result = pretrain("tiny", overrides=overrides)
     if result.final_model_dir is None:
         raise RuntimeError(f"pretraining stopped early ({result.stopped}); see {result.output_dir}")
@@ -123,11 +125,15 @@ def _pretrain(settings: QuickstartSettings, out: Path) -> tuple[Path, dict[str, 
 
 
 def _scaled_schedule(steps: int) -> list[str]:
-    """Warmup / cooldown of the tiny recipe (40 / 100 of 400 steps) scaled to a shorter run."""
-    if steps >= 400:
+    """Warmup and cooldown of the tiny recipe scaled to a run of `steps` (none for a run as long as the recipe's)."""
+    from ..pretraining import load_pretraining_config
+
+    recipe = load_pretraining_config("tiny").optimization
+    if steps >= recipe.total_steps:
         return []
-    warmup = max(1, round(steps * 0.1))
-    cooldown = max(1, round(steps * 0.25))
+    scale = steps / recipe.total_steps
+    warmup = max(1, round(recipe.warmup_steps * scale))
+    cooldown = max(1, round(recipe.cooldown_steps * scale))
     return [f"optimization.warmup_steps={warmup}", f"optimization.cooldown_steps={cooldown}"]
 
 
@@ -308,7 +314,8 @@ def _run(settings: QuickstartSettings) -> QuickstartResult:
     t = time.perf_counter()
     pretraining: dict[str, Any] = {}
     if settings.model is None:
-        _stage(2, total, f"pretraining a tiny V-JEPA 2 for {settings.pretrain_steps} steps ...", settings.progress)
+        steps = settings.pretrain_steps or "the recipe's"
+        _stage(2, total, f"pretraining a tiny V-JEPA 2 ({steps} steps) ...", settings.progress)
         encoder_dir, pretraining = _pretrain(settings, out)
         encoder_name = "pretrained (tiny V-JEPA 2)"
     else:

@@ -14,6 +14,8 @@ import datasets
 import evaluate
 import numpy as np
 
+from vjepa2_hf.probe.metrics.ranking import reference_ranks
+
 _CITATION = ""
 _DESCRIPTION = "Mean over the classes present in the references of the per-class top-k recall."
 _KWARGS_DESCRIPTION = """
@@ -39,24 +41,10 @@ class ClassMeanRecall(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, k=5):
-        labels = np.asarray(references, dtype=np.int64)
-        try:
-            scores = np.asarray(predictions, dtype=np.float64)
-        except ValueError:  # rows of different lengths
-            scores = np.asarray([len(row) for row in predictions])
-        if scores.ndim != 2 or scores.shape[0] != labels.shape[0]:
-            raise ValueError(
-                f"`predictions` must be [num_examples, num_classes] scores (rows of equal length) matching "
-                f"{labels.shape[0]} references, got shape {scores.shape}"
-            )
-        if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
-            raise ValueError(f"`references` must lie in [0, {scores.shape[1]}), got [{labels.min()}, {labels.max()}]")
+        ranks, labels = reference_ranks(predictions, references)
         k = int(k)
         if k < 1:
             raise ValueError(f"`k` must be >= 1, got {k}")
-        ref = scores[np.arange(len(labels)), labels][:, None]
-        ids = np.arange(scores.shape[1])[None, :]
-        rank = (scores > ref).sum(1) + ((scores == ref) & (ids < labels[:, None])).sum(1)
-        hit = rank < k
+        hit = ranks < k
         recalls = [hit[labels == c].mean() for c in np.unique(labels)]
         return {f"class_mean_recall@{k}": float(np.mean(recalls)) if recalls else 0.0}

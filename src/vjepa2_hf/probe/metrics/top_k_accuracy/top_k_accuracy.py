@@ -16,6 +16,8 @@ import datasets
 import evaluate
 import numpy as np
 
+from vjepa2_hf.probe.metrics.ranking import reference_ranks
+
 _CITATION = ""
 _DESCRIPTION = "Fraction of examples whose reference class is among the k highest-scoring classes."
 _KWARGS_DESCRIPTION = """
@@ -41,27 +43,12 @@ class TopKAccuracy(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, k=(1, 5)):
-        labels = np.asarray(references, dtype=np.int64)
-        try:
-            scores = np.asarray(predictions, dtype=np.float64)
-        except ValueError:  # rows of different lengths
-            scores = np.asarray([len(row) for row in predictions])
-        if scores.ndim != 2 or scores.shape[0] != labels.shape[0]:
-            raise ValueError(
-                f"`predictions` must be [num_examples, num_classes] scores (rows of equal length) matching "
-                f"{labels.shape[0]} references, got shape {scores.shape}"
-            )
-        if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
-            raise ValueError(f"`references` must lie in [0, {scores.shape[1]}), got [{labels.min()}, {labels.max()}]")
+        ranks, labels = reference_ranks(predictions, references)
         ks = [int(k)] if np.isscalar(k) else [int(v) for v in k]
-        # rank of the reference = number of classes scoring strictly higher (+ equal scores at lower ids)
-        ref = scores[np.arange(len(labels)), labels][:, None]
-        ids = np.arange(scores.shape[1])[None, :]
-        rank = (scores > ref).sum(1) + ((scores == ref) & (ids < labels[:, None])).sum(1)
         out = {}
         for value in ks:
             if value < 1:
                 raise ValueError(f"`k` values must be >= 1, got {value}")
             name = "accuracy" if value == 1 else f"top{value}_accuracy"
-            out[name] = float((rank < value).mean()) if len(labels) else 0.0
+            out[name] = float((ranks < value).mean()) if len(labels) else 0.0
         return out
