@@ -8,8 +8,10 @@ encoder reads the direction of motion equally well (measured: 0.81 pretrained vs
 inits), and with the full tiny recipe (600 steps at 64 px, `examples/pretrain_synthetic.py`) the pretrained EMA
 encoder is level with random inits once the probe has enough clips (2048 probe clips, two held-out draws: 0.977 vs
 0.930 mean and 0.984 vs 0.986 mean); with 512 probe clips the result swings with the draw (0.898 vs 0.749, then
-0.516 vs 0.531). The assertions below catch the failure mode of the first recipes (pretrained features at chance
-while random ones reach ~0.8: a partial collapse onto the background colour).
+0.516 vs 0.531). `scripts/pretraining_ablation.py` shows why: the predictor alone, trained on the frozen random
+encoder, reaches the same loss (0.121 vs 0.129), so these clips give the encoder nothing to learn. The assertions
+below catch the failure mode of the first recipes (pretrained features at chance while random ones reach ~0.8: a
+partial collapse onto the background colour).
 """
 
 from __future__ import annotations

@@ -106,3 +106,33 @@ def test_key_maps_round_trip_and_reject_unknown_keys():
         convert_official_probe({"classifiers": [state]}, VJEPA2Model(tiny_config()), classifier_index=3)
     with pytest.raises(FileNotFoundError):
         convert_official_probe("/does/not/exist.pt", VJEPA2Model(tiny_config()))
+
+
+def test_convert_official_command_converts_a_probe_on_an_official_backbone(backbone, tmp_path):
+    from vjepa2_hf.cli import main
+
+    official_backbone = internal_to_official(backbone.state_dict())
+    checkpoint = {
+        key: {f"module.backbone.{k}": v for k, v in official_backbone[part].items()}
+        for key, part in (("encoder", "encoder"), ("target_encoder", "encoder"), ("predictor", "predictor"))
+    }
+    torch.save(checkpoint, tmp_path / "pretrain.pt")
+    official = randomize(AttentiveClassifier(dim=64, num_heads=16, depth=4, num_classes=5), seed=8)
+    official_probe_file(official, tmp_path / "probe.pt")
+    out = tmp_path / "classifier"
+    args = ["convert-official", "--checkpoint", str(tmp_path / "pretrain.pt"), "--arch", "tiny", "--probe",
+            str(tmp_path / "probe.pt"), "--frames-per-clip", "8", "--out", str(out)]
+    assert main(args) == 0
+    model = VJEPA2ForVideoClassification.from_pretrained(out).eval()
+    assert model.config.num_labels == 5 and model.config.num_frames == 8
+    assert (out / "video_preprocessor_config.json").is_file()
+    clips = torch.randn(2, 8, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        reference = official(backbone.encoder(clips).last_hidden_state)
+        diff = (model(clips).logits - reference).abs().max().item()
+    assert diff < 1e-5, diff
+    with pytest.raises(ValueError, match="pooler-input-layers"):
+        main([*args, "--pooler-input-layers", "a,b"])
+    with pytest.raises(ValueError, match="pass --probe too"):
+        main(["convert-official", "--checkpoint", str(tmp_path / "pretrain.pt"), "--arch", "tiny",
+              "--frames-per-clip", "8", "--out", str(tmp_path / "x")])

@@ -197,3 +197,24 @@ def test_bad_inputs_raise():
         model(encoder_hidden_states=torch.randn(1, 10, 32))
     with pytest.raises(ValueError, match="pooler_input_layers"):
         VJEPA2ForVideoClassification(tiny_config(num_labels=3, pooler_input_layers=[5]))
+
+
+def test_export_command_writes_a_classifier_folder_plain_transformers_loads(tmp_path):
+    from vjepa2_hf.cli import main
+    from vjepa2_hf.video.video_processing_vjepa2 import VJEPA2VideoProcessor
+
+    torch.manual_seed(0)
+    ours = randomize_parameters(VJEPA2ForVideoClassification(tiny_config(num_labels=3, crop_size=32)), seed=5).eval()
+    ours.save_pretrained(tmp_path / "ours")
+    VJEPA2VideoProcessor(crop_size=32).save_pretrained(tmp_path / "ours")
+    out = tmp_path / "hf"
+    assert main(["export", "--model", str(tmp_path / "ours"), "--format", "transformers", "--out", str(out)]) == 0
+    assert (out / "video_preprocessor_config.json").is_file()
+    theirs = transformers.AutoModelForVideoClassification.from_pretrained(out).eval()
+    assert type(theirs) is transformers.VJEPA2ForVideoClassification
+    clips = torch.randn(2, 8, 3, 32, 32)
+    with torch.no_grad():
+        diff = (ours(clips).logits - theirs(pixel_values_videos=clips).logits).abs().max().item()
+    assert diff <= 1e-4, diff
+    with pytest.raises(ValueError, match="transformers' format only"):
+        main(["export", "--model", str(tmp_path / "ours"), "--format", "official", "--out", str(tmp_path / "x.pt")])

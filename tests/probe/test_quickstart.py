@@ -25,6 +25,13 @@ def test_quickstart_small_end_to_end(tmp_path):
         assert 0.0 <= metrics["eval_accuracy"] <= 1.0
         assert f"| {name} | {metrics['eval_accuracy']:.3f} |" in report
     assert "| chance | 0.125 |" in report
+    # the difference is judged against the held-out sampling noise, computed from the two accuracies
+    (pa, pb) = [m["eval_accuracy"] for m in summary["results"].values()]
+    num_eval = 24  # 25% of SMALL_SETTINGS' 96 clips
+    noise = ((pa * (1 - pa) + pb * (1 - pb)) / num_eval) ** 0.5
+    verdict = "beyond" if abs(pa - pb) > 2 * noise else "within"
+    assert f"With {num_eval} held-out clips the standard error of the difference is {noise:.3f}" in report
+    assert f"the difference is {verdict} two standard errors" in report
 
     # the pipeline labelled a held-out mp4
     prediction = summary["pipeline_prediction"]
@@ -42,3 +49,18 @@ def test_quickstart_small_end_to_end(tmp_path):
         assert "pipeline_tag: video-classification" in card and "${" not in card
     assert "randomly initialised" in (out / "models" / "random-probe" / "README.md").read_text()
     assert (out / "pretrain" / "final" / "model.safetensors").is_file()
+
+
+def test_quickstart_scales_the_tiny_recipe_schedule_to_a_shorter_run():
+    from vjepa2_hf.pretraining import load_pretraining_config
+    from vjepa2_hf.probe.quickstart import QuickstartSettings, _scaled_schedule
+
+    recipe = load_pretraining_config("tiny").optimization
+    assert QuickstartSettings().pretrain_steps is None  # the default run is the recipe's own length
+    assert _scaled_schedule(recipe.total_steps) == []
+    half = recipe.total_steps // 2
+    assert _scaled_schedule(half) == [
+        f"optimization.warmup_steps={round(recipe.warmup_steps / 2)}",
+        f"optimization.cooldown_steps={round(recipe.cooldown_steps / 2)}",
+    ]
+    assert _scaled_schedule(2) == ["optimization.warmup_steps=1", "optimization.cooldown_steps=1"]

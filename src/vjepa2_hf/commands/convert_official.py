@@ -1,4 +1,9 @@
-"""`vjepa2-hf convert-official`: an official V-JEPA 2 `.pt` checkpoint -> a model folder (safetensors)."""
+"""`vjepa2-hf convert-official`: an official V-JEPA 2 `.pt` checkpoint -> a model folder (safetensors).
+
+With `--probe`, an official probe file (`classifiers`, `module.` prefixes, fused `xattn.kv`, `linear`) is converted
+too, on top of the checkpoint's encoder: the folder then holds a `VJEPA2ForVideoClassification` (or a
+`VJEPA2ForActionAnticipation` for an EK100 probe) that `pipeline("video-classification")` and `vjepa2-hf probe` load.
+"""
 
 from __future__ import annotations
 
@@ -22,20 +27,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
     parser.add_argument(
         "--format", choices=["ours", "transformers"], default="ours",
-        help="'transformers' writes a folder that plain transformers' VJEPA2Model loads",
+        help="'transformers' writes a folder that plain transformers' VJEPA2Model (or, with --probe, "
+        "VJEPA2ForVideoClassification) loads",
     )
+    parser.add_argument("--probe", default=None,
+                        help="an official probe file (e.g. ssv2-vitl-16x2x3.pt) to convert on top of the encoder")
+    parser.add_argument("--frames-per-clip", type=int, default=None,
+                        help="with --probe: frames the probe was trained on (16 for SSv2 ViT-L, 64 for ViT-g-384)")
+    parser.add_argument("--pooler-input-layers", default=None,
+                        help="with --probe: comma-separated encoder blocks of a multi-level probe (ViT-L Diving48: "
+                        "17,19,21,23); the probe file does not record them")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..encoder.convert_vjepa2_checkpoint import convert_official_checkpoint, export_to_transformers
     from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
 
+    dtype = getattr(torch, args.dtype) if args.dtype else None
+    if args.probe is not None:
+        return _convert_probe(args, dtype)
+    if args.frames_per_clip is not None or args.pooler_input_layers is not None:
+        raise ValueError("--frames-per-clip and --pooler-input-layers describe a probe: pass --probe too")
     model = convert_official_checkpoint(
         args.checkpoint,
         arch=args.arch,
         encoder_key=args.encoder_key,
         include_predictor=not args.no_predictor,
-        dtype=getattr(torch, args.dtype) if args.dtype else None,
+        dtype=dtype,
     )
     if args.format == "transformers":
         if args.no_predictor:
@@ -46,4 +64,42 @@ def run(args: argparse.Namespace) -> int:
     VJEPA2VideoProcessor(crop_size=model.config.crop_size).save_pretrained(args.out)
     params = sum(p.numel() for p in model.parameters())
     print(f"converted {args.checkpoint} ({args.arch}, {args.encoder_key}, {params / 1e6:.1f}M parameters) -> {args.out}")
+    return 0
+
+
+def _convert_probe(args: argparse.Namespace, dtype: torch.dtype | None) -> int:
+    from ..encoder.configuration_vjepa2 import VJEPA2Config
+    from ..probe import VJEPA2ForVideoClassification, convert_official_probe
+    from ..probe.export import export_classifier_to_transformers
+    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+
+    layers = None
+    if args.pooler_input_layers:
+        try:
+            layers = [int(v) for v in args.pooler_input_layers.split(",")]
+        except ValueError:
+            raise ValueError(
+                f"--pooler-input-layers must be comma-separated block indices such as 17,19,21,23, got "
+                f"{args.pooler_input_layers!r}"
+            ) from None
+    model = convert_official_probe(
+        args.probe,
+        args.checkpoint,
+        backbone_config=VJEPA2Config.from_preset(args.arch),
+        encoder_key=args.encoder_key,
+        frames_per_clip=args.frames_per_clip,
+        pooler_input_layers=layers,
+        dtype=dtype,
+    )
+    processor = VJEPA2VideoProcessor(crop_size=model.config.crop_size)
+    if args.format == "transformers":
+        if not isinstance(model, VJEPA2ForVideoClassification):
+            raise ValueError(f"--format transformers: transformers has no {type(model).__name__}; use --format ours")
+        export_classifier_to_transformers(model, args.out, processor=processor)
+    else:
+        model.save_pretrained(args.out)
+        processor.save_pretrained(args.out)
+    heads = model.config.num_labels if isinstance(model, VJEPA2ForVideoClassification) else "verb/noun/action"
+    print(f"converted {args.probe} on {args.checkpoint} ({args.arch}, {args.encoder_key}) -> {args.out}: "
+          f"{type(model).__name__}, {heads} classes")
     return 0

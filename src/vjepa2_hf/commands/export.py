@@ -1,20 +1,38 @@
-"""`vjepa2-hf export`: a model folder -> transformers' own layout, or the official `.pt` layout."""
+"""`vjepa2-hf export`: a model folder -> transformers' own layout, or the official `.pt` layout.
+
+The folder's `config.json` decides what is exported: a `VJEPA2Model` (encoder and predictor; both formats) or a
+`VJEPA2ForVideoClassification` (backbone and attentive probe; transformers' format, with its video processor when the
+folder has one).
+"""
 
 from __future__ import annotations
 
 import argparse
 
+CLASSIFIER = "VJEPA2ForVideoClassification"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="a V-JEPA 2 model folder of this package (or a Hub repo)")
+    parser.add_argument("--model", required=True,
+                        help="a V-JEPA 2 model or video-classifier folder of this package (or a Hub repo)")
     parser.add_argument("--format", choices=["transformers", "official"], required=True)
     parser.add_argument("--out", required=True, help="output folder (transformers) or .pt file (official)")
+
+
+def _architecture(model: str) -> str:
+    from transformers import PretrainedConfig
+
+    config, _ = PretrainedConfig.get_config_dict(model)
+    architectures = config.get("architectures") or ["VJEPA2Model"]
+    return architectures[0]
 
 
 def run(args: argparse.Namespace) -> int:
     from ..encoder import VJEPA2Model
     from ..encoder.convert_vjepa2_checkpoint import export_to_official, export_to_transformers
 
+    if _architecture(args.model) == CLASSIFIER:
+        return _export_classifier(args)
     model = VJEPA2Model.from_pretrained(args.model)
     if args.format == "transformers":
         export_to_transformers(model, args.out)
@@ -22,4 +40,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         export_to_official(model, args.out)
         print(f"wrote {args.out}: official layout (encoder, target_encoder, predictor; module.backbone. prefixes)")
+    return 0
+
+
+def _export_classifier(args: argparse.Namespace) -> int:
+    from ..probe import VJEPA2ForVideoClassification
+    from ..probe.export import export_classifier_to_transformers
+    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+
+    if args.format != "transformers":
+        raise ValueError(
+            f"--format {args.format}: a {CLASSIFIER} folder exports to transformers' format only (official probe "
+            "files hold the probe alone; export the backbone folder for an official .pt)"
+        )
+    model = VJEPA2ForVideoClassification.from_pretrained(args.model)
+    try:
+        processor = VJEPA2VideoProcessor.from_pretrained(args.model)
+    except OSError:  # the folder has no video_preprocessor_config.json
+        processor = None
+    export_classifier_to_transformers(model, args.out, processor=processor)
+    print(f"wrote {args.out}: loads with transformers.AutoModelForVideoClassification.from_pretrained({args.out!r})")
     return 0
