@@ -40,8 +40,8 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
         return
     # Cast online params to the target dtype (identical in fp32 training) so the foreach kernels apply.
     online_params = [o.detach().to(t.dtype) for t, o in zip(target_params, online_params)]
-    torch._foreach_mul_(target_params, momentum)
-    torch._foreach_add_(target_params, online_params, alpha=1.0 - momentum)
+    # target + (1 - m) * (online - target) == m * target + (1 - m) * online, in one pass instead of two
+    torch._foreach_lerp_(target_params, online_params, 1.0 - momentum)
 
 
 @torch.no_grad()

