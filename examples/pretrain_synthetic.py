@@ -16,7 +16,9 @@ Measured on 2 CPU cores (1 thread), default settings: pretraining 140 s, loss 0.
 >= 0.31 throughout; direction probe (2048 / 512 clips) 0.977 pretrained vs 0.930 mean of three random encoders
 (0.977 / 0.971 / 0.842), and 0.984 vs 0.986 on a second held-out draw (`data_seed=20000` of
 `compare_with_random_encoder`): level with random features, which already carry local motion (each tubelet spans
-two frames). Each probe takes ~2 minutes.
+two frames). Each probe takes ~2 minutes. `scripts/pretraining_ablation.py` explains the tie: a predictor trained on
+the frozen random encoder (`--set model.freeze_encoder=true`) reaches the same loss, so these clips leave the encoder
+nothing to learn.
 """
 
 from __future__ import annotations
