@@ -348,3 +348,27 @@ def test_bad_inputs_raise_clear_errors():
         wm.rollout(ctx, torch.zeros(1, 1, 7), torch.full((3, 1, 7), float("nan")))
     with pytest.raises(ValueError, match="action_dim=7"):
         wm.rollout(ctx, torch.zeros(1, 1, 7), torch.zeros(3, 1, 2))
+
+
+def test_convert_official_command_writes_a_world_model_folder(tmp_path):
+    """`vjepa2-hf convert-official --world-model`: an official-layout AC file -> a `VJEPA2WorldModel` folder whose
+    weights are those of the file (the tiny encoder preset stands in for ViT-g)."""
+    from vjepa2_hf.cli import main
+    from vjepa2_hf.world_model.convert_vjepa2_ac_checkpoint import export_ac_to_official
+    from vjepa2_hf.world_model.world_model import VJEPA2WorldModel
+
+    wm = tiny_world_model(seed=3)  # 64 px, patch 8: the tiny encoder preset's geometry
+    path = export_ac_to_official(wm, tmp_path / "ac.pt")
+    out = tmp_path / "world-model"
+    heads = str(wm.predictor.config.pred_num_attention_heads)
+    assert main(["convert-official", "--world-model", "--arch", "tiny", "--ac-num-heads", heads,
+                 "--checkpoint", str(path), "--out", str(out)]) == 0
+    loaded = VJEPA2WorldModel.from_pretrained(out)
+    assert loaded.predictor.config.pred_num_attention_heads == wm.predictor.config.pred_num_attention_heads
+    for part in ("encoder", "predictor"):
+        reference = getattr(wm, part).state_dict()
+        for key, value in getattr(loaded, part).state_dict().items():
+            assert torch.equal(value, reference[key]), f"{part}.{key}"
+    with pytest.raises(ValueError, match="--world-model converts the AC checkpoint alone"):
+        main(["convert-official", "--world-model", "--arch", "tiny", "--checkpoint", str(path), "--out",
+              str(tmp_path / "x"), "--probe", str(path)])

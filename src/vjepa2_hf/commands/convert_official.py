@@ -3,6 +3,9 @@
 With `--probe`, an official probe file (`classifiers`, `module.` prefixes, fused `xattn.kv`, `linear`) is converted
 too, on top of the checkpoint's encoder: the folder then holds a `VJEPA2ForVideoClassification` (or a
 `VJEPA2ForActionAnticipation` for an EK100 probe) that `pipeline("video-classification")` and `vjepa2-hf probe` load.
+
+With `--world-model`, the checkpoint is the released action-conditioned one (`vjepa2-ac-vitg.pt`: `encoder` and an
+AC `predictor`, `module.` prefixes) and the folder holds a `VJEPA2WorldModel` (`--arch vit_giant` for the release).
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="'transformers' writes a folder that plain transformers' VJEPA2Model (or, with --probe, "
         "VJEPA2ForVideoClassification) loads",
     )
+    parser.add_argument("--world-model", action="store_true",
+                        help="the checkpoint is V-JEPA 2-AC (vjepa2-ac-vitg.pt): write a VJEPA2WorldModel folder")
+    parser.add_argument("--ac-num-heads", type=int, default=16,
+                        help="with --world-model: the AC predictor's attention heads (16 in the release; the "
+                        "weights do not record it)")
     parser.add_argument("--probe", default=None,
                         help="an official probe file (e.g. ssv2-vitl-16x2x3.pt) to convert on top of the encoder")
     parser.add_argument("--frames-per-clip", type=int, default=None,
@@ -44,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
 
     dtype = getattr(torch, args.dtype) if args.dtype else None
+    if args.world_model:
+        if args.probe is not None or args.format != "ours" or args.no_predictor:
+            raise ValueError("--world-model converts the AC checkpoint alone: drop --probe, --format and --no-predictor")
+        return _convert_world_model(args, dtype)
     if args.probe is not None:
         return _convert_probe(args, dtype)
     if args.frames_per_clip is not None or args.pooler_input_layers is not None:
@@ -102,4 +114,29 @@ def _convert_probe(args: argparse.Namespace, dtype: torch.dtype | None) -> int:
     heads = model.config.num_labels if isinstance(model, VJEPA2ForVideoClassification) else "verb/noun/action"
     print(f"converted {args.probe} on {args.checkpoint} ({args.arch}, {args.encoder_key}) -> {args.out}: "
           f"{type(model).__name__}, {heads} classes")
+    return 0
+
+
+def _convert_world_model(args: argparse.Namespace, dtype: torch.dtype | None) -> int:
+    from ..encoder.configuration_vjepa2 import VJEPA2Config
+    from ..encoder.convert_vjepa2_checkpoint import load_official_file, strip_official_prefixes
+    from ..world_model.convert_vjepa2_ac_checkpoint import convert_vjepa2_ac_checkpoint, infer_ac_config
+
+    encoder_config = VJEPA2Config.from_preset(args.arch)
+    checkpoint = load_official_file(args.checkpoint)
+    if "predictor" not in checkpoint:
+        raise ValueError(f"{args.checkpoint} has no 'predictor' entry; found {sorted(checkpoint)}")
+    predictor_config = infer_ac_config(
+        strip_official_prefixes(checkpoint["predictor"]),
+        pred_num_attention_heads=args.ac_num_heads,
+        crop_size=encoder_config.crop_size,
+        patch_size=encoder_config.patch_size,
+    )
+    model = convert_vjepa2_ac_checkpoint(
+        checkpoint, encoder_config=encoder_config, predictor_config=predictor_config, encoder_key=args.encoder_key,
+        dtype=dtype,
+    )
+    model.save_pretrained(args.out)
+    params = sum(p.numel() for p in model.predictor.parameters())
+    print(f"converted {args.checkpoint} ({args.arch} encoder, AC predictor {params / 1e6:.1f}M parameters) -> {args.out}")
     return 0

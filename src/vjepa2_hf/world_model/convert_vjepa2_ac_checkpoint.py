@@ -179,18 +179,20 @@ def export_ac_to_official(world_model, path: str | os.PathLike) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m vjepa2_hf.world_model.convert_vjepa2_ac_checkpoint ...`: the same as
+    `vjepa2-hf convert-official --world-model --arch vit_giant ...`."""
+    from ..cli import main as cli_main
+
     parser = argparse.ArgumentParser(description="Convert vjepa2-ac-vitg.pt to a VJEPA2WorldModel folder.")
     parser.add_argument("--checkpoint", required=True, help="official AC .pt file")
     parser.add_argument("--output", required=True, help="output folder (encoder/, predictor/, world_model.json)")
     parser.add_argument("--encoder-key", default="encoder", choices=["encoder", "target_encoder"])
     parser.add_argument("--num-heads", type=int, default=16, help="predictor attention heads (16 released)")
     args = parser.parse_args(argv)
-    checkpoint = load_official_file(args.checkpoint)
-    config = infer_ac_config(strip_official_prefixes(checkpoint["predictor"]), pred_num_attention_heads=args.num_heads)
-    model = convert_vjepa2_ac_checkpoint(checkpoint, predictor_config=config, encoder_key=args.encoder_key)
-    model.save_pretrained(args.output)
-    print(f"wrote {args.output}")
-    return 0
+    return cli_main([
+        "convert-official", "--world-model", "--arch", "vit_giant", "--checkpoint", args.checkpoint,
+        "--out", args.output, "--encoder-key", args.encoder_key, "--ac-num-heads", str(args.num_heads),
+    ])
 
 
 __all__ = [
