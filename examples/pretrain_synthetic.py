@@ -58,6 +58,8 @@ def main() -> None:
     train_seconds = time.perf_counter() - start
     history = result.history
     model = VJEPA2Model.from_pretrained(result.final_model_dir)
+    if torch.cuda.is_available():
+        model = model.cuda()  # the probes then run on the GPU too
     recipe = _recipe(args.output_dir)
     comparison = compare_with_random_encoder(
         model.encoder,

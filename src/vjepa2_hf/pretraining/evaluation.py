@@ -101,11 +101,12 @@ def compare_with_random_encoder(
     eval_labels = torch.tensor(eval_set.labels)
     if not random_seeds:
         raise ValueError("`random_seeds` must name at least one seed")
+    device = next(encoder.parameters()).device  # the random encoders and the probes run where the encoder is
     encoders = [("pretrained", encoder)]
     for seed in random_seeds:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            encoders.append((f"random seed {seed}", VJEPA2ForPretraining(copy.deepcopy(config)).encoder))
+            encoders.append((f"random seed {seed}", VJEPA2ForPretraining(copy.deepcopy(config)).encoder.to(device)))
     accuracies = []
     for name, model in encoders:
         train_x = encode_clips(model, train_set)
@@ -120,7 +121,7 @@ def compare_with_random_encoder(
             num_self_attention_layers=probe_layers,
             learning_rate=learning_rate,
             seed=0,
-            device="cpu",
+            device=device,
             progress=progress,
             description=f"probe ({name})",
         )
