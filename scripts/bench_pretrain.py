@@ -174,21 +174,11 @@ def _bench_in_subprocess(argv: list[str] | None, dtype_name: str) -> dict:
     import tempfile
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    cleaned, skip = [], False
-    for i, arg in enumerate(argv):  # drop --dtypes / --json of the parent
-        if skip:
-            skip = False
-            continue
-        if arg in ("--dtypes", "--json"):
-            skip = True
-            continue
-        if arg.startswith(("--dtypes=", "--json=")):
-            continue
-        cleaned.append(arg)
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "result.json")
+        # argparse keeps the last value of a repeated option: these override the parent's --dtypes / --json
         subprocess.run(
-            [sys.executable, os.path.abspath(__file__), *cleaned, "--dtypes", dtype_name, "--json", out],
+            [sys.executable, os.path.abspath(__file__), *argv, "--dtypes", dtype_name, "--json", out],
             check=True, stdout=subprocess.DEVNULL,
         )
         with open(out) as f:

@@ -57,10 +57,10 @@ def test_quickstart_scales_the_tiny_recipe_schedule_to_a_shorter_run():
 
     recipe = load_pretraining_config("tiny").optimization
     assert QuickstartSettings().pretrain_steps is None  # the default run is the recipe's own length
-    assert _scaled_schedule(recipe.total_steps) == []
+    assert _scaled_schedule(recipe.total_steps, recipe) == []
     half = recipe.total_steps // 2
-    assert _scaled_schedule(half) == [
+    assert _scaled_schedule(half, recipe) == [
         f"optimization.warmup_steps={round(recipe.warmup_steps / 2)}",
         f"optimization.cooldown_steps={round(recipe.cooldown_steps / 2)}",
     ]
-    assert _scaled_schedule(2) == ["optimization.warmup_steps=1", "optimization.cooldown_steps=1"]
+    assert _scaled_schedule(2, recipe) == ["optimization.warmup_steps=1", "optimization.cooldown_steps=1"]

@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     dtype = getattr(torch, args.dtype) if args.dtype else None
     if args.world_model:
         if args.probe is not None or args.format != "ours" or args.no_predictor:
-            raise ValueError("--world-model converts the AC checkpoint alone: drop --probe, --format and --no-predictor")
+            raise ValueError(
+                "--world-model converts the AC checkpoint alone: drop --probe, --format and --no-predictor"
+            )
         return _convert_world_model(args, dtype)
     if args.probe is not None:
         return _convert_probe(args, dtype)
@@ -119,24 +121,22 @@ def _convert_probe(args: argparse.Namespace, dtype: torch.dtype | None) -> int:
 
 def _convert_world_model(args: argparse.Namespace, dtype: torch.dtype | None) -> int:
     from ..encoder.configuration_vjepa2 import VJEPA2Config
-    from ..encoder.convert_vjepa2_checkpoint import load_official_file, strip_official_prefixes
-    from ..world_model.convert_vjepa2_ac_checkpoint import convert_vjepa2_ac_checkpoint, infer_ac_config
+    from ..world_model.convert_vjepa2_ac_checkpoint import convert_vjepa2_ac_checkpoint
 
     encoder_config = VJEPA2Config.from_preset(args.arch)
-    checkpoint = load_official_file(args.checkpoint)
-    if "predictor" not in checkpoint:
-        raise ValueError(f"{args.checkpoint} has no 'predictor' entry; found {sorted(checkpoint)}")
-    predictor_config = infer_ac_config(
-        strip_official_prefixes(checkpoint["predictor"]),
-        pred_num_attention_heads=args.ac_num_heads,
-        crop_size=encoder_config.crop_size,
-        patch_size=encoder_config.patch_size,
-    )
     model = convert_vjepa2_ac_checkpoint(
-        checkpoint, encoder_config=encoder_config, predictor_config=predictor_config, encoder_key=args.encoder_key,
+        args.checkpoint,
+        encoder_config=encoder_config,
+        encoder_key=args.encoder_key,
         dtype=dtype,
+        predictor_overrides=dict(
+            pred_num_attention_heads=args.ac_num_heads,
+            crop_size=encoder_config.crop_size,
+            patch_size=encoder_config.patch_size,
+        ),
     )
     model.save_pretrained(args.out)
     params = sum(p.numel() for p in model.predictor.parameters())
-    print(f"converted {args.checkpoint} ({args.arch} encoder, AC predictor {params / 1e6:.1f}M parameters) -> {args.out}")
+    print(f"converted {args.checkpoint} ({args.arch} encoder, AC predictor {params / 1e6:.1f}M parameters) -> "
+          f"{args.out}")
     return 0

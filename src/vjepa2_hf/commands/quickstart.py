@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="labelled videos to probe instead of the synthetic data (folder of class subfolders, "
                              "synthetic folder, `path label` list, or a Hub dataset)")
     parser.add_argument("--num_videos", type=int, default=defaults.num_videos, help="synthetic clips (25%% held out)")
-    parser.add_argument("--pretrain_steps", type=int, default=defaults.pretrain_steps, help="tiny pretraining steps (default: the recipe's 600)")
+    parser.add_argument("--pretrain_steps", type=int, default=defaults.pretrain_steps,
+                        help="tiny pretraining steps (default: the recipe's 600)")
     parser.add_argument("--probe_epochs", type=int, default=defaults.probe_epochs, help="probe training epochs")
     parser.add_argument("--probe_learning_rate", type=float, default=defaults.probe_learning_rate)
     parser.add_argument("--probe_layers", type=int, default=defaults.probe_layers,

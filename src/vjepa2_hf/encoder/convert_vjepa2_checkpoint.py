@@ -195,9 +195,12 @@ def internal_to_official(state_dict: Mapping[str, torch.Tensor]) -> dict[str, di
 # --------------------------------------------------------------------------------------------------------------
 
 
-def check_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], source: str) -> None:
-    """Raise a `ValueError` listing missing keys, unexpected keys and shape mismatches against `model`."""
-    expected = model.state_dict()
+def check_state_dict(
+    model: torch.nn.Module | Mapping[str, torch.Tensor], state_dict: Mapping[str, torch.Tensor], source: str
+) -> None:
+    """Raise a `ValueError` listing missing keys, unexpected keys and shape mismatches against `model` (a module, or
+    the expected state dict itself, e.g. the part of a model that is loaded)."""
+    expected = model.state_dict() if isinstance(model, torch.nn.Module) else model
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
     wrong = [

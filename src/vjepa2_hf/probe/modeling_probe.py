@@ -43,6 +43,7 @@ from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.utils import ModelOutput, logging
 
 from ..encoder.configuration_vjepa2 import VJEPA2Config
+from ..encoder.convert_vjepa2_checkpoint import check_state_dict
 from ..encoder.modeling_vjepa2 import VJEPA2Model, VJEPA2PreTrainedModel
 from .attentive_pooler import VJEPA2AttentivePooler
 
@@ -300,19 +301,7 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
         Raises:
             ValueError: if a probe key is missing, unexpected or of the wrong shape.
         """
-        expected = self.probe_state_dict()
-        missing = sorted(set(expected) - set(state_dict))
-        unexpected = sorted(set(state_dict) - set(expected))
-        wrong = [
-            f"{k}: expected {tuple(expected[k].shape)}, got {tuple(state_dict[k].shape)}"
-            for k in sorted(set(expected) & set(state_dict))
-            if tuple(expected[k].shape) != tuple(state_dict[k].shape)
-        ]
-        if missing or unexpected or wrong:
-            raise ValueError(
-                f"probe state dict does not match the model: missing {missing}, unexpected {unexpected}, "
-                f"wrong shapes {wrong}"
-            )
+        check_state_dict(self.probe_state_dict(), state_dict, "probe state dict (pooler.* / classifier.*)")
         with torch.no_grad():
             for key, value in state_dict.items():
                 self.get_parameter(key).copy_(value)

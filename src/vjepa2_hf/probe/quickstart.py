@@ -99,7 +99,8 @@ def _pretrain(settings: QuickstartSettings, out: Path) -> tuple[Path, dict[str, 
     """The pretraining step: one call to the pretraining issue's entry point with its tiny recipe."""
     from ..pretraining import load_pretraining_config, pretrain
 
-    steps = settings.pretrain_steps or load_pretraining_config("tiny").optimization.total_steps
+    recipe = load_pretraining_config("tiny").optimization
+    steps = settings.pretrain_steps or recipe.total_steps
     overrides = [
         f"run.output_dir={out / 'pretrain'}",
         f"optimization.total_steps={steps}",
@@ -108,7 +109,7 @@ def _pretrain(settings: QuickstartSettings, out: Path) -> tuple[Path, dict[str, 
         f"run.checkpoint_every={steps}",
         f"run.progress_bar={'true' if settings.progress else 'false'}",
     ]
-    overrides += _scaled_schedule(steps)
+    overrides += _scaled_schedule(steps, recipe)
     result = pretrain("tiny", overrides=overrides)
     if result.final_model_dir is None:
         raise RuntimeError(f"pretraining stopped early ({result.stopped}); see {result.output_dir}")
@@ -125,11 +126,9 @@ def _pretrain(settings: QuickstartSettings, out: Path) -> tuple[Path, dict[str, 
     return Path(result.final_model_dir), summary
 
 
-def _scaled_schedule(steps: int) -> list[str]:
-    """Warmup and cooldown of the tiny recipe scaled to a run of `steps` (none for a run as long as the recipe's)."""
-    from ..pretraining import load_pretraining_config
-
-    recipe = load_pretraining_config("tiny").optimization
+def _scaled_schedule(steps: int, recipe) -> list[str]:
+    """Warmup and cooldown of `recipe` (the tiny recipe's `optimization` section) scaled to a run of `steps` (none
+    for a run as long as the recipe's)."""
     if steps >= recipe.total_steps:
         return []
     scale = steps / recipe.total_steps
@@ -244,7 +243,7 @@ def _report(out: Path, settings: QuickstartSettings, results: dict[str, dict[str
             f"With {num_eval} held-out clips the standard error of the difference is {noise:.3f}: the difference is "
             f"{verdict} two standard errors."
         )
-        if pretraining:
+        if pretraining and settings.data is None:
             lines.append(
                 "On this synthetic data the tiny recipe is level with random features (measured with thousands of "
                 "probe clips; `scripts/pretraining_ablation.py` shows that a predictor trained on the frozen random "

@@ -29,6 +29,7 @@ import argparse
 import os
 import re
 from collections.abc import Mapping
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -114,6 +115,7 @@ def convert_vjepa2_ac_checkpoint(
     encoder_key: str = "encoder",
     state_update: str = "franka",
     dtype: torch.dtype | None = None,
+    predictor_overrides: Mapping[str, Any] | None = None,
 ):
     """Build a [`VJEPA2WorldModel`] from the official AC checkpoint.
 
@@ -124,6 +126,8 @@ def convert_vjepa2_ac_checkpoint(
         encoder_key: which encoder entry to read (`encoder`, as the official hub loader, or `target_encoder`).
         state_update: rollout state rule stored with the model (`franka` for the released model).
         dtype: cast the weights while building.
+        predictor_overrides: fields the weights do not record (heads, crop and patch size), for the inferred
+            predictor config; only without `predictor_config`.
 
     Raises:
         FileNotFoundError: missing file. ValueError: missing entries or any missing / unexpected / wrongly shaped
@@ -142,10 +146,13 @@ def convert_vjepa2_ac_checkpoint(
     for key in (encoder_key, "predictor"):
         if key not in checkpoint:
             raise ValueError(f"official AC checkpoint {source} has no {key!r} entry; found {sorted(checkpoint)}")
-    predictor_sd = official_ac_predictor_to_internal(strip_official_prefixes(checkpoint["predictor"]))
+    official_predictor = strip_official_prefixes(checkpoint["predictor"])
+    predictor_sd = official_ac_predictor_to_internal(official_predictor)
     encoder_sd = official_encoder_to_internal(strip_official_prefixes(checkpoint[encoder_key]))
     if predictor_config is None:
-        predictor_config = infer_ac_config(strip_official_prefixes(checkpoint["predictor"]))
+        predictor_config = infer_ac_config(official_predictor, **(predictor_overrides or {}))
+    elif predictor_overrides:
+        raise ValueError("pass `predictor_config` or `predictor_overrides`, not both")
     if encoder_config is None:
         encoder_config = VJEPA2Config.from_preset("vit_giant")
     with torch.device("meta"):
