@@ -39,7 +39,8 @@ SOURCE_TYPES = ("synthetic", "videos")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
-def _from_mapping(cls, values: Mapping[str, Any] | None, where: str):
+def dataclass_from_mapping(cls, values: Mapping[str, Any] | None, where: str):
+    """`cls(**values)` for a config-section dataclass, with a `ValueError` naming `where` for unknown keys."""
     values = dict(values or {})
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
@@ -147,7 +148,8 @@ class DataArguments:
 
     def __post_init__(self):
         self.sources = [
-            s if isinstance(s, DataSourceArguments) else _from_mapping(DataSourceArguments, s, f"data.sources[{i}]")
+            s if isinstance(s, DataSourceArguments)
+            else dataclass_from_mapping(DataSourceArguments, s, f"data.sources[{i}]")
             for i, s in enumerate(self.sources)
         ]
         if not self.sources:
@@ -315,14 +317,14 @@ class PretrainingConfig:
         for name, cls in sections.items():
             value = getattr(self, name)
             if not isinstance(value, cls):
-                setattr(self, name, _from_mapping(cls, value, name))
+                setattr(self, name, dataclass_from_mapping(cls, value, name))
         if not self.masks:
             raise ValueError("`masks` must list at least one mask configuration")
         self.masks = [m if isinstance(m, MaskBlockConfig) else MaskBlockConfig.from_dict(m) for m in self.masks]
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "PretrainingConfig":
-        return _from_mapping(cls, values, "config")
+        return dataclass_from_mapping(cls, values, "config")
 
     def to_dict(self) -> dict[str, Any]:
         def convert(value):

@@ -69,21 +69,13 @@ import torch
 from accelerate.logging import get_logger
 from torch import nn
 
+from ..pretraining.configuration_pretraining import dataclass_from_mapping
 from .trajectories import TrajectoryWindowDataset, load_episodes, split_episodes
 from .world_model import VJEPA2WorldModel, VJEPA2WorldModelOutput, ac_training_losses
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 logger = get_logger(__name__)
-
-
-def _from_mapping(cls, values: Mapping[str, Any] | None, where: str):
-    values = dict(values or {})
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in `{where}`; expected a subset of {sorted(names)}")
-    return cls(**values)
 
 
 @dataclass
@@ -175,7 +167,7 @@ class TrainACConfig:
             raise ValueError(f"unknown section(s) {unknown} in the train-ac config; expected {sorted(sections)}")
         if "data" not in values:
             raise ValueError("the train-ac config needs a `data` section with `path`")
-        return cls(**{name: _from_mapping(kind, values.get(name), name) for name, kind in sections.items()})
+        return cls(**{name: dataclass_from_mapping(kind, values.get(name), name) for name, kind in sections.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
