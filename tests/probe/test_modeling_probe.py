@@ -218,3 +218,26 @@ def test_export_command_writes_a_classifier_folder_plain_transformers_loads(tmp_
     assert diff <= 1e-4, diff
     with pytest.raises(ValueError, match="transformers' format only"):
         main(["export", "--model", str(tmp_path / "ours"), "--format", "official", "--out", str(tmp_path / "x.pt")])
+
+
+@pytest.mark.parametrize("route", ["config", "unfreeze", "from_pretrained"])
+def test_unfrozen_classifier_has_no_trainable_parameter_without_gradient(route, tmp_path):
+    """DDP without `find_unused_parameters` refuses trainable parameters that never get a gradient: the unused
+    predictor must be frozen whichever way the backbone was unfrozen."""
+    torch.manual_seed(0)
+    if route == "unfreeze":
+        model = VJEPA2ForVideoClassification(tiny_config(num_labels=3))
+        model.unfreeze_backbone()
+    else:
+        model = VJEPA2ForVideoClassification(tiny_config(num_labels=3, freeze_backbone=False))
+        if route == "from_pretrained":
+            model.save_pretrained(tmp_path)
+            model = VJEPA2ForVideoClassification.from_pretrained(tmp_path)
+    assert model.vjepa2.predictor is not None
+    model.train()
+    model(torch.randn(2, 8, 3, 64, 64), labels=torch.tensor([0, 2])).loss.backward()
+    trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+    without_grad = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert without_grad == []
+    assert any(name.startswith("vjepa2.encoder.") for name in trainable)
+    assert not any(name.startswith("vjepa2.predictor.") for name in trainable)

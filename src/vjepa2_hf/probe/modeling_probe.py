@@ -254,6 +254,15 @@ class VJEPA2ProbeModel(ProbeLoadingMixin, VJEPA2PreTrainedModel):
     def _after_loading(self) -> None:
         if self._backbone_frozen_by_config():
             self.freeze_backbone()
+        else:
+            self._freeze_predictor()
+
+    def _freeze_predictor(self) -> None:
+        """The classifier never runs the predictor: its parameters must not be trainable (DDP without
+        `find_unused_parameters` refuses parameters that never get a gradient)."""
+        if self.vjepa2.predictor is not None:
+            for parameter in self.vjepa2.predictor.parameters():
+                parameter.requires_grad_(False)
 
 
 class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
@@ -271,6 +280,8 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
         self.post_init()
         if config.freeze_backbone:
             self.freeze_backbone()
+        else:
+            self._freeze_predictor()
 
     # ------------------------------------------------------------------------------------------------------------
     # weights
@@ -288,6 +299,7 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
         """Train the encoder too (full fine-tuning). The predictor, unused here, stays frozen."""
         for parameter in self.vjepa2.encoder.parameters():
             parameter.requires_grad_(True)
+        self._freeze_predictor()
         self.config.freeze_backbone = False
         self.vjepa2.encoder.train(self.training)
 
