@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from ..recipe_yaml import load_recipe_yaml
 from .masking import OFFICIAL_MASK_CONFIGS, MaskBlockConfig
 
 __all__ = [
@@ -357,7 +358,7 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     if "=" not in text:
         raise ValueError(f"an override must look like `section.key=value`, got {text!r}")
     key, value = text.split("=", 1)
-    return key.strip().split("."), yaml.safe_load(value)
+    return key.strip().split("."), load_recipe_yaml(value)
 
 
 def _apply_override(tree: dict[str, Any], path: list[str], value: Any, text: str) -> None:
@@ -405,7 +406,7 @@ def load_pretraining_config(
             text = preset.read_text()
         else:
             text = path.read_text()
-        tree = yaml.safe_load(text) or {}
+        tree = load_recipe_yaml(text) or {}
         if not isinstance(tree, dict):
             raise ValueError(f"config {str(path_or_preset)!r} must be a YAML mapping, got {type(tree).__name__}")
     for text in overrides:

@@ -756,9 +756,9 @@ def parse_probe_arguments(argv: Sequence[str] | None = None) -> tuple[ModelArgum
     if len(argv) == 1 and argv[0].endswith(".json"):
         return _from_values(json.loads(Path(argv[0]).read_text()))
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        import yaml
+        from ..recipe_yaml import load_recipe_yaml
 
-        return _from_values(yaml.safe_load(Path(argv[0]).read_text()))
+        return _from_values(load_recipe_yaml(Path(argv[0]).read_text()))
     return namespace_to_arguments(_parser().parse_args(argv))
 
 

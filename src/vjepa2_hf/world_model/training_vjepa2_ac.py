@@ -70,6 +70,7 @@ from accelerate.logging import get_logger
 from torch import nn
 
 from ..pretraining.configuration_pretraining import dataclass_from_mapping
+from ..recipe_yaml import load_recipe_yaml
 from .trajectories import TrajectoryWindowDataset, load_episodes, split_episodes
 from .world_model import VJEPA2WorldModel, VJEPA2WorldModelOutput, ac_training_losses
 
@@ -174,13 +175,11 @@ class TrainACConfig:
 
 
 def load_train_ac_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainACConfig:
-    """Read a YAML/JSON config; `overrides` are ``section.key=value`` strings (value parsed as YAML)."""
-    import yaml
-
+    """Read a YAML/JSON config; `overrides` are ``section.key=value`` strings (value parsed as YAML 1.2)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"train-ac config not found: {path}")
-    tree = yaml.safe_load(path.read_text()) or {}
+    tree = load_recipe_yaml(path.read_text()) or {}
     if not isinstance(tree, dict):
         raise ValueError(f"{path} must hold a mapping of sections, got {type(tree).__name__}")
     for text in overrides or []:
@@ -188,7 +187,7 @@ def load_train_ac_config(path: str | os.PathLike, overrides: list[str] | None = 
             raise ValueError(f"override {text!r} must look like section.key=value")
         key, value = text.split("=", 1)
         section, name = key.split(".", 1)
-        tree.setdefault(section, {})[name] = yaml.safe_load(value)
+        tree.setdefault(section, {})[name] = load_recipe_yaml(value)
     return TrainACConfig.from_dict(tree)
 
 
