@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 
-FRANKA_NPZ = "/work/shared/data/franka_example_traj.npz"
+# The project's `shared/` folder lies beside the checkout (CI copies it there too); VJEPA2_HF_SHARED overrides it.
+SHARED = Path(os.environ.get("VJEPA2_HF_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
+FRANKA_NPZ = str(SHARED / "data" / "franka_example_traj.npz")
 
 
 def tiny_world_model(seed: int = 0, action_dim: int = 7, state_dim: int = 7, crop_size: int = 64, **pred_overrides):
