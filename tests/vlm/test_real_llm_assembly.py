@@ -206,6 +206,9 @@ def test_attn_implementation_per_part_whatever_the_build(folders, clip, tmp_path
     )
     assert mixed.language_model.config._attn_implementation == "eager"
     assert mixed.vision_tower.config._attn_implementation == "sdpa"
+    mixed.set_attn_implementation({"vision_config": "eager", "text_config": "sdpa"})  # switched in place
+    assert mixed.language_model.config._attn_implementation == "sdpa"
+    assert mixed.vision_tower.config._attn_implementation == "eager"
 
     sdpa.save_pretrained(tmp_path / "vlm")
     processor.save_pretrained(tmp_path / "vlm")
@@ -249,3 +252,17 @@ def test_bad_attn_implementation_is_named(folders):
             folders["encoder"], folders["llama"], attn_implementation="sdpa",
             text_kwargs={"attn_implementation": "eager"},
         )
+
+
+def test_save_tiny_parts_takes_the_real_path(tmp_path, tokenizer, clip, one_thread):
+    """`save_tiny_parts` (the motion-QA script's `--path real`) writes folders that assemble into a causal model of
+    the tiny path's sizes."""
+    from vjepa2_hf.vlm.tiny import save_tiny_parts, tiny_vlm_config
+
+    encoder_dir, llm_dir = save_tiny_parts(tmp_path, text_model_type="qwen2")
+    model, processor = assemble_vlm(encoder_dir, llm_dir, dtype="float32", num_frames=4)
+    reference = tiny_vlm_config(tokenizer, text_model_type="qwen2", vision_overrides={"crop_size": 32})
+    assert model.config.text_config.model_type == "qwen2"
+    assert model.config.text_config.vocab_size == reference.text_config.vocab_size  # no resize: placeholders exist
+    assert model.config.vision_config.crop_size == 32
+    _check_causal(model.eval(), _batch(processor, clip))

@@ -488,11 +488,10 @@ def _with_part_attention(
     """`from_pretrained` kwargs of the part `key` (`vision_config` / `text_config`) with its attention choice."""
     part_kwargs = dict(part_kwargs or {})
     if isinstance(attn_implementation, dict):
-        unknown = sorted(set(attn_implementation) - set(VJEPA2VLMConfig.sub_configs))
+        allowed = ["", *VJEPA2VLMConfig.sub_configs]  # "" is the composite itself (no attention of its own)
+        unknown = sorted(set(attn_implementation) - set(allowed))
         if unknown:
-            raise ValueError(
-                f"`attn_implementation` keys must be among {sorted(VJEPA2VLMConfig.sub_configs)}, got {unknown}"
-            )
+            raise ValueError(f"`attn_implementation` keys must be among {allowed}, got {unknown}")
         choice = attn_implementation.get(key)
     elif attn_implementation is None or isinstance(attn_implementation, str):
         choice = attn_implementation
