@@ -212,7 +212,8 @@ class VJEPA2WorldModel(nn.Module):
         return cls(VJEPA2VisionModel(encoder_config), VJEPA2ACPredictor(predictor_config), **kwargs)
 
     def set_attn_implementation(self, attn_implementation: str | dict[str, str]) -> None:
-        """Switch the attention of both parts (`"sdpa"`, `"eager"`) or of each (`{"encoder": ..., "predictor": ...}`)."""
+        """Switch the attention of both parts (`"sdpa"`, `"eager"`) or of each part
+        (`{"encoder": ..., "predictor": ...}`)."""
         for name, choice in _part_attention(attn_implementation).items():
             if choice is not None:
                 getattr(self, name).set_attn_implementation(choice)
