@@ -527,6 +527,12 @@ class VJEPA2PreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     _supports_sdpa = True
     _no_split_modules = ["VJEPA2Layer", "VJEPA2PredictorEmbeddings"]
 
+    @classmethod
+    def _can_set_attn_implementation(cls) -> bool:
+        # attention reads `config._attn_implementation` at every call, so `set_attn_implementation` may switch it
+        # (transformers' source heuristic looks for `AttentionInterface` and would refuse)
+        return True
+
     def _init_weights(self, module: nn.Module) -> None:
         """Official initialisation: truncated normal (std `initializer_range`, absolute bounds +-2) on Linear and
         Conv weights, zero biases, unit LayerNorms, zero mask tokens, and the residual projections of block `l`

@@ -67,6 +67,10 @@ class VJEPA2VLMConfig(PretrainedConfig):
         max_image_tiles (`int`, defaults to 4): most local tiles per image in `"tiles"` mode.
         ignore_index (`int`, defaults to -100): label value ignored by the loss.
         tie_word_embeddings (`bool`, *optional*): defaults to the text config's value.
+        attn_implementation (`str` or `dict`, *optional*): attention of every part (`"sdpa"`, `"eager"`, ...), or a
+            dict per sub-config (`{"text_config": "eager", "vision_config": "sdpa"}`), as transformers' composite
+            configs. Not given: a part config keeps its own choice (a loaded part's, or None, which the part's model
+            resolves to sdpa when built).
     """
 
     model_type = "vjepa2_vlm"
@@ -130,7 +134,16 @@ class VJEPA2VLMConfig(PretrainedConfig):
         self.ignore_index = ignore_index
         if tie_word_embeddings is None:
             tie_word_embeddings = bool(getattr(text_config, "tie_word_embeddings", False))
+        attn_implementation = kwargs.pop("attn_implementation", None)
+        # `PretrainedConfig.__init__` dispatches its `attn_implementation` (None when not given) to every sub-config,
+        # which would erase the choice made when a part was loaded: a loaded LLM's config would then say None and its
+        # attention run without the causal mask. The parts keep their own choice unless one is given here.
+        kept = _attention_snapshot(vision_config) + _attention_snapshot(text_config)
         super().__init__(tie_word_embeddings=tie_word_embeddings, **kwargs)
+        for config, implementation in kept:
+            config._attn_implementation_internal = implementation
+        if attn_implementation is not None:
+            self._attn_implementation = attn_implementation  # a str for every part, or a dict per sub-config
         self._validate()
 
     # ------------------------------------------------------------------ validation
@@ -242,6 +255,16 @@ class VJEPA2VLMConfig(PretrainedConfig):
         output["vision_config"] = self.vision_config.to_dict()
         output["text_config"] = self.text_config.to_dict()
         return output
+
+
+def _attention_snapshot(config: PretrainedConfig) -> list[tuple[PretrainedConfig, str | None]]:
+    """`(config, attention implementation)` of `config` and of every sub-config below it."""
+    out = [(config, config._attn_implementation)]
+    for key in config.sub_configs:
+        sub = getattr(config, key, None)
+        if isinstance(sub, PretrainedConfig):
+            out += _attention_snapshot(sub)
+    return out
 
 
 __all__ = ["VJEPA2VLMConfig", "PROJECTOR_TYPES", "IMAGE_MODES"]

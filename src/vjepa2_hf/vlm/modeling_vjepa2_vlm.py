@@ -122,6 +122,8 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
             "cache" if "cache" in inspect.signature(self.language_model.forward).parameters else "past_key_values"
         )
         self.post_init()
+        for part in (self.vision_tower, self.language_model):
+            resolve_attn_implementation(part)
         self.set_vision_tower_trainable(not config.freeze_vision_tower)
 
     # ------------------------------------------------------------------ embeddings / parts
@@ -430,6 +432,7 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
         dtype: torch.dtype | str = torch.bfloat16,
         video_token: str | None = None,
         image_token: str | None = None,
+        attn_implementation: str | dict[str, str] | None = None,
         vision_kwargs: dict[str, Any] | None = None,
         text_kwargs: dict[str, Any] | None = None,
         **config_kwargs: Any,
@@ -450,18 +453,18 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
             text_model_name_or_path: e.g. `meta-llama/Llama-3.1-8B-Instruct` or `Qwen/Qwen2-7B-Instruct`.
             tokenizer: the LLM's tokenizer (modified in place), or None to skip token handling.
             dtype: parameter dtype of the whole model.
-            vision_kwargs / text_kwargs: extra `from_pretrained` arguments of each part (`attn_implementation`,
-                `revision`, `token`, ...).
+            attn_implementation: attention of both parts (`"sdpa"`, the default, `"eager"`, `"flash_attention_2"`,
+                ...) or a dict per part, keyed as the config's sub-configs: `{"text_config": "eager",
+                "vision_config": "sdpa"}` (a part not named gets the default).
+            vision_kwargs / text_kwargs: extra `from_pretrained` arguments of each part (`revision`, `token`, ...).
             config_kwargs: [`VJEPA2VLMConfig`] fields (`projector_type`, `num_frames`, ...).
         """
         if isinstance(dtype, str):
             dtype = getattr(torch, dtype)
-        vision_tower = VJEPA2VisionModel.from_pretrained(
-            vision_model_name_or_path, dtype=dtype, **(vision_kwargs or {})
-        )
-        language_model = AutoModelForCausalLM.from_pretrained(
-            text_model_name_or_path, dtype=dtype, **(text_kwargs or {})
-        )
+        vision_kwargs = _with_part_attention(vision_kwargs, attn_implementation, "vision_config")
+        text_kwargs = _with_part_attention(text_kwargs, attn_implementation, "text_config")
+        vision_tower = VJEPA2VisionModel.from_pretrained(vision_model_name_or_path, dtype=dtype, **vision_kwargs)
+        language_model = AutoModelForCausalLM.from_pretrained(text_model_name_or_path, dtype=dtype, **text_kwargs)
         if tokenizer is not None:
             video_id, image_id = add_placeholder_tokens(tokenizer, video_token=video_token, image_token=image_token)
             config_kwargs.setdefault("video_token_id", video_id)
@@ -477,6 +480,47 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
             torch.set_default_dtype(previous)
         model.config.dtype = dtype
         return model
+
+
+def _with_part_attention(
+    part_kwargs: dict[str, Any] | None, attn_implementation: str | dict[str, str] | None, key: str
+) -> dict[str, Any]:
+    """`from_pretrained` kwargs of the part `key` (`vision_config` / `text_config`) with its attention choice."""
+    part_kwargs = dict(part_kwargs or {})
+    if isinstance(attn_implementation, dict):
+        allowed = ["", *VJEPA2VLMConfig.sub_configs]  # "" is the composite itself (no attention of its own)
+        unknown = sorted(set(attn_implementation) - set(allowed))
+        if unknown:
+            raise ValueError(f"`attn_implementation` keys must be among {allowed}, got {unknown}")
+        choice = attn_implementation.get(key)
+    elif attn_implementation is None or isinstance(attn_implementation, str):
+        choice = attn_implementation
+    else:
+        raise ValueError(
+            f"`attn_implementation` must be a str, a dict per part or None, got {type(attn_implementation).__name__}"
+        )
+    if choice is not None:
+        given = part_kwargs.get("attn_implementation")
+        if given is not None and given != choice:
+            raise ValueError(
+                f"the {key.split('_')[0]} part's attention is given twice: `attn_implementation` says {choice!r}, the "
+                f"part's kwargs {given!r}"
+            )
+        part_kwargs["attn_implementation"] = choice
+    return part_kwargs
+
+
+def resolve_attn_implementation(model: PreTrainedModel) -> str:
+    """Give `model` a concrete attention implementation when its config has none (sdpa, else eager), as its own
+    `__init__` does; returns it.
+
+    A part whose config says None (e.g. put into a composite config by hand) would otherwise run attention through
+    transformers' dispatch without an implementation, and a causal LM without its causal mask.
+    """
+    if model.config._attn_implementation is None:
+        # what `PreTrainedModel.__init__` does (on the internal attribute: the part's own sub-configs keep theirs)
+        model.config._attn_implementation_internal = model._check_and_adjust_attn_implementation(None)
+    return model.config._attn_implementation
 
 
 LLAMA3_VIDEO_TOKEN = "<|reserved_special_token_1|>"  # id 128003, as PerceptionLM
@@ -513,4 +557,5 @@ __all__ = [
     "VJEPA2VLMForConditionalGeneration",
     "VJEPA2VLMPreTrainedModel",
     "add_placeholder_tokens",
+    "resolve_attn_implementation",
 ]

@@ -201,13 +201,15 @@ def assemble_vlm(
     preset: str | None = None,
     dtype: torch.dtype | str = torch.bfloat16,
     num_frames: int | None = None,
+    attn_implementation: str | dict[str, str] | None = None,
     tokenizer_kwargs: dict[str, Any] | None = None,
     **kwargs: Any,
 ):
     """Load a released encoder and a released LLM and join them with a new projector.
 
     Either name both parts or give a `preset` (its encoder and LLM repos and projector settings are used; explicit
-    names override them). Both parts load directly in `dtype` (bf16 by default, no fp32 copy). Returns
+    names override them). Both parts load directly in `dtype` (bf16 by default, no fp32 copy) with
+    `attn_implementation` (sdpa by default; a dict per part, e.g. `{"text_config": "eager"}`). Returns
     `(model, processor)`; the projector is untrained, so the next step is `vjepa2-hf train-vlm`.
 
     Example:
@@ -236,7 +238,12 @@ def assemble_vlm(
     config_kwargs.update(kwargs)
     tokenizer = AutoTokenizer.from_pretrained(text_model_name_or_path, **(tokenizer_kwargs or {}))
     model = VJEPA2VLMForConditionalGeneration.from_vision_text_pretrained(
-        vision_model_name_or_path, text_model_name_or_path, tokenizer, dtype=dtype, **config_kwargs
+        vision_model_name_or_path,
+        text_model_name_or_path,
+        tokenizer,
+        dtype=dtype,
+        attn_implementation=attn_implementation,
+        **config_kwargs,
     )
     processor = VJEPA2VLMProcessor.from_model_config(
         model.config, tokenizer, video_processor_source=vision_model_name_or_path

@@ -7,6 +7,7 @@ V-JEPA 2 preset. Swap in a real LLM and encoder with [`assemble_vlm`] for real w
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Iterable
 
@@ -125,4 +126,31 @@ def tiny_vlm_config(
     )
 
 
-__all__ = ["CHAT_TEMPLATE", "SPECIAL_TOKENS", "build_word_tokenizer", "tiny_vlm_config"]
+def save_tiny_parts(
+    out_dir: str | os.PathLike, *, seed: int = 0, crop_size: int = 32, **text_kwargs: Any
+) -> tuple[str, str]:
+    """Save the parts of the tiny VLM as released models are: `out_dir/encoder` (a tiny random V-JEPA 2 with its
+    video processor) and `out_dir/llm` (a tiny random causal LM with the word-level tokenizer beside it).
+
+    Joining them with [`assemble_vlm`] (or a `train-vlm` spec naming the two folders) takes the real path, with the
+    same sizes as [`tiny_vlm_config`] (`text_kwargs`: its LLM arguments, e.g. `text_model_type="qwen2"`).
+    Returns `(encoder_dir, llm_dir)`.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from ..encoder.modeling_vjepa2 import VJEPA2VisionModel
+    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+
+    tokenizer = build_word_tokenizer()
+    config = tiny_vlm_config(tokenizer, vision_overrides={"crop_size": crop_size}, **text_kwargs)
+    encoder_dir, llm_dir = os.path.join(out_dir, "encoder"), os.path.join(out_dir, "llm")
+    torch.manual_seed(seed)
+    VJEPA2VisionModel(config.vision_config).save_pretrained(encoder_dir)
+    VJEPA2VideoProcessor(crop_size=crop_size).save_pretrained(encoder_dir)
+    AutoModelForCausalLM.from_config(config.text_config).save_pretrained(llm_dir)
+    tokenizer.save_pretrained(llm_dir)
+    return encoder_dir, llm_dir
+
+
+__all__ = ["CHAT_TEMPLATE", "SPECIAL_TOKENS", "build_word_tokenizer", "save_tiny_parts", "tiny_vlm_config"]

@@ -91,6 +91,9 @@ class VLMTrainConfig:
             `{"vision": encoder_repo, "text": llm_repo, ...VJEPA2VLMConfig fields}` (assembled, bf16 by default,
             `dtype:` to change), `{"preset": "vitg384-llama3.1-8b"}` (the preset's repos), or
             `{"tiny": {...tiny_vlm_config kwargs}}` (a random tiny model with the word-level tokenizer; for demos).
+            Every form takes `attn_implementation` (sdpa by default; a dict per part as `{"text_config": "eager"}`);
+            assembled models also `seed` (default 0: the rows added to a resized vocabulary and the new projector
+            are drawn from it, so the stage folders rebuild the same base model).
         data: `{"train": file, "eval": file (optional), "format": "auto", "video_root": None, "num_frames": None,
             "preload_frames": False}`.
         stages: list of [`StageConfig`] dicts, run in order.
@@ -154,6 +157,8 @@ def build_base_model(spec: dict[str, Any]) -> tuple[VJEPA2VLMForConditionalGener
         path = spec.pop("pretrained")
         dtype = spec.pop("dtype", None)
         kwargs = {"dtype": getattr(torch, dtype) if isinstance(dtype, str) else dtype} if dtype else {}
+        if spec.get("attn_implementation") is not None:
+            kwargs["attn_implementation"] = spec.pop("attn_implementation")
         model = VJEPA2VLMForConditionalGeneration.from_pretrained(path, **kwargs)
         processor = VJEPA2VLMProcessor.from_pretrained(path)
         return model, processor
@@ -163,6 +168,8 @@ def build_base_model(spec: dict[str, Any]) -> tuple[VJEPA2VLMForConditionalGener
         tiny = dict(spec.pop("tiny") or {})
         seed = tiny.pop("seed", 0)
         tokenizer = build_word_tokenizer(tiny.pop("extra_texts", ()))
+        if spec.get("attn_implementation") is not None:
+            tiny["attn_implementation"] = spec.pop("attn_implementation")
         config = tiny_vlm_config(tokenizer, **tiny)
         torch.manual_seed(seed)
         model = VJEPA2VLMForConditionalGeneration(config)
@@ -172,6 +179,7 @@ def build_base_model(spec: dict[str, Any]) -> tuple[VJEPA2VLMForConditionalGener
     preset = spec.pop("preset", None)
     vision, text = spec.pop("vision", None), spec.pop("text", None)
     dtype = spec.pop("dtype", "bfloat16")
+    torch.manual_seed(spec.pop("seed", 0))
     return assemble_vlm(vision, text, preset=preset, dtype=dtype, **spec)
 
 
@@ -245,7 +253,12 @@ def save_trained_parts(
     full_parts = [p for p in parts if p in _PART_PREFIX and not (is_peft and p == "projector")]
     if full_parts:
         prefixes = tuple(_PART_PREFIX[p] for p in full_parts)
-        state = {k: v.detach().contiguous().cpu() for k, v in base_model.state_dict().items() if k.startswith(prefixes)}
+        state, seen = {}, set()
+        for k, v in base_model.state_dict().items():
+            # tied weights (GPT-2's head is its token embedding) are stored once: loading copies into the shared tensor
+            if k.startswith(prefixes) and (v.data_ptr(), tuple(v.shape)) not in seen:
+                seen.add((v.data_ptr(), tuple(v.shape)))
+                state[k] = v.detach().contiguous().cpu()
         save_file(state, os.path.join(save_directory, TRAINABLE_WEIGHTS_FILE), metadata={"format": "pt"})
         files.append(TRAINABLE_WEIGHTS_FILE)
     base_model.config.save_pretrained(save_directory)

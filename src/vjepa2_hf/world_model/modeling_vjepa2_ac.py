@@ -109,6 +109,7 @@ class VJEPA2ACAttention(nn.Module):
 
     def __init__(self, config: VJEPA2ACConfig) -> None:
         super().__init__()
+        self.config = config
         self.num_heads = config.pred_num_attention_heads
         self.head_dim = config.head_dim
         width = config.pred_hidden_size
@@ -138,7 +139,13 @@ class VJEPA2ACAttention(nn.Module):
         key = apply_rope(key, cos, sin)
         if cache is not None:
             key, value = cache.update(layer_idx, key, value)
-        out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
+        if self.config._attn_implementation == "eager":
+            scores = torch.matmul(query, key.transpose(-1, -2)) * self.head_dim**-0.5
+            if attention_mask is not None:
+                scores = scores.masked_fill(~attention_mask, float("-inf"))
+            out = torch.matmul(F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype), value)
+        else:
+            out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
         out = out.transpose(1, 2).reshape(batch_size, seq_len, width)
         return self.proj(out)
 
@@ -180,6 +187,10 @@ class VJEPA2ACPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     main_input_name = "encoder_hidden_states"
     _no_split_modules = ["VJEPA2ACLayer"]
     _supports_sdpa = True
+
+    @classmethod
+    def _can_set_attn_implementation(cls) -> bool:
+        return True  # attention reads `config._attn_implementation` at every call (sdpa or eager)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

@@ -32,6 +32,19 @@ from .processing_vjepa2_ac import VJEPA2ACFrameProcessor
 logger = logging.get_logger(__name__)
 
 WORLD_MODEL_CONFIG = "world_model.json"
+WORLD_MODEL_PARTS = ("encoder", "predictor")
+
+
+def _part_attention(attn_implementation: str | dict[str, str] | None) -> dict[str, str | None]:
+    """`{"encoder": choice, "predictor": choice}` from one choice for both parts or a dict per part."""
+    if attn_implementation is None or isinstance(attn_implementation, str):
+        return dict.fromkeys(WORLD_MODEL_PARTS, attn_implementation)
+    if not isinstance(attn_implementation, dict) or set(attn_implementation) - set(WORLD_MODEL_PARTS):
+        raise ValueError(
+            f"`attn_implementation` must be a str or a dict with keys among {WORLD_MODEL_PARTS}, got "
+            f"{attn_implementation!r}"
+        )
+    return {name: attn_implementation.get(name) for name in WORLD_MODEL_PARTS}
 
 
 @dataclass
@@ -185,10 +198,29 @@ class VJEPA2WorldModel(nn.Module):
 
     @classmethod
     def from_configs(
-        cls, encoder_config: VJEPA2Config, predictor_config: VJEPA2ACConfig, **kwargs
+        cls,
+        encoder_config: VJEPA2Config,
+        predictor_config: VJEPA2ACConfig,
+        attn_implementation: str | dict[str, str] | None = None,
+        **kwargs,
     ) -> "VJEPA2WorldModel":
-        """A randomly initialised world model (e.g. the tiny test model)."""
+        """A randomly initialised world model (e.g. the tiny test model); `attn_implementation` as in
+        [`~VJEPA2WorldModel.from_pretrained`]."""
+        for config, choice in zip((encoder_config, predictor_config), _part_attention(attn_implementation).values()):
+            if choice is not None:
+                config._attn_implementation = choice
         return cls(VJEPA2VisionModel(encoder_config), VJEPA2ACPredictor(predictor_config), **kwargs)
+
+    def set_attn_implementation(self, attn_implementation: str | dict[str, str]) -> None:
+        """Switch the attention of both parts (`"sdpa"`, `"eager"`) or of each part
+        (`{"encoder": ..., "predictor": ...}`)."""
+        for name, choice in _part_attention(attn_implementation).items():
+            if choice is not None:
+                getattr(self, name).set_attn_implementation(choice)
+
+    def get_attn_implementation(self) -> dict[str, str]:
+        """`{"encoder": ..., "predictor": ...}`: the attention implementation each part runs."""
+        return {name: getattr(self, name).config._attn_implementation for name in WORLD_MODEL_PARTS}
 
     # ---------------------------------------------------------------------------------------------- save / load
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
@@ -204,14 +236,23 @@ class VJEPA2WorldModel(nn.Module):
         return root
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **kwargs) -> "VJEPA2WorldModel":
-        """Load a folder written by `save_pretrained` (or by the AC checkpoint converter)."""
+    def from_pretrained(
+        cls, path: str | os.PathLike, attn_implementation: str | dict[str, str] | None = None, **kwargs
+    ) -> "VJEPA2WorldModel":
+        """Load a folder written by `save_pretrained` (or by the AC checkpoint converter).
+
+        Args:
+            attn_implementation (`str` or `dict`, *optional*): attention of both parts (`"sdpa"`, the default, or
+                `"eager"`), or per part: `{"encoder": "eager", "predictor": "sdpa"}` (a part not named: sdpa).
+            kwargs: `state_update`, `processor` (default: those saved in the folder).
+        """
         root = Path(path)
         if not (root / WORLD_MODEL_CONFIG).is_file():
             raise FileNotFoundError(f"{root} is not a world-model folder (no {WORLD_MODEL_CONFIG})")
         meta = json.loads((root / WORLD_MODEL_CONFIG).read_text())
-        encoder = VJEPA2VisionModel.from_pretrained(root / "encoder")
-        predictor = VJEPA2ACPredictor.from_pretrained(root / "predictor")
+        parts = {k: {"attn_implementation": v} if v else {} for k, v in _part_attention(attn_implementation).items()}
+        encoder = VJEPA2VisionModel.from_pretrained(root / "encoder", **parts["encoder"])
+        predictor = VJEPA2ACPredictor.from_pretrained(root / "predictor", **parts["predictor"])
         kwargs.setdefault("state_update", meta.get("state_update", "franka"))
         kwargs.setdefault("processor", VJEPA2ACFrameProcessor(**meta["processor"]) if "processor" in meta else None)
         return cls(encoder, predictor, **kwargs).eval()
