@@ -1,17 +1,13 @@
-"""Model cards for saved probe folders, rendered from the templates in `model_cards/`.
-
-Templates use `string.Template` placeholders (`${name}`); rendering fails on a missing value rather than leaving a
-placeholder in a published card.
-"""
+"""The model card of a saved probe folder, rendered from `model_cards/video_classification.md`."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 from pathlib import Path
-from string import Template
 from typing import Any, Mapping
+
+from ..model_card_utils import find_model_card_template, library_versions, markdown_table, render_model_card
 
 __all__ = ["find_model_card_template", "render_model_card", "write_video_classification_card"]
 
@@ -21,48 +17,6 @@ _METRIC_NAMES = {
     "eval_class_mean_recall@5": "class-mean recall@5",
     "eval_loss": "cross-entropy loss",
 }
-
-
-def find_model_card_template(name: str) -> Path:
-    """Path of `model_cards/<name>` (shipped inside the package, or at the repository root of a source checkout)."""
-    package = Path(__file__).resolve().parents[1]
-    candidates = [package / "model_cards" / name, package.parents[1] / "model_cards" / name]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"model card template {name!r} not found (looked in {[str(p) for p in candidates]})")
-
-
-def render_model_card(template: str | os.PathLike, values: Mapping[str, Any]) -> str:
-    """Fill a template file (name under `model_cards/` or a path) with `values`.
-
-    Raises:
-        KeyError: a placeholder has no value.
-    """
-    path = Path(template)
-    if not path.is_file():
-        path = find_model_card_template(str(template))
-    return Template(path.read_text(encoding="utf-8")).substitute({k: str(v) for k, v in values.items()})
-
-
-def _versions() -> str:
-    import torch
-    import transformers
-
-    from .. import __version__
-
-    return "\n".join(
-        [
-            f"- vjepa2-hf {__version__}",
-            f"- transformers {transformers.__version__}",
-            f"- torch {torch.__version__}",
-            f"- python {platform.python_version()}",
-        ]
-    )
-
-
-def _table(rows: Mapping[str, Any]) -> str:
-    return "\n".join(f"| {k} | {v} |" for k, v in rows.items())
 
 
 def _fmt(value: Any) -> str:
@@ -138,7 +92,7 @@ def write_video_classification_card(
         "num_train": num_train,
         "num_eval": num_eval,
         "chance": _fmt(chance),
-        "metrics_table": _table(metric_rows),
+        "metrics_table": markdown_table(metric_rows),
         "frames": int(getattr(config, "num_frames", None) or config.frames_per_clip),
         "crop": config.crop_size,
         "tubelet": config.tubelet_size,
@@ -146,10 +100,10 @@ def write_video_classification_card(
         "probe_summary": probe_summary,
         "backbone_state": "frozen" if getattr(config, "freeze_backbone", True) else "fine-tuned",
         "backbone_note": backbone_note,
-        "training_table": _table({k: _fmt(v) for k, v in training.items()}),
+        "training_table": markdown_table({k: _fmt(v) for k, v in training.items()}),
         "labels": labels,
         "model_path": model_path or str(path),
-        "versions": _versions(),
+        "versions": library_versions(),
     }
     card = render_model_card(template, values)
     out = path / "README.md"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..probe.model_card import render_model_card
+from ..model_card_utils import library_versions, render_model_card
 from .configuration_vjepa2_vlm import VJEPA2VLMConfig
 
 _PROJECTOR_TEXT = {
@@ -14,27 +14,6 @@ _PROJECTOR_TEXT = {
     "merge_mlp": "{s}x{s} token merging (channel concatenation) + 2-layer MLP projector",
     "attentive_pool": "attentive-pooler projector ({q} queries per tubelet) + 2-layer MLP",
 }
-
-
-def _versions() -> str:
-    import platform
-
-    import peft
-    import torch
-    import transformers
-
-    from .. import __version__
-
-    return "\n".join(
-        f"- {name} {version}"
-        for name, version in (
-            ("vjepa2-hf", __version__),
-            ("transformers", transformers.__version__),
-            ("peft", peft.__version__),
-            ("torch", torch.__version__),
-            ("python", platform.python_version()),
-        )
-    )
 
 
 def _fmt_params(n: int) -> str:
@@ -96,7 +75,7 @@ def card_values(
         "memory_table": mem_rows,
         "usage_path": usage_path,
         "usage_note": usage_note,
-        "versions": _versions(),
+        "versions": library_versions(extra=("peft",)),
     }
 
 
