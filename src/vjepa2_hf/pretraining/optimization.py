@@ -1,4 +1,5 @@
-"""AdamW parameter groups of V-JEPA 2 pretraining and the import of an official optimizer state.
+"""The AdamW groups of V-JEPA 2 pretraining (on the training engine's `build_param_groups`) and the import of an
+official optimizer state.
 
 Groups, in the official order (``app/vjepa/utils.py::init_opt``)::
 
@@ -19,59 +20,17 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-__all__ = ["is_decayed", "build_param_groups", "build_adamw", "official_optimizer_state_to_internal"]
+from ..training.optimization import build_adamw, is_decayed
+from ..training.optimization import build_param_groups as _build_param_groups
 
-
-def is_decayed(name: str, param: torch.Tensor) -> bool:
-    """The official rule: weight decay on parameters whose name has no "bias" and that are not 1-D."""
-    return "bias" not in name and param.ndim != 1
+__all__ = ["build_param_groups", "official_optimizer_state_to_internal"]
 
 
 def build_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """The four official AdamW groups of a `VJEPA2ForPretraining` (target encoder excluded: it has no gradient).
-
-    Each group carries ``names`` (its parameter names, in order) for bookkeeping; pass the groups to
-    ``torch.optim.AdamW`` as they are (extra keys are kept in ``param_groups``).
-    """
-    groups = []
-    for decayed in (True, False):
-        for part in ("encoder", "predictor"):
-            module = getattr(model, part)
-            named = [(f"{part}.{n}", p) for n, p in module.named_parameters() if p.requires_grad]
-            chosen = [(n, p) for n, p in named if is_decayed(n, p) == decayed]
-            groups.append(
-                {
-                    "params": [p for _, p in chosen],
-                    "names": [n for n, _ in chosen],
-                    "weight_decay": weight_decay if decayed else 0.0,
-                }
-            )
-    return groups
-
-
-def build_adamw(
-    param_groups: list[dict[str, Any]],
-    *,
-    lr: float,
-    betas: tuple[float, float],
-    eps: float,
-    fused: bool | None = None,
-) -> torch.optim.AdamW:
-    """``torch.optim.AdamW`` over `param_groups`, with the fused kernel where it applies.
-
-    The fused step is one kernel per parameter instead of about ten ``foreach`` passes over all of them: 0.084 s vs
-    0.36 s per step measured on one CPU thread for a 4-block ViT-L-width model (72M trainable parameters). The
-    arithmetic is AdamW's either way. ``fused=None`` picks it when every parameter is a plain floating-point tensor on
-    CPU or CUDA; pass ``fused=False`` when the parameters will be sharded afterwards (FSDP turns them into DTensors).
-    """
-    if fused is None:
-        params = [p for group in param_groups for p in group["params"]]
-        fused = bool(params) and all(
-            isinstance(p, torch.Tensor) and type(p.data) is torch.Tensor and p.is_floating_point()
-            and p.device.type in ("cpu", "cuda")
-            for p in params
-        )
-    return torch.optim.AdamW(param_groups, lr=lr, betas=betas, eps=eps, fused=fused)
+    """The four official AdamW groups of a `VJEPA2ForPretraining` (target encoder excluded: it has no gradient):
+    encoder weights, predictor weights, encoder biases / norms, predictor biases / norms (the engine's
+    `build_param_groups` over the encoder and the predictor)."""
+    return _build_param_groups(model, weight_decay, parts=("encoder", "predictor"))
 
 
 def official_optimizer_state_to_internal(
