@@ -45,11 +45,7 @@ def official_optimizer_state_to_internal(
     Raises:
         ValueError: the checkpoint has no ``opt``, or its groups / parameters do not match this model.
     """
-    from ..encoder.convert_vjepa2_checkpoint import (
-        official_encoder_to_internal,
-        official_predictor_to_internal,
-        strip_official_prefixes,
-    )
+    from ..encoder.convert_vjepa2_checkpoint import strip_official_prefixes
 
     for key in ("opt", "encoder", "predictor"):
         if key not in checkpoint:
@@ -64,33 +60,12 @@ def official_optimizer_state_to_internal(
     encoder = strip_official_prefixes(checkpoint["encoder"])
     predictor = strip_official_prefixes(checkpoint["predictor"])
 
-    def official_names(state: Mapping[str, torch.Tensor], decayed: bool) -> list[str]:
-        return [k for k, v in state.items() if is_decayed(k, v) == decayed]
-
-    # Map every official name to (internal name, position in a stacked parameter or None) using index tensors.
-    def internal_of(state: Mapping[str, torch.Tensor], convert, prefix: str) -> dict[str, tuple[str, int | None]]:
-        probe = {k: torch.full((1,), float(i)) for i, k in enumerate(state)}
-        converted = convert(probe, prefix=prefix)
-        names = list(state)
-        out: dict[str, tuple[str, int | None]] = {}
-        for new, marker in converted.items():
-            flat = marker.reshape(-1).tolist()
-            if len(flat) == 1:
-                out[names[int(flat[0])]] = (new, None)
-            else:  # stacked (mask tokens)
-                for position, i in enumerate(flat):
-                    out[names[int(i)]] = (new, position)
-        return out
-
-    mapping = {
-        **{("encoder", k): v for k, v in internal_of(encoder, official_encoder_to_internal, "encoder").items()},
-        **{("predictor", k): v for k, v in internal_of(predictor, official_predictor_to_internal, "predictor").items()},
-    }
+    mapping = _official_to_internal_names(encoder, predictor)
     official_order = [
-        ("encoder", official_names(encoder, True)),
-        ("predictor", official_names(predictor, True)),
-        ("encoder", official_names(encoder, False)),
-        ("predictor", official_names(predictor, False)),
+        ("encoder", _official_names(encoder, True)),
+        ("predictor", _official_names(predictor, True)),
+        ("encoder", _official_names(encoder, False)),
+        ("predictor", _official_names(predictor, False)),
     ]
     # internal name -> {stack position (None when not stacked): official AdamW state}
     per_internal: dict[str, dict[int | None, dict[str, Any]]] = {}
@@ -105,7 +80,43 @@ def official_optimizer_state_to_internal(
             state = official_opt["state"].get(index)
             if state is not None:
                 per_internal.setdefault(internal, {})[position] = state
+    return _optimizer_state_for_groups(per_internal, param_groups)
 
+
+def _official_names(state: Mapping[str, torch.Tensor], decayed: bool) -> list[str]:
+    return [k for k, v in state.items() if is_decayed(k, v) == decayed]
+
+
+def _official_to_internal_names(encoder, predictor) -> dict[tuple[str, str], tuple[str, int | None]]:
+    """(part, official name) -> (internal name, position in a stacked parameter or None), found by converting index
+    tensors with the checkpoint converters."""
+    from ..encoder.convert_vjepa2_checkpoint import official_encoder_to_internal, official_predictor_to_internal
+
+    def internal_of(state: Mapping[str, torch.Tensor], convert, prefix: str) -> dict[str, tuple[str, int | None]]:
+        probe = {k: torch.full((1,), float(i)) for i, k in enumerate(state)}
+        converted = convert(probe, prefix=prefix)
+        names = list(state)
+        out: dict[str, tuple[str, int | None]] = {}
+        for new, marker in converted.items():
+            flat = marker.reshape(-1).tolist()
+            if len(flat) == 1:
+                out[names[int(flat[0])]] = (new, None)
+            else:  # stacked (mask tokens)
+                for position, i in enumerate(flat):
+                    out[names[int(i)]] = (new, position)
+        return out
+
+    return {
+        **{("encoder", k): v for k, v in internal_of(encoder, official_encoder_to_internal, "encoder").items()},
+        **{("predictor", k): v for k, v in internal_of(predictor, official_predictor_to_internal, "predictor").items()},
+    }
+
+
+def _optimizer_state_for_groups(
+    per_internal: dict[str, dict[int | None, dict[str, Any]]], param_groups: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The optimizer state dict of `param_groups` from the official states of each internal parameter (stacked ones
+    rebuilt from their per-token states)."""
     new_state: dict[int, dict[str, Any]] = {}
     new_groups = []
     index = 0

@@ -27,6 +27,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _summaries(model) -> tuple[str, str]:
+    """One line each about the probe and the encoder of `model`."""
+    from .modeling_probe import pooler_heads_and_eps
+
+    config = model.config
+    heads, eps = pooler_heads_and_eps(config)
+    layers = getattr(config, "pooler_input_layers", None)
+    probe_summary = (
+        f"{config.num_pooler_layers} self-attention blocks + 1 cross-attention block, {heads} heads, LayerNorm eps "
+        f"{eps:g}" + (f", multi-level input from blocks {layers}" if layers else "")
+    )
+    encoder_summary = (
+        f"{config.num_hidden_layers} blocks, width {config.hidden_size}, {config.num_attention_heads} heads, "
+        f"{sum(p.numel() for p in model.vjepa2.encoder.parameters()) / 1e6:.2f}M parameters"
+    )
+    return probe_summary, encoder_summary
+
+
 def write_video_classification_card(
     output_dir: str | os.PathLike,
     model,
@@ -56,19 +74,8 @@ def write_video_classification_card(
         model_path: what the usage snippet loads, e.g. the Hub repo it is pushed to (default: the folder).
         backbone_note: an extra sentence under the title (e.g. "the encoder is randomly initialised").
     """
-    from .modeling_probe import pooler_heads_and_eps
-
     config = model.config
-    heads, eps = pooler_heads_and_eps(config)
-    layers = getattr(config, "pooler_input_layers", None)
-    probe_summary = (
-        f"{config.num_pooler_layers} self-attention blocks + 1 cross-attention block, {heads} heads, LayerNorm eps "
-        f"{eps:g}" + (f", multi-level input from blocks {layers}" if layers else "")
-    )
-    encoder_summary = (
-        f"{config.num_hidden_layers} blocks, width {config.hidden_size}, {config.num_attention_heads} heads, "
-        f"{sum(p.numel() for p in model.vjepa2.encoder.parameters()) / 1e6:.2f}M parameters"
-    )
+    probe_summary, encoder_summary = _summaries(model)
     chance = metrics.get("chance_accuracy", 1.0 / config.num_labels)
     metric_rows = {_METRIC_NAMES.get(k, k): _fmt(metrics[k]) for k in _METRIC_NAMES if k in metrics}
     metric_rows["chance accuracy"] = _fmt(chance)

@@ -79,6 +79,22 @@ def card_values(
     }
 
 
+def _results_section(eval_metrics: dict[str, Any] | None, eval_file: Any) -> str:
+    """The card's results: the evaluation table of the stage, or a line saying there was none."""
+    if eval_metrics:
+        rows = [
+            f"| {eval_metrics['metric']} ({eval_metrics.get('mode', 'letter')} scoring) | {eval_metrics['score']:.3f} |",
+            f"| chance | {eval_metrics['chance']:.3f} |",
+            f"| questions | {eval_metrics['num_questions']} |",
+        ]
+        for dim, acc in (eval_metrics.get("by_dimension") or {}).items():
+            rows.append(f"| accuracy: {dim} | {acc:.3f} |")
+        results_section = f"On `{eval_file}`:\n\n| metric | value |\n|---|---|\n" + "\n".join(rows)
+    else:
+        results_section = "No evaluation file was given for this run."
+    return results_section
+
+
 def write_model_card(
     save_directory: str | os.PathLike,
     *,
@@ -97,18 +113,7 @@ def write_model_card(
         "multi_modal_projector": sum(p.numel() for p in model.multi_modal_projector.parameters()),
         "language_model": sum(p.numel() for p in model.language_model.parameters()),
     }
-    eval_metrics = results.get("eval")
-    if eval_metrics:
-        rows = [
-            f"| {eval_metrics['metric']} ({eval_metrics.get('mode', 'letter')} scoring) | {eval_metrics['score']:.3f} |",
-            f"| chance | {eval_metrics['chance']:.3f} |",
-            f"| questions | {eval_metrics['num_questions']} |",
-        ]
-        for dim, acc in (eval_metrics.get("by_dimension") or {}).items():
-            rows.append(f"| accuracy: {dim} | {acc:.3f} |")
-        results_section = f"On `{config.data.get('eval')}`:\n\n| metric | value |\n|---|---|\n" + "\n".join(rows)
-    else:
-        results_section = "No evaluation file was given for this run."
+    results_section = _results_section(results.get("eval"), config.data.get("eval"))
     is_merged = os.path.basename(os.fspath(save_directory)) == "merged"
     if is_merged:
         contents = "A standalone model: full weights (LoRA folded in), config and processor."
