@@ -47,6 +47,7 @@ from ..training.loop import (
     progress_bar,
     release_accelerator_state,
     resolve_resume,
+    run_steps,
 )
 from ..training.optimization import build_adamw
 from ..training.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
@@ -354,39 +355,41 @@ def _collapsed(run: _Run, metrics: Mapping[str, float]) -> bool:
 
 
 def _train(run: _Run, callbacks: Sequence[Callable], metrics_log: MetricsLog, progress) -> str | None:
-    """The step loop; returns why it stopped early (None when it completed)."""
-    opt, rcfg, state = run.config.optimization, run.config.run, run.state
+    """The steps on the engine's loop; returns why it stopped early (None when it completed)."""
+    opt, rcfg = run.config.optimization, run.config.run
     batches = iter(_build_loader(run))
-    smoothed_rate = None
-    while state.step < opt.total_steps:
+    smoothed_rate: list[float] = []
+
+    def step(i: int) -> dict[str, float]:
         start = time.perf_counter()
         metrics = _forward_backward(run, batches)
         if not math.isfinite(metrics["loss"]):
             run.optimizer.zero_grad(set_to_none=True)
-            if progress is not None:
-                progress.close()
             run.accelerator.end_training()
-            check_finite_loss(metrics["loss"], state.step + 1, run.last_checkpoint, advice=_NAN_ADVICE)
+            check_finite_loss(metrics["loss"], i, run.last_checkpoint, advice=_NAN_ADVICE)
         _optimizer_step(run, metrics)
         rate = opt.global_batch_size / max(time.perf_counter() - start, 1e-9)
-        smoothed_rate = rate if smoothed_rate is None else 0.9 * smoothed_rate + 0.1 * rate
+        smoothed_rate[:] = [0.9 * smoothed_rate[0] + 0.1 * rate if smoothed_rate else rate]
         metrics["clips_per_second"] = rate
-        state.history.append(metrics)
-        metrics_log.append(metrics)
-        if rcfg.report_to and (state.step % rcfg.log_every == 0 or state.step == opt.total_steps):
-            run.accelerator.log({f"train/{k}": v for k, v in metrics.items() if k != "step"}, step=state.step)
-        if progress is not None:
-            progress.update(1)
-            progress.set_postfix(loss=f"{metrics['loss']:.4f}", clips_s=f"{smoothed_rate:.1f}",
-                                 tgt_std=f"{metrics['target_std']:.3f}", refresh=False)
+        return metrics
+
+    def after_step(i: int, metrics: dict[str, float]) -> str | None:
+        if rcfg.report_to and (i % rcfg.log_every == 0 or i == opt.total_steps):
+            run.accelerator.log({f"train/{k}": v for k, v in metrics.items() if k != "step"}, step=i)
         stopped = "collapse" if _collapsed(run, metrics) else None
         for callback in callbacks:
-            callback(state.step, metrics, run.unwrapped)
-        if stopped or (rcfg.checkpoint_every and state.step % rcfg.checkpoint_every == 0) or state.step == opt.total_steps:
-            run.checkpoint()
-        if stopped:
-            return stopped
-    return None
+            callback(i, metrics, run.unwrapped)
+        return stopped
+
+    def postfix(metrics: Mapping[str, float]) -> dict[str, str]:
+        return dict(loss=f"{metrics['loss']:.4f}", clips_s=f"{smoothed_rate[0]:.1f}",
+                    tgt_std=f"{metrics['target_std']:.3f}")
+
+    return run_steps(
+        range(run.state.step + 1, opt.total_steps + 1), step, history=run.state.history, metrics_log=metrics_log,
+        checkpoint=lambda i: run.checkpoint(), checkpoint_every=rcfg.checkpoint_every, total_steps=opt.total_steps,
+        progress=progress, postfix=postfix, after_step=after_step,
+    )
 
 
 _NAN_ADVICE = "Lower optimization.lr, raise the EMA momentum, use bf16 instead of fp16, or check the data."
@@ -464,7 +467,4 @@ def pretrain(
     )
     progress = progress_bar(opt.total_steps, run.state.step, "pretrain",
                             config.run.progress_bar and accelerator.is_main_process)
-    stopped = _train(run, callbacks, metrics_log, progress)
-    if progress is not None:
-        progress.close()
-    return _finalise(run, stopped)
+    return _finalise(run, _train(run, callbacks, metrics_log, progress))

@@ -4,7 +4,8 @@
 - `optimization`: AdamW parameter groups (weight decay on weights only) and the AdamW constructor;
 - `schedulers`: warmup-constant-cooldown and linear schedules, and the checkpointable scheduled optimizer;
 - `checkpointing`: atomic, verified checkpoints with exact resume and keep-last;
-- `loop`: accelerator state, resume resolution, step state, metrics log, trackers, progress, the NaN stop.
+- `loop`: the step loop (`run_steps`), accelerator state, resume resolution, step state, metrics log, trackers,
+  progress, the NaN stop.
 
 The engine is model-agnostic: it imports no model or capability package.
 """
@@ -27,6 +28,7 @@ from .loop import (
     progress_bar,
     release_accelerator_state,
     resolve_resume,
+    run_steps,
 )
 from .optimization import build_adamw, build_param_groups, is_decayed
 from .recipes import apply_overrides, dataclass_from_mapping, load_recipe_tree, parse_override
@@ -55,6 +57,7 @@ __all__ = [
     "progress_bar",
     "release_accelerator_state",
     "resolve_resume",
+    "run_steps",
     "save_checkpoint",
     "verify_checkpoint",
 ]

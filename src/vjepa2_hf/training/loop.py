@@ -2,7 +2,7 @@
 counter and history, the metrics log, trackers, the progress bar and the stop on a non-finite loss.
 
 A job (`vjepa2_hf.pretraining.train_vjepa2`, `vjepa2_hf.world_model.training_vjepa2_ac`) defines its batch and its
-step; the run around them comes from here.
+step; the run around them (`run_steps`: history, metrics log, progress, stop, checkpoints) comes from here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from accelerate.logging import get_logger
@@ -30,6 +30,7 @@ __all__ = [
     "progress_bar",
     "release_accelerator_state",
     "resolve_resume",
+    "run_steps",
 ]
 
 
@@ -145,3 +146,47 @@ def flat_hparams(tree: Mapping[str, Any]) -> dict[str, Any]:
 
     walk("", dict(tree))
     return out
+
+
+def run_steps(
+    steps: range,
+    step: Callable[[int], dict[str, float]],
+    *,
+    history: list[dict[str, float]],
+    metrics_log: MetricsLog,
+    checkpoint: Callable[[int], Any],
+    checkpoint_every: int,
+    total_steps: int,
+    progress=None,
+    postfix: Callable[[Mapping[str, float]], dict[str, str]] | None = None,
+    postfix_every: int = 1,
+    after_step: Callable[[int, dict[str, float]], str | None] | None = None,
+) -> str | None:
+    """The optimizer-step loop shared by the Accelerate jobs.
+
+    For each update number in `steps` (1-based): `step(i)` runs the update and returns its metrics, which are added
+    to `history` and `metrics_log`; `after_step(i, metrics)` (trackers, monitors, callbacks) may return a reason to
+    stop; the progress bar advances; a checkpoint is written every `checkpoint_every` updates (0: never), at
+    `total_steps` and before an early stop. The progress bar is closed however the loop ends.
+
+    Returns:
+        The reason the loop stopped early, or None when it ran all of `steps`.
+    """
+    try:
+        for i in steps:
+            metrics = step(i)
+            history.append(metrics)
+            metrics_log.append(metrics)
+            stopped = after_step(i, metrics) if after_step is not None else None
+            if progress is not None:
+                progress.update(1)
+                if postfix is not None and i % max(1, postfix_every) == 0:
+                    progress.set_postfix(postfix(metrics), refresh=False)
+            if stopped or (checkpoint_every and i % checkpoint_every == 0) or i == total_steps:
+                checkpoint(i)
+            if stopped:
+                return stopped
+        return None
+    finally:
+        if progress is not None:
+            progress.close()

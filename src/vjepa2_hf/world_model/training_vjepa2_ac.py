@@ -70,7 +70,14 @@ from accelerate.logging import get_logger
 from torch import nn
 
 from ..training.checkpointing import load_checkpoint, save_checkpoint
-from ..training.loop import MetricsLog, check_finite_loss, progress_bar, release_accelerator_state, resolve_resume
+from ..training.loop import (
+    MetricsLog,
+    check_finite_loss,
+    progress_bar,
+    release_accelerator_state,
+    resolve_resume,
+    run_steps,
+)
 from ..training.optimization import build_param_groups
 from ..training.recipes import dataclass_from_mapping, load_recipe_tree
 from ..training.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
@@ -481,23 +488,24 @@ def train_ac(cfg: TrainACConfig, stop_after: int | None = None) -> dict[str, Any
     metrics_log.rewrite(history)
 
     last = opt.total_steps if stop_after is None else min(stop_after, opt.total_steps)
-    bar = progress_bar(last, start_step, "train-ac", show_progress)
+    last_checkpoint = [resume]
+
+    def step(i: int) -> dict[str, float]:
+        batch = _ac_batch(data, cfg, i, accelerator.process_index, accelerator.device)
+        return _ac_step(accelerator, module, optimizer, schedule, batch, opt, i, last_checkpoint[0])
+
+    def checkpoint(i: int) -> None:
+        last_checkpoint[0] = save_checkpoint(accelerator, out_dir, i, keep_last=run.keep_last,
+                                             metadata={"loss": history[-1]["loss"]})
+
     module.train()
     t0 = time.perf_counter()
-    for step in range(start_step + 1, last + 1):
-        batch = _ac_batch(data, cfg, step, accelerator.process_index, accelerator.device)
-        record = _ac_step(accelerator, module, optimizer, schedule, batch, opt, step, resume)
-        history.append(record)
-        metrics_log.append(record)
-        if bar is not None:
-            bar.update(1)
-            if step % max(1, run.log_every) == 0:
-                bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}")
-        if step % run.save_every == 0 or step == opt.total_steps:
-            resume = save_checkpoint(accelerator, out_dir, step, keep_last=run.keep_last,
-                                     metadata={"loss": record["loss"]})
-    if bar is not None:
-        bar.close()
+    run_steps(
+        range(start_step + 1, last + 1), step, history=history, metrics_log=metrics_log, checkpoint=checkpoint,
+        checkpoint_every=run.save_every, total_steps=opt.total_steps,
+        progress=progress_bar(last, start_step, "train-ac", show_progress),
+        postfix=lambda r: dict(loss=f"{r['loss']:.4f}", lr=f"{r['lr']:.2e}"), postfix_every=run.log_every,
+    )
     summary: dict[str, Any] = {"steps": last, "train_seconds": time.perf_counter() - t0,
                                "num_train_windows": len(data.train_set)}
     if history:
