@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from ..training.optimization import build_adamw, is_decayed
+from ..training.optimization import is_decayed
 from ..training.optimization import build_param_groups as _build_param_groups
 
 __all__ = ["build_param_groups", "official_optimizer_state_to_internal"]
