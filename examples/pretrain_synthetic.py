@@ -43,7 +43,7 @@ import torch
 
 from vjepa2_hf.encoder.modeling_vjepa2 import VJEPA2Model
 from vjepa2_hf.pretraining import pretrain
-from vjepa2_hf.pretraining.evaluation import compare_with_random_encoder
+from vjepa2_hf.workflows.pretraining_evaluation import compare_with_random_encoder
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ Three ways to get a model:
        # or assemble_vlm("facebook/vjepa2-vitl-fpc64-256", "Qwen/Qwen2-7B-Instruct", projector_type="attentive_pool")
 
    The projector is new: train it first (`vjepa2-hf train-vlm --config examples/vlm_train_llama31_vitg384.yaml`).
-2. A folder written by `train-vlm` with `merge: true` (or `vjepa2-hf train-vlm --merge STAGE --out DIR`).
+2. A folder written by `train-vlm` with `merge: true` (or `vjepa2-hf train-vlm --merge STAGE --output-dir DIR`).
 3. `--tiny`: a random tiny model built locally (runs anywhere, answers at random) to try the API.
 
     python examples/vlm_video_qa.py --tiny --video clip.mp4

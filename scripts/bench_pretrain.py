@@ -87,7 +87,8 @@ def cpu_attention_flop_formulas() -> dict:
 def build(preset: str, device: torch.device, seed: int = 0):
     from vjepa2_hf.encoder.configuration_vjepa2 import VJEPA2Config
     from vjepa2_hf.pretraining.modeling_pretraining import VJEPA2ForPretraining
-    from vjepa2_hf.pretraining.optimization import build_adamw, build_param_groups
+    from vjepa2_hf.pretraining.optimization import build_param_groups
+    from vjepa2_hf.training.optimization import build_adamw
 
     torch.manual_seed(seed)
     model = VJEPA2ForPretraining(VJEPA2Config.from_preset(preset)).to(device).train()

@@ -3,7 +3,7 @@
 Collects random-action trajectories in `ReachEnv`, trains a small AC predictor on a frozen tiny V-JEPA 2 encoder
 (`vjepa2-hf train-ac` machinery), validates it offline, then plans toward goal images with CEM + MPC and reports
 the success rate against random actions and the oracle controller, with the planning time per action
-(`vjepa2_hf.world_model.reaching`).
+(`vjepa2_hf.workflows.reaching`).
 
 Usage::
 
@@ -21,7 +21,7 @@ import torch
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from vjepa2_hf.world_model.reaching import ReachingExperimentConfig, run_reaching_experiment
+    from vjepa2_hf.workflows.reaching import ReachingExperimentConfig, run_reaching_experiment
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for field in dataclasses.fields(ReachingExperimentConfig):

@@ -41,7 +41,7 @@ from safetensors.torch import load_file
 from vjepa2_hf.encoder.modeling_vjepa2 import VJEPA2Model
 from vjepa2_hf.pretraining import VJEPA2ForPretraining, load_pretraining_config, pretrain
 from vjepa2_hf.pretraining.data import SyntheticMotionClips
-from vjepa2_hf.pretraining.evaluation import encode_clips
+from vjepa2_hf.workflows.pretraining_evaluation import encode_clips
 
 
 def ridge_r2(train_x: np.ndarray, train_y: np.ndarray, eval_x: np.ndarray, eval_y: np.ndarray, lam: float = 1.0) -> float:

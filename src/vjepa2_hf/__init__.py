@@ -80,7 +80,7 @@ from .vlm import (
     vlm_config_from_preset,
 )
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 register_auto_classes()
 

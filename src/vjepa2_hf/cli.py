@@ -1,7 +1,7 @@
 """The `vjepa2-hf` command line.
 
 Each subcommand lives in `vjepa2_hf.commands.<module>` and exposes `add_arguments(parser)` and
-`run(args) -> int`. Only the chosen subcommand's module is imported, so `vjepa2-hf --help` stays fast.
+`run(args) -> int` (and optionally `make_parser(**kwargs)`, its parser class, e.g. an `HfArgumentParser`). Only the chosen subcommand's module is imported, so `vjepa2-hf --help` stays fast.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         top.error(f"unknown command {name!r}; expected one of: {', '.join(COMMANDS)}")
     module_name, help_ = COMMANDS[name]
     module = importlib.import_module(f"vjepa2_hf.commands.{module_name}")
-    parser = argparse.ArgumentParser(prog=f"vjepa2-hf {name}", description=help_)
+    make_parser = getattr(module, "make_parser", argparse.ArgumentParser)  # a command may bring its parser class
+    parser = make_parser(prog=f"vjepa2-hf {name}", description=help_)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     return int(module.run(args) or 0)

@@ -38,13 +38,13 @@ def test_convert_then_export_round_trip(tmp_path):
     # the tiny arch is not a release: convert through the Python API's config, then the CLI handles a folder
     folder = tmp_path / "model"
     model.save_pretrained(folder)
-    assert main(["export", "--model", str(folder), "--format", "official", "--out", str(tmp_path / "back.pt")]) == 0
+    assert main(["export", "--model", str(folder), "--format", "official", "--output-dir", str(tmp_path / "back.pt")]) == 0
     original = torch.load(pt, weights_only=True)
     exported = torch.load(tmp_path / "back.pt", weights_only=True)
     assert sorted(original["encoder"]) == sorted(exported["encoder"])
     for key, value in original["predictor"].items():
         assert torch.equal(value, exported["predictor"][key]), key
-    assert main(["export", "--model", str(folder), "--format", "transformers", "--out", str(tmp_path / "hf")]) == 0
+    assert main(["export", "--model", str(folder), "--format", "transformers", "--output-dir", str(tmp_path / "hf")]) == 0
     assert json.loads((tmp_path / "hf" / "config.json").read_text())["model_type"] == "vjepa2"
     reloaded = VJEPA2Model.from_pretrained(tmp_path / "hf")
     x = torch.randn(1, 2, 3, 64, 64)
@@ -57,11 +57,11 @@ def test_convert_official_command_reports_shape_errors(tmp_path, capsys):
 
     model = random_model(seed=12)
     pt = _official_file(model, tmp_path / "tiny.pt")
-    assert main(["convert-official", "--checkpoint", str(pt), "--arch", "tiny", "--out", str(tmp_path / "c")]) == 0
+    assert main(["convert-official", "--checkpoint", str(pt), "--arch", "tiny", "--output-dir", str(tmp_path / "c")]) == 0
     converted = VJEPA2Model.from_pretrained(tmp_path / "c")
     x = torch.randn(1, 2, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(converted(x).predictor_output.last_hidden_state, model(x).predictor_output.last_hidden_state)
     assert (tmp_path / "c" / "video_preprocessor_config.json").is_file()
     with pytest.raises(ValueError, match="wrong shapes"):
-        main(["convert-official", "--checkpoint", str(pt), "--arch", "vit_large", "--out", str(tmp_path / "o")])
+        main(["convert-official", "--checkpoint", str(pt), "--arch", "vit_large", "--output-dir", str(tmp_path / "o")])

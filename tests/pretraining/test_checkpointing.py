@@ -8,7 +8,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 
-from vjepa2_hf.pretraining.checkpointing import (
+from vjepa2_hf.training.checkpointing import (
     CorruptCheckpointError,
     find_last_checkpoint,
     list_checkpoints,

@@ -15,7 +15,8 @@ from vjepa2_hf.pretraining.configuration_pretraining import ModelArguments, load
 from vjepa2_hf.pretraining.initialization import build_pretraining_model
 from vjepa2_hf.pretraining.masking import MultiBlockMaskCollator
 from vjepa2_hf.pretraining.modeling_pretraining import VJEPA2ForPretraining
-from vjepa2_hf.pretraining.optimization import build_param_groups, is_decayed
+from vjepa2_hf.pretraining.optimization import build_param_groups
+from vjepa2_hf.training.optimization import is_decayed
 
 
 def tiny_model(seed: int = 0, **overrides) -> VJEPA2ForPretraining:

@@ -20,7 +20,7 @@ import numpy as np
 
 from vjepa2_hf.encoder.modeling_vjepa2 import VJEPA2Model
 from vjepa2_hf.pretraining import load_pretraining_config, pretrain
-from vjepa2_hf.pretraining.evaluation import compare_with_random_encoder
+from vjepa2_hf.workflows.pretraining_evaluation import compare_with_random_encoder
 
 REDUCED = [
     "data.crop_size=32",

@@ -15,7 +15,7 @@ from vjepa2_hf import cli
 from vjepa2_hf.encoder.configuration_vjepa2 import VJEPA2Config
 from vjepa2_hf.encoder.modeling_vjepa2 import VJEPA2Model
 from vjepa2_hf.pretraining import CorruptCheckpointError, NonFiniteLossError, VJEPA2ForPretraining, pretrain
-from vjepa2_hf.pretraining.checkpointing import find_last_checkpoint, verify_checkpoint
+from vjepa2_hf.training.checkpointing import find_last_checkpoint, verify_checkpoint
 from vjepa2_hf.pretraining.configuration_pretraining import ModelArguments, load_pretraining_config
 from vjepa2_hf.pretraining.data import GlobalBatchSampler
 from vjepa2_hf.pretraining.initialization import build_pretraining_model

@@ -121,7 +121,7 @@ def test_convert_official_command_converts_a_probe_on_an_official_backbone(backb
     official_probe_file(official, tmp_path / "probe.pt")
     out = tmp_path / "classifier"
     args = ["convert-official", "--checkpoint", str(tmp_path / "pretrain.pt"), "--arch", "tiny", "--probe",
-            str(tmp_path / "probe.pt"), "--frames-per-clip", "8", "--out", str(out)]
+            str(tmp_path / "probe.pt"), "--frames-per-clip", "8", "--output-dir", str(out)]
     assert main(args) == 0
     model = VJEPA2ForVideoClassification.from_pretrained(out).eval()
     assert model.config.num_labels == 5 and model.config.num_frames == 8
@@ -135,4 +135,4 @@ def test_convert_official_command_converts_a_probe_on_an_official_backbone(backb
         main([*args, "--pooler-input-layers", "a,b"])
     with pytest.raises(ValueError, match="pass --probe too"):
         main(["convert-official", "--checkpoint", str(tmp_path / "pretrain.pt"), "--arch", "tiny",
-              "--frames-per-clip", "8", "--out", str(tmp_path / "x")])
+              "--frames-per-clip", "8", "--output-dir", str(tmp_path / "x")])

@@ -208,7 +208,7 @@ def test_export_command_writes_a_classifier_folder_plain_transformers_loads(tmp_
     ours.save_pretrained(tmp_path / "ours")
     VJEPA2VideoProcessor(crop_size=32).save_pretrained(tmp_path / "ours")
     out = tmp_path / "hf"
-    assert main(["export", "--model", str(tmp_path / "ours"), "--format", "transformers", "--out", str(out)]) == 0
+    assert main(["export", "--model", str(tmp_path / "ours"), "--format", "transformers", "--output-dir", str(out)]) == 0
     assert (out / "video_preprocessor_config.json").is_file()
     theirs = transformers.AutoModelForVideoClassification.from_pretrained(out).eval()
     assert type(theirs) is transformers.VJEPA2ForVideoClassification
@@ -217,7 +217,7 @@ def test_export_command_writes_a_classifier_folder_plain_transformers_loads(tmp_
         diff = (ours(clips).logits - theirs(pixel_values_videos=clips).logits).abs().max().item()
     assert diff <= 1e-4, diff
     with pytest.raises(ValueError, match="transformers' format only"):
-        main(["export", "--model", str(tmp_path / "ours"), "--format", "official", "--out", str(tmp_path / "x.pt")])
+        main(["export", "--model", str(tmp_path / "ours"), "--format", "official", "--output-dir", str(tmp_path / "x.pt")])
 
 
 @pytest.mark.parametrize("route", ["config", "unfreeze", "from_pretrained"])

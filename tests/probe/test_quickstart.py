@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 from vjepa2_hf.cli import main
-from vjepa2_hf.probe.quickstart import SMALL_SETTINGS
+from vjepa2_hf.workflows.quickstart import SMALL_SETTINGS
 
 
 def test_quickstart_small_end_to_end(tmp_path):
     out = tmp_path / "qs"
-    assert main(["quickstart", "--small", "--output_dir", str(out), "--no_progress"]) == 0
+    assert main(["quickstart", "--small", "--output-dir", str(out), "--no_progress"]) == 0
     summary = json.loads((out / "results.json").read_text())
     report = (out / "report.md").read_text()
 
@@ -53,7 +53,7 @@ def test_quickstart_small_end_to_end(tmp_path):
 
 def test_quickstart_scales_the_tiny_recipe_schedule_to_a_shorter_run():
     from vjepa2_hf.pretraining import load_pretraining_config
-    from vjepa2_hf.probe.quickstart import QuickstartSettings, _scaled_schedule
+    from vjepa2_hf.workflows.quickstart import QuickstartSettings, _scaled_schedule
 
     recipe = load_pretraining_config("tiny").optimization
     assert QuickstartSettings().pretrain_steps is None  # the default run is the recipe's own length

@@ -148,7 +148,7 @@ def test_probe_command_line(direction_data, tmp_path):
     from vjepa2_hf.cli import main
 
     out = tmp_path / "cli"
-    code = main(["probe", "--model", "tiny", "--data", str(direction_data), "--output_dir", str(out),
+    code = main(["probe", "--model", "tiny", "--data", str(direction_data), "--output-dir", str(out),
                  "--num_train_epochs", "1", "--cache_features", "--frame_step", "1", "--no_do_resize",
                  "--num_pooler_layers", "0", "--use_cpu", "--disable_tqdm", "true"])
     assert code == 0 and (out / "README.md").is_file()

@@ -167,7 +167,7 @@ def test_invalid_arguments(tmp_path):
 
 def test_cli_synth(tmp_path, capsys):
     out = tmp_path / "cli"
-    assert cli_main(["synth", "--out", str(out), "--num-videos", "12", "--task", "anticipation", "--size", "32"]) == 0
+    assert cli_main(["synth", "--output-dir", str(out), "--num-videos", "12", "--task", "anticipation", "--size", "32"]) == 0
     assert "wrote" in capsys.readouterr().out
     info = json.load(open(out / "dataset_info.json"))
     assert info["task"] == "anticipation" and info["num_classes"] == 8 and info["switch_frame"] == 8

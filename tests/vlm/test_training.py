@@ -148,7 +148,7 @@ def test_cli_train_vlm_and_merge(tmp_path, qa, one_thread, tiny):
     assert cli_main(["train-vlm", "--config", str(config_file)]) == 0
     results = json.load(open(tmp_path / "cli_run" / "results.json"))
     assert os.path.isfile(os.path.join(results["merged_dir"], "model.safetensors"))
-    assert cli_main(["train-vlm", "--merge", results["final_dir"], "--out", str(tmp_path / "m2")]) == 0
+    assert cli_main(["train-vlm", "--merge", results["final_dir"], "--output-dir", str(tmp_path / "m2")]) == 0
     a = VJEPA2VLMForConditionalGeneration.from_pretrained(results["merged_dir"])
     b = VJEPA2VLMForConditionalGeneration.from_pretrained(tmp_path / "m2")
     for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items()):

@@ -4,7 +4,7 @@ numbers)."""
 
 from __future__ import annotations
 
-from vjepa2_hf.world_model.reaching import ReachingExperimentConfig, run_reaching_experiment
+from vjepa2_hf.workflows.reaching import ReachingExperimentConfig, run_reaching_experiment
 
 
 def test_plan_to_goal_images_beats_random(tmp_path):
@@ -18,7 +18,7 @@ def test_plan_to_goal_images_beats_random(tmp_path):
         )
     )
     # `vjepa2-hf plan --model` on the trained model
-    assert main(["plan", "--model", str(tmp_path / "train" / "final"), "--output", str(tmp_path / "plan"),
+    assert main(["plan", "--model", str(tmp_path / "train" / "final"), "--output-dir", str(tmp_path / "plan"),
                  "--image-size", "32", "--eval-episodes", "2", "--samples", "40", "--iterations", "2"]) == 0
     # the energy landscape of the trained model has its minimum at the action that produced the goal frame
     import numpy as np
@@ -47,6 +47,6 @@ def test_plan_command_energy_landscape(tmp_path, franka_npz, capsys):
 
     from vjepa2_hf.cli import main
 
-    assert main(["plan", "--energy-landscape", franka_npz, "--output", str(tmp_path)]) == 0
+    assert main(["plan", "--energy-landscape", franka_npz, "--output-dir", str(tmp_path)]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["random_model"] is True and (tmp_path / "energy_landscape.png").stat().st_size > 5000

@@ -362,7 +362,7 @@ def test_convert_official_command_writes_a_world_model_folder(tmp_path):
     out = tmp_path / "world-model"
     heads = str(wm.predictor.config.pred_num_attention_heads)
     assert main(["convert-official", "--world-model", "--arch", "tiny", "--ac-num-heads", heads,
-                 "--checkpoint", str(path), "--out", str(out)]) == 0
+                 "--checkpoint", str(path), "--output-dir", str(out)]) == 0
     loaded = VJEPA2WorldModel.from_pretrained(out)
     assert loaded.predictor.config.pred_num_attention_heads == wm.predictor.config.pred_num_attention_heads
     for part in ("encoder", "predictor"):
@@ -370,5 +370,5 @@ def test_convert_official_command_writes_a_world_model_folder(tmp_path):
         for key, value in getattr(loaded, part).state_dict().items():
             assert torch.equal(value, reference[key]), f"{part}.{key}"
     with pytest.raises(ValueError, match="--world-model converts the AC checkpoint alone"):
-        main(["convert-official", "--world-model", "--arch", "tiny", "--checkpoint", str(path), "--out",
+        main(["convert-official", "--world-model", "--arch", "tiny", "--checkpoint", str(path), "--output-dir",
               str(tmp_path / "x"), "--probe", str(path)])

@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 
 import torch
+from ._options import add_output_dir_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="official .pt file (vitl.pt, vith.pt, vitg.pt, vitg-384.pt)")
     parser.add_argument("--arch", required=True, help="vit_large, vit_huge, vit_giant or vit_giant_384")
-    parser.add_argument("--out", required=True, help="output folder")
+    add_output_dir_argument(parser, ["--out"], required=True, help="output folder")
     parser.add_argument(
         "--encoder-key",
         choices=["encoder", "target_encoder"],
@@ -72,12 +73,12 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "transformers":
         if args.no_predictor:
             raise ValueError("--format transformers needs the predictor (transformers' VJEPA2Model holds both)")
-        export_to_transformers(model, args.out)
+        export_to_transformers(model, args.output_dir)
     else:
-        model.save_pretrained(args.out)
-    VJEPA2VideoProcessor(crop_size=model.config.crop_size).save_pretrained(args.out)
+        model.save_pretrained(args.output_dir)
+    VJEPA2VideoProcessor(crop_size=model.config.crop_size).save_pretrained(args.output_dir)
     params = sum(p.numel() for p in model.parameters())
-    print(f"converted {args.checkpoint} ({args.arch}, {args.encoder_key}, {params / 1e6:.1f}M parameters) -> {args.out}")
+    print(f"converted {args.checkpoint} ({args.arch}, {args.encoder_key}, {params / 1e6:.1f}M parameters) -> {args.output_dir}")
     return 0
 
 
@@ -109,12 +110,12 @@ def _convert_probe(args: argparse.Namespace, dtype: torch.dtype | None) -> int:
     if args.format == "transformers":
         if not isinstance(model, VJEPA2ForVideoClassification):
             raise ValueError(f"--format transformers: transformers has no {type(model).__name__}; use --format ours")
-        export_classifier_to_transformers(model, args.out, processor=processor)
+        export_classifier_to_transformers(model, args.output_dir, processor=processor)
     else:
-        model.save_pretrained(args.out)
-        processor.save_pretrained(args.out)
+        model.save_pretrained(args.output_dir)
+        processor.save_pretrained(args.output_dir)
     heads = model.config.num_labels if isinstance(model, VJEPA2ForVideoClassification) else "verb/noun/action"
-    print(f"converted {args.probe} on {args.checkpoint} ({args.arch}, {args.encoder_key}) -> {args.out}: "
+    print(f"converted {args.probe} on {args.checkpoint} ({args.arch}, {args.encoder_key}) -> {args.output_dir}: "
           f"{type(model).__name__}, {heads} classes")
     return 0
 
@@ -135,8 +136,8 @@ def _convert_world_model(args: argparse.Namespace, dtype: torch.dtype | None) ->
             patch_size=encoder_config.patch_size,
         ),
     )
-    model.save_pretrained(args.out)
+    model.save_pretrained(args.output_dir)
     params = sum(p.numel() for p in model.predictor.parameters())
     print(f"converted {args.checkpoint} ({args.arch} encoder, AC predictor {params / 1e6:.1f}M parameters) -> "
-          f"{args.out}")
+          f"{args.output_dir}")
     return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._options import add_output_dir_argument
+
 CLASSIFIER = "VJEPA2ForVideoClassification"
 
 
@@ -16,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="a V-JEPA 2 model or video-classifier folder of this package (or a Hub repo)")
     parser.add_argument("--format", choices=["transformers", "official"], required=True)
-    parser.add_argument("--out", required=True, help="output folder (transformers) or .pt file (official)")
+    add_output_dir_argument(parser, ["--out"], required=True,
+                            help="output folder (transformers) or .pt file (official)")
 
 
 def _architecture(model: str) -> str:
@@ -35,11 +38,11 @@ def run(args: argparse.Namespace) -> int:
         return _export_classifier(args)
     model = VJEPA2Model.from_pretrained(args.model)
     if args.format == "transformers":
-        export_to_transformers(model, args.out)
-        print(f"wrote {args.out}: loads with transformers.VJEPA2Model.from_pretrained({args.out!r})")
+        export_to_transformers(model, args.output_dir)
+        print(f"wrote {args.output_dir}: loads with transformers.VJEPA2Model.from_pretrained({args.output_dir!r})")
     else:
-        export_to_official(model, args.out)
-        print(f"wrote {args.out}: official layout (encoder, target_encoder, predictor; module.backbone. prefixes)")
+        export_to_official(model, args.output_dir)
+        print(f"wrote {args.output_dir}: official layout (encoder, target_encoder, predictor; module.backbone. prefixes)")
     return 0
 
 
@@ -58,6 +61,6 @@ def _export_classifier(args: argparse.Namespace) -> int:
         processor = VJEPA2VideoProcessor.from_pretrained(args.model)
     except OSError:  # the folder has no video_preprocessor_config.json
         processor = None
-    export_classifier_to_transformers(model, args.out, processor=processor)
-    print(f"wrote {args.out}: loads with transformers.AutoModelForVideoClassification.from_pretrained({args.out!r})")
+    export_classifier_to_transformers(model, args.output_dir, processor=processor)
+    print(f"wrote {args.output_dir}: loads with transformers.AutoModelForVideoClassification.from_pretrained({args.output_dir!r})")
     return 0

@@ -16,11 +16,12 @@ import argparse
 import json
 
 import numpy as np
+from ._options import add_output_dir_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="a VJEPA2WorldModel folder (default: train a small one first)")
-    parser.add_argument("--output", default="runs/plan", help="output folder")
+    add_output_dir_argument(parser, ["--output"], default="runs/plan", help="output folder")
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--samples", type=int, default=200, help="CEM samples per iteration")
     parser.add_argument("--iterations", type=int, default=5, help="CEM iterations")
@@ -71,7 +72,7 @@ def _energy_landscape(args: argparse.Namespace) -> int:
     land = energy_landscape(model, ep["frames"][0], ep["states"][0], ep["frames"][1])
     pose_format = "franka" if ep["states"].shape[1] == 7 else "euclidean"
     true_action = poses_to_actions(ep["states"][:2].astype(np.float64), pose_format)[0]
-    out = Path(args.output)
+    out = Path(args.output_dir)
     path = plot_energy_landscape(land, out / "energy_landscape.png", true_action=true_action, title=title)
     result = {"png": str(path), "argmin_action": land["argmin_action"].tolist(), "true_action": true_action.tolist(),
               "energy_min": float(land["energies"].min()), "energy_max": float(land["energies"].max()),
@@ -83,10 +84,10 @@ def _energy_landscape(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.energy_landscape:
         return _energy_landscape(args)
-    from ..world_model.reaching import ReachingExperimentConfig, run_reaching_experiment
+    from ..workflows.reaching import ReachingExperimentConfig, run_reaching_experiment
 
     cfg = ReachingExperimentConfig(
-        output_dir=args.output, model=args.model, image_size=args.image_size, episodes=args.episodes,
+        output_dir=args.output_dir, model=args.model, image_size=args.image_size, episodes=args.episodes,
         train_steps=args.train_steps, eval_episodes=args.eval_episodes, samples=args.samples,
         iterations=args.iterations, topk=args.topk, horizon=args.horizon, constraint=args.constraint,
         max_steps=args.max_steps, seed=args.seed,

@@ -7,15 +7,50 @@ Runs `vjepa2_hf.pretraining.pretrain`. Under several processes launch it with Ac
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..pretraining.train_vjepa2 import add_arguments as _add
-
-    _add(parser)
+    parser.add_argument("--config", default=None,
+                        help="YAML recipe file or preset name (tiny, vit_large_pretrain, vit_large_cooldown, ...)")
+    parser.add_argument("--resume", nargs="?", const="auto", default=None,
+                        help="continue from the latest checkpoint of run.output_dir, or from the given checkpoint")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config value (repeatable), e.g. --set optimization.total_steps=50")
+    parser.add_argument("--output-dir", default=None, help="shortcut for --set run.output_dir=...")
+    parser.add_argument("--list-presets", action="store_true", help="print the shipped recipes and exit")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pretraining.train_vjepa2 import run_from_args
+    from ..pretraining import list_pretraining_presets, pretrain
+    from ..training import CorruptCheckpointError, NonFiniteLossError
 
-    return run_from_args(args)
+    if args.list_presets:
+        print("\n".join(list_pretraining_presets()))
+        return 0
+    if not args.config:
+        print("error: --config FILE_OR_PRESET is required (see --list-presets)", file=sys.stderr)
+        return 2
+    overrides = list(args.overrides)
+    if args.output_dir:
+        overrides.append(f"run.output_dir={args.output_dir}")
+    try:
+        result = pretrain(args.config, resume=args.resume, overrides=overrides)
+    except (NonFiniteLossError, CorruptCheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as error:  # bad config or input: the message says what and where
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if result.stopped:
+        print(f"stopped early ({result.stopped}) at step {result.step}; last checkpoint {result.last_checkpoint}")
+        return 2
+    if int(os.environ.get("RANK", "0")) != 0:  # one summary line per run, not per process
+        return 0
+    last = result.history[-1] if result.history else {}
+    print(
+        f"done: {result.step} steps, final loss {last.get('loss', float('nan')):.4f}, target std "
+        f"{last.get('target_std', float('nan')):.3f}; model in {result.final_model_dir}"
+    )
+    return 0

@@ -1,16 +1,18 @@
 """`vjepa2-hf quickstart`: synthetic data -> tiny V-JEPA 2 pretraining -> attentive probe vs a random encoder ->
-pipeline -> report, on CPU in a few minutes (see `vjepa2_hf.probe.quickstart`)."""
+pipeline -> report, on CPU in a few minutes (see `vjepa2_hf.workflows.quickstart`)."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..probe.quickstart import SMALL_SETTINGS, QuickstartSettings
+from ..workflows.quickstart import SMALL_SETTINGS, QuickstartSettings
+from ._options import add_output_dir_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = QuickstartSettings()
-    parser.add_argument("--output_dir", default=defaults.output_dir, help="where the data, models and report go")
+    add_output_dir_argument(parser, ["--output_dir"], default=defaults.output_dir,
+                            help="where the data, models and report go")
     parser.add_argument("--model", default=None,
                         help="a V-JEPA 2 backbone (Hub repo or folder) to probe instead of pretraining the tiny model")
     parser.add_argument("--data", default=None,
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..probe.quickstart import run_quickstart
+    from ..workflows.quickstart import run_quickstart
 
     settings = QuickstartSettings(
         output_dir=args.output_dir,

@@ -1,7 +1,7 @@
 """`vjepa2-hf synth`: write a synthetic moving-shapes video dataset (real H.264 MP4 files) with a train / test split.
 
 Example:
-    vjepa2-hf synth --out data/direction --num-videos 400 --task direction --frames 16 --size 64 --fps 8 --seed 0
+    vjepa2-hf synth --output-dir data/direction --num-videos 400 --task direction --frames 16 --size 64 --fps 8 --seed 0
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import json
 import time
 
 from ..video.synthetic import TASKS, generate_motion_dataset, load_dataset_info
+from ._options import add_output_dir_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder")
+    add_output_dir_argument(parser, ["--out"], required=True, help="output folder")
     parser.add_argument("--num-videos", type=int, required=True, help="number of clips (train + test)")
     parser.add_argument("--task", choices=TASKS, default="direction", help="label to balance and store as `label`")
     parser.add_argument("--frames", type=int, default=16, help="frames per clip")
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = generate_motion_dataset(
-        args.out,
+        args.output_dir,
         args.num_videos,
         num_frames=args.frames,
         size=args.size,

@@ -12,37 +12,38 @@ The YAML / JSON file describes the starting model, the QA data and the stages (s
       - {name: lora, train: [projector, lora], learning_rate: 2.0e-5, num_train_epochs: 1}
     merge: true
 
-`--merge STAGE_DIR --out DIR` folds a finished stage (LoRA included) into a standalone model folder instead.
+`--merge STAGE_DIR --output-dir DIR` folds a finished stage (LoRA included) into a standalone model folder instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from ._options import add_output_dir_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML or JSON file describing the run (model, data, stages)")
-    parser.add_argument("--output-dir", default=None, help="override `output_dir` of the config file")
+    add_output_dir_argument(parser, ["--out"], default=None,
+                            help="override `output_dir` of the config file; with --merge, the standalone model's folder")
     parser.add_argument(
         "--merge",
         default=None,
         metavar="STAGE_DIR",
-        help="instead of training: merge a trained stage folder into a standalone model (needs --out)",
+        help="instead of training: merge a trained stage folder into a standalone model (needs --output-dir)",
     )
-    parser.add_argument("--out", default=None, help="output folder of --merge")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..vlm.training import VLMTrainConfig, merge_trained_vlm, train_vlm
 
     if args.merge is not None:
-        if not args.out:
-            raise ValueError("--merge needs --out (the folder of the standalone model)")
-        print(f"merged model written to {merge_trained_vlm(args.merge, args.out)}")
+        if not args.output_dir:
+            raise ValueError("--merge needs --output-dir (the folder of the standalone model)")
+        print(f"merged model written to {merge_trained_vlm(args.merge, args.output_dir)}")
         return 0
     if not args.config:
-        raise ValueError("vjepa2-hf train-vlm needs --config FILE (or --merge STAGE_DIR --out DIR)")
+        raise ValueError("vjepa2-hf train-vlm needs --config FILE (or --merge STAGE_DIR --output-dir DIR)")
     config = VLMTrainConfig.from_file(args.config)
     if args.output_dir:
         config.output_dir = args.output_dir

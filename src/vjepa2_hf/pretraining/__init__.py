@@ -26,7 +26,6 @@ state), with ``data.sources`` pointing at a CSV / folder of your videos. Against
 maintainers) if they fall.
 """
 
-from .checkpointing import CorruptCheckpointError, find_last_checkpoint, save_checkpoint, verify_checkpoint
 from .configuration_pretraining import PretrainingConfig, list_pretraining_presets, load_pretraining_config
 from .data import GlobalBatchSampler, StepIndexedDataset, SyntheticMotionClips
 from .ema import ema_update
@@ -39,8 +38,10 @@ from .masking import (
     StepSample,
 )
 from .modeling_pretraining import VJEPA2ForPretraining, VJEPA2PretrainingOutput
-from .schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
-from .train_vjepa2 import NonFiniteLossError, PretrainingResult, pretrain
+from ..training.checkpointing import CorruptCheckpointError, find_last_checkpoint, save_checkpoint, verify_checkpoint
+from ..training.loop import NonFiniteLossError
+from ..training.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
+from .train_vjepa2 import PretrainingResult, pretrain
 
 __all__ = [
     "CorruptCheckpointError",

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from ..recipe_yaml import load_recipe_yaml
+from ..training.recipes import dataclass_from_mapping, load_recipe_tree
 from .masking import OFFICIAL_MASK_CONFIGS, MaskBlockConfig
 
 __all__ = [
@@ -38,16 +38,6 @@ __all__ = [
 
 SOURCE_TYPES = ("synthetic", "videos")
 MIXED_PRECISION = ("no", "bf16", "fp16")
-
-
-def dataclass_from_mapping(cls, values: Mapping[str, Any] | None, where: str):
-    """`cls(**values)` for a config-section dataclass, with a `ValueError` naming `where` for unknown keys."""
-    values = dict(values or {})
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in `{where}`; expected a subset of {sorted(names)}")
-    return cls(**values)
 
 
 @dataclass
@@ -354,33 +344,6 @@ def list_pretraining_presets() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _parse_override(text: str) -> tuple[list[str], Any]:
-    if "=" not in text:
-        raise ValueError(f"an override must look like `section.key=value`, got {text!r}")
-    key, value = text.split("=", 1)
-    return key.strip().split("."), load_recipe_yaml(value)
-
-
-def _apply_override(tree: dict[str, Any], path: list[str], value: Any, text: str) -> None:
-    node: Any = tree
-    for i, part in enumerate(path[:-1]):
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ValueError(f"override {text!r}: {'.'.join(path[: i + 1])} is not an index of a list of {len(node)}")
-            node = node[int(part)]
-        else:
-            if part not in node:
-                node[part] = {}
-            node = node[part]
-    last = path[-1]
-    if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
-            raise ValueError(f"override {text!r}: {last} is not an index of a list of {len(node)}")
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
 def load_pretraining_config(
     path_or_preset: str | os.PathLike | Mapping[str, Any], overrides: Sequence[str] = ()
 ) -> PretrainingConfig:
@@ -392,24 +355,5 @@ def load_pretraining_config(
         FileNotFoundError: neither a file nor a preset of that name exists.
         ValueError: unknown keys or invalid values.
     """
-    if isinstance(path_or_preset, Mapping):
-        tree = dict(path_or_preset)
-    else:
-        path = Path(path_or_preset)
-        if not path.is_file():
-            name = str(path_or_preset)
-            preset = resources.files("vjepa2_hf.pretraining") / "configs" / f"{name}.yaml"
-            if not preset.is_file():
-                raise FileNotFoundError(
-                    f"config {name!r} is neither a file nor a preset; presets: {list_pretraining_presets()}"
-                )
-            text = preset.read_text()
-        else:
-            text = path.read_text()
-        tree = load_recipe_yaml(text) or {}
-        if not isinstance(tree, dict):
-            raise ValueError(f"config {str(path_or_preset)!r} must be a YAML mapping, got {type(tree).__name__}")
-    for text in overrides:
-        keys, value = _parse_override(text)
-        _apply_override(tree, keys, value, text)
-    return PretrainingConfig.from_dict(tree)
+    presets = resources.files("vjepa2_hf.pretraining") / "configs"
+    return PretrainingConfig.from_dict(load_recipe_tree(path_or_preset, overrides, presets=presets))

@@ -92,7 +92,7 @@ def _from_trainer_checkpoint(
     from safetensors.torch import load_file
 
     from ..encoder.convert_vjepa2_checkpoint import check_state_dict
-    from .checkpointing import verify_checkpoint
+    from ..training.checkpointing import verify_checkpoint
 
     manifest = verify_checkpoint(directory)
     model_config = manifest.get("metadata", {}).get("model_config")

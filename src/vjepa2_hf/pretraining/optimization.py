@@ -1,4 +1,5 @@
-"""AdamW parameter groups of V-JEPA 2 pretraining and the import of an official optimizer state.
+"""The AdamW groups of V-JEPA 2 pretraining (on the training engine's `build_param_groups`) and the import of an
+official optimizer state.
 
 Groups, in the official order (``app/vjepa/utils.py::init_opt``)::
 
@@ -19,59 +20,17 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-__all__ = ["is_decayed", "build_param_groups", "build_adamw", "official_optimizer_state_to_internal"]
+from ..training.optimization import is_decayed
+from ..training.optimization import build_param_groups as _build_param_groups
 
-
-def is_decayed(name: str, param: torch.Tensor) -> bool:
-    """The official rule: weight decay on parameters whose name has no "bias" and that are not 1-D."""
-    return "bias" not in name and param.ndim != 1
+__all__ = ["build_param_groups", "official_optimizer_state_to_internal"]
 
 
 def build_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """The four official AdamW groups of a `VJEPA2ForPretraining` (target encoder excluded: it has no gradient).
-
-    Each group carries ``names`` (its parameter names, in order) for bookkeeping; pass the groups to
-    ``torch.optim.AdamW`` as they are (extra keys are kept in ``param_groups``).
-    """
-    groups = []
-    for decayed in (True, False):
-        for part in ("encoder", "predictor"):
-            module = getattr(model, part)
-            named = [(f"{part}.{n}", p) for n, p in module.named_parameters() if p.requires_grad]
-            chosen = [(n, p) for n, p in named if is_decayed(n, p) == decayed]
-            groups.append(
-                {
-                    "params": [p for _, p in chosen],
-                    "names": [n for n, _ in chosen],
-                    "weight_decay": weight_decay if decayed else 0.0,
-                }
-            )
-    return groups
-
-
-def build_adamw(
-    param_groups: list[dict[str, Any]],
-    *,
-    lr: float,
-    betas: tuple[float, float],
-    eps: float,
-    fused: bool | None = None,
-) -> torch.optim.AdamW:
-    """``torch.optim.AdamW`` over `param_groups`, with the fused kernel where it applies.
-
-    The fused step is one kernel per parameter instead of about ten ``foreach`` passes over all of them: 0.084 s vs
-    0.36 s per step measured on one CPU thread for a 4-block ViT-L-width model (72M trainable parameters). The
-    arithmetic is AdamW's either way. ``fused=None`` picks it when every parameter is a plain floating-point tensor on
-    CPU or CUDA; pass ``fused=False`` when the parameters will be sharded afterwards (FSDP turns them into DTensors).
-    """
-    if fused is None:
-        params = [p for group in param_groups for p in group["params"]]
-        fused = bool(params) and all(
-            isinstance(p, torch.Tensor) and type(p.data) is torch.Tensor and p.is_floating_point()
-            and p.device.type in ("cpu", "cuda")
-            for p in params
-        )
-    return torch.optim.AdamW(param_groups, lr=lr, betas=betas, eps=eps, fused=fused)
+    """The four official AdamW groups of a `VJEPA2ForPretraining` (target encoder excluded: it has no gradient):
+    encoder weights, predictor weights, encoder biases / norms, predictor biases / norms (the engine's
+    `build_param_groups` over the encoder and the predictor)."""
+    return _build_param_groups(model, weight_decay, parts=("encoder", "predictor"))
 
 
 def official_optimizer_state_to_internal(
@@ -86,11 +45,7 @@ def official_optimizer_state_to_internal(
     Raises:
         ValueError: the checkpoint has no ``opt``, or its groups / parameters do not match this model.
     """
-    from ..encoder.convert_vjepa2_checkpoint import (
-        official_encoder_to_internal,
-        official_predictor_to_internal,
-        strip_official_prefixes,
-    )
+    from ..encoder.convert_vjepa2_checkpoint import strip_official_prefixes
 
     for key in ("opt", "encoder", "predictor"):
         if key not in checkpoint:
@@ -105,33 +60,12 @@ def official_optimizer_state_to_internal(
     encoder = strip_official_prefixes(checkpoint["encoder"])
     predictor = strip_official_prefixes(checkpoint["predictor"])
 
-    def official_names(state: Mapping[str, torch.Tensor], decayed: bool) -> list[str]:
-        return [k for k, v in state.items() if is_decayed(k, v) == decayed]
-
-    # Map every official name to (internal name, position in a stacked parameter or None) using index tensors.
-    def internal_of(state: Mapping[str, torch.Tensor], convert, prefix: str) -> dict[str, tuple[str, int | None]]:
-        probe = {k: torch.full((1,), float(i)) for i, k in enumerate(state)}
-        converted = convert(probe, prefix=prefix)
-        names = list(state)
-        out: dict[str, tuple[str, int | None]] = {}
-        for new, marker in converted.items():
-            flat = marker.reshape(-1).tolist()
-            if len(flat) == 1:
-                out[names[int(flat[0])]] = (new, None)
-            else:  # stacked (mask tokens)
-                for position, i in enumerate(flat):
-                    out[names[int(i)]] = (new, position)
-        return out
-
-    mapping = {
-        **{("encoder", k): v for k, v in internal_of(encoder, official_encoder_to_internal, "encoder").items()},
-        **{("predictor", k): v for k, v in internal_of(predictor, official_predictor_to_internal, "predictor").items()},
-    }
+    mapping = _official_to_internal_names(encoder, predictor)
     official_order = [
-        ("encoder", official_names(encoder, True)),
-        ("predictor", official_names(predictor, True)),
-        ("encoder", official_names(encoder, False)),
-        ("predictor", official_names(predictor, False)),
+        ("encoder", _official_names(encoder, True)),
+        ("predictor", _official_names(predictor, True)),
+        ("encoder", _official_names(encoder, False)),
+        ("predictor", _official_names(predictor, False)),
     ]
     # internal name -> {stack position (None when not stacked): official AdamW state}
     per_internal: dict[str, dict[int | None, dict[str, Any]]] = {}
@@ -146,7 +80,43 @@ def official_optimizer_state_to_internal(
             state = official_opt["state"].get(index)
             if state is not None:
                 per_internal.setdefault(internal, {})[position] = state
+    return _optimizer_state_for_groups(per_internal, param_groups)
 
+
+def _official_names(state: Mapping[str, torch.Tensor], decayed: bool) -> list[str]:
+    return [k for k, v in state.items() if is_decayed(k, v) == decayed]
+
+
+def _official_to_internal_names(encoder, predictor) -> dict[tuple[str, str], tuple[str, int | None]]:
+    """(part, official name) -> (internal name, position in a stacked parameter or None), found by converting index
+    tensors with the checkpoint converters."""
+    from ..encoder.convert_vjepa2_checkpoint import official_encoder_to_internal, official_predictor_to_internal
+
+    def internal_of(state: Mapping[str, torch.Tensor], convert, prefix: str) -> dict[str, tuple[str, int | None]]:
+        probe = {k: torch.full((1,), float(i)) for i, k in enumerate(state)}
+        converted = convert(probe, prefix=prefix)
+        names = list(state)
+        out: dict[str, tuple[str, int | None]] = {}
+        for new, marker in converted.items():
+            flat = marker.reshape(-1).tolist()
+            if len(flat) == 1:
+                out[names[int(flat[0])]] = (new, None)
+            else:  # stacked (mask tokens)
+                for position, i in enumerate(flat):
+                    out[names[int(i)]] = (new, position)
+        return out
+
+    return {
+        **{("encoder", k): v for k, v in internal_of(encoder, official_encoder_to_internal, "encoder").items()},
+        **{("predictor", k): v for k, v in internal_of(predictor, official_predictor_to_internal, "predictor").items()},
+    }
+
+
+def _optimizer_state_for_groups(
+    per_internal: dict[str, dict[int | None, dict[str, Any]]], param_groups: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The optimizer state dict of `param_groups` from the official states of each internal parameter (stacked ones
+    rebuilt from their per-token states)."""
     new_state: dict[int, dict[str, Any]] = {}
     new_groups = []
     index = 0

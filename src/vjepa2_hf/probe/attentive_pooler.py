@@ -368,6 +368,54 @@ def evaluate_attentive_probe(
     return correct / max(features.shape[0], 1)
 
 
+def _check_probe_inputs(train_features, train_labels, eval_features, eval_labels, num_labels, epochs,
+                        batch_size) -> int:
+    """Validate the inputs of `train_attentive_probe`; returns the number of labels."""
+    _check_features("train_features", train_features, train_labels, None)
+    if (eval_features is None) != (eval_labels is None):
+        raise ValueError("pass both `eval_features` and `eval_labels`, or neither")
+    if eval_features is not None:
+        _check_features("eval_features", eval_features, eval_labels, train_features.shape[-1])
+    if train_labels.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.bool):
+        raise ValueError(f"`train_labels` must hold integer class ids, got dtype {train_labels.dtype}")
+    if num_labels is None:
+        num_labels = int(train_labels.max()) + 1
+    if int(train_labels.min()) < 0 or int(train_labels.max()) >= num_labels:
+        raise ValueError(
+            f"`train_labels` must lie in [0, {num_labels}), got [{int(train_labels.min())}, {int(train_labels.max())}]"
+        )
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"`epochs` and `batch_size` must be >= 1, got {epochs} and {batch_size}")
+    return num_labels
+
+
+def _cosine_adamw(probe: nn.Module, learning_rate: float, weight_decay: float, total_steps: int):
+    """AdamW with a cosine decay of the learning rate to 0 over `total_steps`, no warmup."""
+    optimizer = torch.optim.AdamW(probe.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=0.0)
+
+
+def _train_one_epoch(probe, optimizer, scheduler, train_features, train_labels, batch_size, generator, device):
+    """One pass over shuffled mini-batches; returns the mean training loss and accuracy."""
+    probe.train()
+    num_train = train_features.shape[0]
+    order = torch.randperm(num_train, generator=generator)
+    total_loss, correct = 0.0, 0
+    for start in range(0, num_train, batch_size):
+        index = order[start : start + batch_size]
+        features = train_features[index].to(device=device, dtype=torch.float32)
+        labels = train_labels[index].to(device)
+        logits = probe(features)
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += float(loss.detach()) * len(index)
+        correct += int((logits.argmax(-1) == labels).sum())
+    return total_loss / num_train, correct / num_train
+
+
 def train_attentive_probe(
     train_features: torch.Tensor,
     train_labels: torch.Tensor,
@@ -420,60 +468,24 @@ def train_attentive_probe(
 
     from tqdm.auto import tqdm
 
-    _check_features("train_features", train_features, train_labels, None)
-    hidden = train_features.shape[-1]
-    if (eval_features is None) != (eval_labels is None):
-        raise ValueError("pass both `eval_features` and `eval_labels`, or neither")
-    if eval_features is not None:
-        _check_features("eval_features", eval_features, eval_labels, hidden)
-    if train_labels.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.bool):
-        raise ValueError(f"`train_labels` must hold integer class ids, got dtype {train_labels.dtype}")
-    if num_labels is None:
-        num_labels = int(train_labels.max()) + 1
-    if int(train_labels.min()) < 0 or int(train_labels.max()) >= num_labels:
-        raise ValueError(
-            f"`train_labels` must lie in [0, {num_labels}), got [{int(train_labels.min())}, {int(train_labels.max())}]"
-        )
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"`epochs` and `batch_size` must be >= 1, got {epochs} and {batch_size}")
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    num_labels = _check_probe_inputs(train_features, train_labels, eval_features, eval_labels, num_labels, epochs,
+                                     batch_size)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     start_time = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        probe = AttentiveClassifier(
-            hidden,
-            num_labels,
-            num_attention_heads=num_attention_heads,
-            num_self_attention_layers=num_self_attention_layers,
-            layer_norm_eps=layer_norm_eps,
-        )
-    probe.to(device)
-    optimizer = torch.optim.AdamW(probe.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    num_train = train_features.shape[0]
-    steps_per_epoch = math.ceil(num_train / batch_size)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * steps_per_epoch, eta_min=0.0)
+        probe = AttentiveClassifier(train_features.shape[-1], num_labels, num_attention_heads=num_attention_heads,
+                                    num_self_attention_layers=num_self_attention_layers, layer_norm_eps=layer_norm_eps)
+    optimizer, scheduler = _cosine_adamw(probe.to(device), learning_rate, weight_decay,
+                                         epochs * math.ceil(train_features.shape[0] / batch_size))
     result = AttentiveProbeResult(probe=probe, chance=1.0 / num_labels)
-    bar = tqdm(range(epochs), desc=description, disable=not progress, leave=False)
-    for _ in bar:
-        probe.train()
-        order = torch.randperm(num_train, generator=generator)
-        total_loss, correct = 0.0, 0
-        for start in range(0, num_train, batch_size):
-            index = order[start : start + batch_size]
-            features = train_features[index].to(device=device, dtype=torch.float32)
-            labels = train_labels[index].to(device)
-            logits = probe(features)
-            loss = F.cross_entropy(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total_loss += float(loss.detach()) * len(index)
-            correct += int((logits.argmax(-1) == labels).sum())
-        result.train_loss.append(total_loss / num_train)
-        result.train_accuracy.append(correct / num_train)
+    for _ in (bar := tqdm(range(epochs), desc=description, disable=not progress, leave=False)):
+        loss, accuracy = _train_one_epoch(probe, optimizer, scheduler, train_features, train_labels, batch_size,
+                                          generator, device)
+        result.train_loss.append(loss)
+        result.train_accuracy.append(accuracy)
         postfix = {"loss": f"{result.train_loss[-1]:.3f}"}
         if eval_features is not None:
             result.eval_accuracy.append(evaluate_attentive_probe(probe, eval_features, eval_labels))

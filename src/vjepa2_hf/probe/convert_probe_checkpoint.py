@@ -197,6 +197,59 @@ def _load_backbone(
     return VJEPA2Model.from_pretrained(os.fspath(backbone), dtype=dtype)
 
 
+def _probe_config_dict(base, probe_state, num_attention_heads, layer_norm_eps, pooler_input_layers,
+                       frames_per_clip) -> dict[str, Any]:
+    """The backbone's config fields plus the probe's shape (depth read from the state dict, width checked)."""
+    depth = len({m.group(1) for k in probe_state if (m := re.match(r"^pooler\.self_attention_layers\.(\d+)\.", k))})
+    hidden = base.config.hidden_size
+    if "pooler.query_tokens" not in probe_state:
+        raise ValueError("the official probe has no `pooler.query_tokens`")
+    if probe_state["pooler.query_tokens"].shape[-1] != hidden:
+        raise ValueError(
+            f"the probe's width {probe_state['pooler.query_tokens'].shape[-1]} does not match the backbone's "
+            f"hidden_size {hidden}"
+        )
+    config_dict = base.config.to_dict()
+    for key in ("architectures", "model_type", "transformers_version", "id2label", "label2id", "num_labels"):
+        config_dict.pop(key, None)
+    config_dict.update(
+        num_pooler_layers=depth,
+        pooler_num_attention_heads=num_attention_heads,
+        pooler_layer_norm_eps=layer_norm_eps,
+        pooler_input_layers=pooler_input_layers,
+    )
+    if frames_per_clip is not None:
+        config_dict.update(frames_per_clip=frames_per_clip, num_frames=frames_per_clip)
+    return config_dict
+
+
+def _anticipation_config(config_dict: dict[str, Any], probe_state) -> VJEPA2Config:
+    sizes = {}
+    for head in _ANTICIPATION_HEADS:
+        if f"{head}.weight" not in probe_state:
+            raise ValueError(f"the EK100 probe lacks `{head}` (found {sorted(probe_state)[:10]} ...)")
+        sizes[head] = probe_state[f"{head}.weight"].shape[0]
+    config_dict.update(
+        num_verbs=sizes["verb_classifier"], num_nouns=sizes["noun_classifier"], num_actions=sizes["action_classifier"]
+    )
+    return VJEPA2Config(**config_dict)
+
+
+def _classifier_config(config_dict: dict[str, Any], probe_state, id2label) -> VJEPA2Config:
+    if "classifier.weight" not in probe_state:
+        raise ValueError("the official probe has no `linear` classifier")
+    num_labels = probe_state["classifier.weight"].shape[0]
+    if id2label is not None:
+        id2label = {int(k): str(v) for k, v in id2label.items()}
+        if len(id2label) != num_labels:
+            raise ValueError(f"`id2label` has {len(id2label)} entries but the probe has {num_labels} classes")
+    config = VJEPA2Config(**config_dict, num_labels=num_labels)
+    if id2label is not None:
+        config.id2label = id2label
+        config.label2id = {v: k for k, v in id2label.items()}
+    return config
+
+
 def convert_official_probe(
     probe: str | os.PathLike | Mapping[str, Any],
     backbone: Any,
@@ -243,56 +296,17 @@ def convert_official_probe(
 
     probe_state = load_official_probe_state_dict(probe, classifier_index)
     base = _load_backbone(backbone, arch, backbone_config, encoder_key, dtype)
-    depth = len({m.group(1) for k in probe_state if (m := re.match(r"^pooler\.self_attention_layers\.(\d+)\.", k))})
-    hidden = base.config.hidden_size
-    if "pooler.query_tokens" not in probe_state:
-        raise ValueError("the official probe has no `pooler.query_tokens`")
-    if probe_state["pooler.query_tokens"].shape[-1] != hidden:
-        raise ValueError(
-            f"the probe's width {probe_state['pooler.query_tokens'].shape[-1]} does not match the backbone's "
-            f"hidden_size {hidden}"
-        )
-    config_dict = base.config.to_dict()
-    for key in ("architectures", "model_type", "transformers_version", "id2label", "label2id", "num_labels"):
-        config_dict.pop(key, None)
-    config_dict.update(
-        num_pooler_layers=depth,
-        pooler_num_attention_heads=num_attention_heads,
-        pooler_layer_norm_eps=layer_norm_eps,
-        pooler_input_layers=pooler_input_layers,
-    )
-    if frames_per_clip is not None:
-        config_dict.update(frames_per_clip=frames_per_clip, num_frames=frames_per_clip)
-
+    config_dict = _probe_config_dict(base, probe_state, num_attention_heads, layer_norm_eps, pooler_input_layers,
+                                     frames_per_clip)
     is_anticipation = any(k.startswith(_ANTICIPATION_HEADS) for k in probe_state)
     has_predictor = getattr(base, "predictor", None) is not None
     if is_anticipation and not has_predictor:
         raise ValueError("an EK100 anticipation probe needs a backbone with its predictor (a full VJEPA2Model)")
     config_dict["keep_predictor"] = has_predictor
     if is_anticipation:
-        sizes = {}
-        for head in _ANTICIPATION_HEADS:
-            if f"{head}.weight" not in probe_state:
-                raise ValueError(f"the EK100 probe lacks `{head}` (found {sorted(probe_state)[:10]} ...)")
-            sizes[head] = probe_state[f"{head}.weight"].shape[0]
-        config_dict.update(
-            num_verbs=sizes["verb_classifier"], num_nouns=sizes["noun_classifier"], num_actions=sizes["action_classifier"]
-        )
-        config = VJEPA2Config(**config_dict)
-        model_class = VJEPA2ForActionAnticipation
+        config, model_class = _anticipation_config(config_dict, probe_state), VJEPA2ForActionAnticipation
     else:
-        if "classifier.weight" not in probe_state:
-            raise ValueError("the official probe has no `linear` classifier")
-        num_labels = probe_state["classifier.weight"].shape[0]
-        if id2label is not None:
-            id2label = {int(k): str(v) for k, v in id2label.items()}
-            if len(id2label) != num_labels:
-                raise ValueError(f"`id2label` has {len(id2label)} entries but the probe has {num_labels} classes")
-        config = VJEPA2Config(**config_dict, num_labels=num_labels)
-        if id2label is not None:
-            config.id2label = id2label
-            config.label2id = {v: k for k, v in id2label.items()}
-        model_class = VJEPA2ForVideoClassification
+        config, model_class = _classifier_config(config_dict, probe_state, id2label), VJEPA2ForVideoClassification
 
     with torch.device("meta"):
         model = model_class(config)

@@ -1,17 +1,13 @@
-"""Model cards for saved probe folders, rendered from the templates in `model_cards/`.
-
-Templates use `string.Template` placeholders (`${name}`); rendering fails on a missing value rather than leaving a
-placeholder in a published card.
-"""
+"""The model card of a saved probe folder, rendered from `model_cards/video_classification.md`."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 from pathlib import Path
-from string import Template
 from typing import Any, Mapping
+
+from ..model_card_utils import find_model_card_template, library_versions, markdown_table, render_model_card
 
 __all__ = ["find_model_card_template", "render_model_card", "write_video_classification_card"]
 
@@ -23,54 +19,30 @@ _METRIC_NAMES = {
 }
 
 
-def find_model_card_template(name: str) -> Path:
-    """Path of `model_cards/<name>` (shipped inside the package, or at the repository root of a source checkout)."""
-    package = Path(__file__).resolve().parents[1]
-    candidates = [package / "model_cards" / name, package.parents[1] / "model_cards" / name]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"model card template {name!r} not found (looked in {[str(p) for p in candidates]})")
-
-
-def render_model_card(template: str | os.PathLike, values: Mapping[str, Any]) -> str:
-    """Fill a template file (name under `model_cards/` or a path) with `values`.
-
-    Raises:
-        KeyError: a placeholder has no value.
-    """
-    path = Path(template)
-    if not path.is_file():
-        path = find_model_card_template(str(template))
-    return Template(path.read_text(encoding="utf-8")).substitute({k: str(v) for k, v in values.items()})
-
-
-def _versions() -> str:
-    import torch
-    import transformers
-
-    from .. import __version__
-
-    return "\n".join(
-        [
-            f"- vjepa2-hf {__version__}",
-            f"- transformers {transformers.__version__}",
-            f"- torch {torch.__version__}",
-            f"- python {platform.python_version()}",
-        ]
-    )
-
-
-def _table(rows: Mapping[str, Any]) -> str:
-    return "\n".join(f"| {k} | {v} |" for k, v in rows.items())
-
-
 def _fmt(value: Any) -> str:
     if hasattr(value, "value") and not isinstance(value, (int, float, str)):  # enums (SchedulerType, ...)
         value = value.value
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
     return str(value)
+
+
+def _summaries(model) -> tuple[str, str]:
+    """One line each about the probe and the encoder of `model`."""
+    from .modeling_probe import pooler_heads_and_eps
+
+    config = model.config
+    heads, eps = pooler_heads_and_eps(config)
+    layers = getattr(config, "pooler_input_layers", None)
+    probe_summary = (
+        f"{config.num_pooler_layers} self-attention blocks + 1 cross-attention block, {heads} heads, LayerNorm eps "
+        f"{eps:g}" + (f", multi-level input from blocks {layers}" if layers else "")
+    )
+    encoder_summary = (
+        f"{config.num_hidden_layers} blocks, width {config.hidden_size}, {config.num_attention_heads} heads, "
+        f"{sum(p.numel() for p in model.vjepa2.encoder.parameters()) / 1e6:.2f}M parameters"
+    )
+    return probe_summary, encoder_summary
 
 
 def write_video_classification_card(
@@ -102,19 +74,8 @@ def write_video_classification_card(
         model_path: what the usage snippet loads, e.g. the Hub repo it is pushed to (default: the folder).
         backbone_note: an extra sentence under the title (e.g. "the encoder is randomly initialised").
     """
-    from .modeling_probe import pooler_heads_and_eps
-
     config = model.config
-    heads, eps = pooler_heads_and_eps(config)
-    layers = getattr(config, "pooler_input_layers", None)
-    probe_summary = (
-        f"{config.num_pooler_layers} self-attention blocks + 1 cross-attention block, {heads} heads, LayerNorm eps "
-        f"{eps:g}" + (f", multi-level input from blocks {layers}" if layers else "")
-    )
-    encoder_summary = (
-        f"{config.num_hidden_layers} blocks, width {config.hidden_size}, {config.num_attention_heads} heads, "
-        f"{sum(p.numel() for p in model.vjepa2.encoder.parameters()) / 1e6:.2f}M parameters"
-    )
+    probe_summary, encoder_summary = _summaries(model)
     chance = metrics.get("chance_accuracy", 1.0 / config.num_labels)
     metric_rows = {_METRIC_NAMES.get(k, k): _fmt(metrics[k]) for k in _METRIC_NAMES if k in metrics}
     metric_rows["chance accuracy"] = _fmt(chance)
@@ -138,7 +99,7 @@ def write_video_classification_card(
         "num_train": num_train,
         "num_eval": num_eval,
         "chance": _fmt(chance),
-        "metrics_table": _table(metric_rows),
+        "metrics_table": markdown_table(metric_rows),
         "frames": int(getattr(config, "num_frames", None) or config.frames_per_clip),
         "crop": config.crop_size,
         "tubelet": config.tubelet_size,
@@ -146,10 +107,10 @@ def write_video_classification_card(
         "probe_summary": probe_summary,
         "backbone_state": "frozen" if getattr(config, "freeze_backbone", True) else "fine-tuned",
         "backbone_note": backbone_note,
-        "training_table": _table({k: _fmt(v) for k, v in training.items()}),
+        "training_table": markdown_table({k: _fmt(v) for k, v in training.items()}),
         "labels": labels,
         "model_path": model_path or str(path),
-        "versions": _versions(),
+        "versions": library_versions(),
     }
     card = render_model_card(template, values)
     out = path / "README.md"

@@ -349,37 +349,9 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
                 features = torch.cat(output.intermediate_hidden_states, dim=1)
         return features, output
 
-    def forward(
-        self,
-        pixel_values_videos: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        encoder_hidden_states: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> VJEPA2VideoClassifierOutput | tuple:
-        r"""
-        Args:
-            pixel_values_videos (`torch.FloatTensor`): a clip `(batch_size, num_frames, num_channels, height, width)`,
-                or for multi-clip multi-view evaluation `(batch_size, num_views, num_segments, num_frames,
-                num_channels, height, width)`.
-            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class ids (float targets for
-                regression / multi-label, following `config.problem_type`).
-            encoder_hidden_states (`torch.FloatTensor`, *optional*): precomputed probe inputs (cached frozen features,
-                see `get_video_features`) of shape `(batch_size, num_tokens, hidden_size)` or `(batch_size,
-                num_views, num_tokens, hidden_size)`; the backbone is not run.
-            output_hidden_states, output_attentions: return the encoder's (single-view pixel inputs only).
-
-        Returns:
-            [`VJEPA2VideoClassifierOutput`].
-        """
-        output_hidden_states, output_attentions, return_dict = self.resolve_output_flags(
-            output_hidden_states, output_attentions, return_dict
-        )
-        if (pixel_values_videos is None) == (encoder_hidden_states is None):
-            raise ValueError("pass exactly one of `pixel_values_videos` and `encoder_hidden_states`")
-
+    def _probe_inputs(self, pixel_values_videos, encoder_hidden_states, output_hidden_states, output_attentions):
+        """The probe's input tokens `(batch or batch * num_views, num_tokens, hidden_size)`, the number of views
+        (None for single-view input) and the encoder's hidden states / attentions when asked for."""
         hidden_states = attentions = None
         num_views = None
         if encoder_hidden_states is not None:
@@ -414,7 +386,52 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
                 "multi-view evaluation, [batch, num_views, num_segments, frames, channels, height, width]; got "
                 f"shape {tuple(pixel_values_videos.shape)}"
             )
+        return features, num_views, hidden_states, attentions
 
+    def _loss(self, labels, logits, view_logits):
+        """`config.problem_type`'s loss; with several views, each view's logits against the clip's label."""
+        labels = labels.to(logits.device)
+        if view_logits is None:
+            loss = ForSequenceClassificationLoss(labels, logits, self.config)
+        else:
+            flat_labels = labels.repeat_interleave(view_logits.shape[1], dim=0)
+            loss = ForSequenceClassificationLoss(flat_labels, view_logits.flatten(0, 1), self.config)
+        return loss
+
+    def forward(
+        self,
+        pixel_values_videos: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        encoder_hidden_states: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> VJEPA2VideoClassifierOutput | tuple:
+        r"""
+        Args:
+            pixel_values_videos (`torch.FloatTensor`): a clip `(batch_size, num_frames, num_channels, height, width)`,
+                or for multi-clip multi-view evaluation `(batch_size, num_views, num_segments, num_frames,
+                num_channels, height, width)`.
+            labels (`torch.LongTensor` of shape `(batch_size,)`, *optional*): class ids (float targets for
+                regression / multi-label, following `config.problem_type`).
+            encoder_hidden_states (`torch.FloatTensor`, *optional*): precomputed probe inputs (cached frozen features,
+                see `get_video_features`) of shape `(batch_size, num_tokens, hidden_size)` or `(batch_size,
+                num_views, num_tokens, hidden_size)`; the backbone is not run.
+            output_hidden_states, output_attentions: return the encoder's (single-view pixel inputs only).
+
+        Returns:
+            [`VJEPA2VideoClassifierOutput`].
+        """
+        output_hidden_states, output_attentions, return_dict = self.resolve_output_flags(
+            output_hidden_states, output_attentions, return_dict
+        )
+        if (pixel_values_videos is None) == (encoder_hidden_states is None):
+            raise ValueError("pass exactly one of `pixel_values_videos` and `encoder_hidden_states`")
+
+        features, num_views, hidden_states, attentions = self._probe_inputs(
+            pixel_values_videos, encoder_hidden_states, output_hidden_states, output_attentions
+        )
         features = features.to(self.classifier.weight.dtype)
         pooled = self.pooler(features)[:, 0]  # (B or B*V, D)
         logits = self.classifier(pooled)
@@ -428,15 +445,7 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
             else:
                 logits = view_logits.mean(1)
 
-        loss = None
-        if labels is not None:
-            labels = labels.to(logits.device)
-            if view_logits is None:
-                loss = ForSequenceClassificationLoss(labels, logits, self.config)
-            else:
-                flat_labels = labels.repeat_interleave(view_logits.shape[1], dim=0)
-                loss = ForSequenceClassificationLoss(flat_labels, view_logits.flatten(0, 1), self.config)
-
+        loss = self._loss(labels, logits, view_logits) if labels is not None else None
         output = VJEPA2VideoClassifierOutput(
             loss=loss,
             logits=logits,

@@ -1,12 +1,12 @@
 """Attentive probing (or LoRA / full fine-tuning) of V-JEPA 2 on labelled videos with the `Trainer`.
 
-    vjepa2-hf probe --model facebook/vjepa2-vitl-fpc64-256 --data my_videos/ --output_dir probe-out \
+    vjepa2-hf probe --model facebook/vjepa2-vitl-fpc64-256 --data my_videos/ --output-dir probe-out \
         --num_train_epochs 20 --learning_rate 1e-3 --cache_features
-    python -m vjepa2_hf.probe.run_video_classification config.json      # the same arguments as a JSON file
+    vjepa2-hf probe config.json                                          # the same arguments as a JSON file
 
 Written like transformers' `run_image_classification.py`: `ModelArguments`, `DataArguments` and `TrainingArguments`
-parsed by `HfArgumentParser`, the package's `VJEPA2VideoProcessor` (evaluation transform), `VideoClipDataset` and
-`VideoCollator` for decoding, metrics from the `evaluate` modules shipped in `vjepa2_hf/probe/metrics` (accuracy, top-5
+(parsed by `HfArgumentParser` in `vjepa2_hf.commands.probe`), the package's `VJEPA2VideoProcessor` (evaluation
+transform), `VideoClipDataset` and `VideoCollator` for decoding, metrics from the `evaluate` modules shipped in `vjepa2_hf/probe/metrics` (accuracy, top-5
 accuracy, class-mean recall@5), then `save_pretrained` of the model and the processor, a model card from
 `model_cards/video_classification.md`, and optionally a transformers-format export and a Hub push.
 
@@ -26,21 +26,18 @@ encoder's attention and MLP projections, trained with the probe; the saved model
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
-import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-from transformers import HfArgumentParser, Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 
 from ..encoder.configuration_vjepa2 import PRESET_ALIASES, PRESETS, VJEPA2Config
@@ -61,10 +58,8 @@ __all__ = [
     "make_compute_metrics",
     "run_probe",
     "default_training_arguments",
-    "parse_probe_arguments",
-    "namespace_to_arguments",
-    "add_probe_arguments",
-    "main",
+    "load_probe_arguments",
+    "probe_arguments_from_values",
 ]
 
 LORA_TARGET_MODULES = r"vjepa2\.encoder\.layer\.\d+\.(attention\.(qkv|proj)|mlp\.(fc1|fc2))"
@@ -542,6 +537,137 @@ class _EpochSetter(TrainerCallback):
             self.dataset.set_epoch(int(state.epoch or 0))
 
 
+def _check_probe_arguments(model_args: ModelArguments, data_args: DataArguments) -> None:
+    if model_args.lora_rank and model_args.cache_features:
+        raise ValueError("`cache_features` needs a frozen backbone; it cannot be combined with `lora_rank` > 0")
+    if model_args.cache_features and not model_args.freeze_backbone:
+        raise ValueError("`cache_features` needs a frozen backbone; drop --no_freeze_backbone or --cache_features")
+    if model_args.cache_features and data_args.augment:
+        raise ValueError("`augment` has no effect on cached features: pass one of --augment and --cache_features")
+    if data_args.num_segments < 1 or data_args.num_views < 1:
+        raise ValueError(
+            f"`num_segments` and `num_views` must be >= 1, got {data_args.num_segments} and {data_args.num_views}"
+        )
+
+
+@dataclass
+class _ProbeData:
+    """What the Trainer of a probe run reads: datasets (clips or cached features), collators, the processor."""
+
+    processor: Any
+    frames: int
+    train_set: Any  # the clip dataset (its epoch moves the random clip positions)
+    train_dataset: Any
+    eval_dataset: Any
+    collator: Any = None
+    eval_collator: Any = None
+    feature_seconds: float = 0.0
+
+
+def _build_probe_data(model_probe, model_args: ModelArguments, data_args: DataArguments,
+                      training_args: TrainingArguments, train_data, eval_data, progress: bool) -> _ProbeData:
+    """Clip datasets with the processor (multi-view at evaluation), or the frozen backbone's cached features."""
+    from ..video.sampling import ClipSampler
+    from ..video.transforms import MultiViewEvalTransform, VideoTrainTransform
+    from ..video.video_datasets import VideoClipDataset
+    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+
+    config = model_probe.config
+    frames = int(data_args.frames_per_clip or getattr(config, "num_frames", None) or config.frames_per_clip)
+    config.num_frames = frames
+    crop = int(data_args.crop_size or config.crop_size)
+    processor = VJEPA2VideoProcessor(crop_size=crop, do_resize=data_args.do_resize)
+    eval_transform = MultiViewEvalTransform(crop, data_args.num_views) if data_args.num_views > 1 else processor
+    train_transform = processor
+    if data_args.augment:
+        train_transform = VideoTrainTransform(crop, random_resize_scale=(0.3, 1.0), random_horizontal_flip=False)
+    sampling = dict(frames_per_clip=frames, frame_step=data_args.frame_step, num_clips=data_args.num_segments,
+                    allow_clip_overlap=True)
+    seed = training_args.seed
+    train_set = VideoClipDataset(train_data, train_transform, ClipSampler(random_clip_sampling=True, **sampling), seed=seed)
+    # Deviation: the official eval draws a random clip position even at validation; ours is deterministic.
+    eval_set = VideoClipDataset(
+        eval_data, eval_transform, ClipSampler(random_clip_sampling=False, **sampling), seed=seed, on_error="raise",
+    )
+    if not model_args.cache_features:
+        return _ProbeData(processor, frames, train_set, train_set, eval_set,
+                          collator=MultiViewCollator(data_args.num_segments, 1),
+                          eval_collator=MultiViewCollator(data_args.num_segments, data_args.num_views))
+    model_probe.to(training_args.device)
+    cache_dir = Path(training_args.output_dir) / "feature_cache"
+    key = {"crop": crop, "resize": data_args.do_resize, **sampling, "views": data_args.num_views}
+    # training features without random clip positions: the cache is a fixed set
+    fixed_train = VideoClipDataset(
+        train_data, processor, ClipSampler(random_clip_sampling=False, **sampling), seed=seed, on_error="raise",
+    )
+    train_dataset, t_train = _cached_features(model_probe, fixed_train, cache_dir, key, data_args, 1, "train", progress)
+    eval_dataset, t_eval = _cached_features(model_probe, eval_set, cache_dir, key, data_args, data_args.num_views,
+                                            "eval", progress)
+    return _ProbeData(processor, frames, train_set, train_dataset, eval_dataset, feature_seconds=t_train + t_eval)
+
+
+def _card_values(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments,
+                 metrics: dict[str, float], frames: int, num_train: int, num_eval: int,
+                 data_description: str | None) -> dict[str, Any]:
+    return dict(
+        base_model=model_args.model,
+        dataset=data_args.data,
+        dataset_description=data_description or data_args.data,
+        metrics=metrics,
+        num_train=num_train,
+        num_eval=num_eval,
+        model_path=model_args.push_to_hub_repo,
+        training={
+            "epochs": training_args.num_train_epochs,
+            "learning_rate": training_args.learning_rate,
+            "weight_decay": training_args.weight_decay,
+            "batch_size": training_args.per_device_train_batch_size,
+            "scheduler": str(training_args.lr_scheduler_type),
+            "frozen_backbone": model_args.freeze_backbone,
+            "lora_rank": model_args.lora_rank,
+            "cached_features": model_args.cache_features,
+            "frames_per_clip": frames,
+            "frame_step": data_args.frame_step,
+            "segments_x_views": f"{data_args.num_segments}x{data_args.num_views}",
+            "bf16": bool(training_args.bf16),
+        },
+    )
+
+
+def _save_probe_folder(output_dir: Path, model_probe, processor, model_args: ModelArguments, data_args: DataArguments,
+                       training_args: TrainingArguments, metrics: dict[str, float], card_values: dict[str, Any],
+                       card_note: str) -> None:
+    """Weights, processor, metrics, arguments and model card; the transformers export and the Hub push if asked."""
+    from .model_card import write_video_classification_card
+
+    model_probe.save_pretrained(str(output_dir))
+    processor.save_pretrained(str(output_dir))
+    with open(output_dir / "all_results.json", "w") as f:
+        json.dump(metrics, f, indent=2, sort_keys=True)
+    with open(output_dir / "training_args.json", "w") as f:
+        json.dump(
+            {"model": dataclasses.asdict(model_args), "data": dataclasses.asdict(data_args),
+             "training": training_args.to_dict()},
+            f, indent=2, default=str,
+        )
+    write_video_classification_card(output_dir, model_probe, backbone_note=card_note, **card_values)
+    if model_args.export_transformers:
+        from .export import export_classifier_to_transformers
+
+        export_dir = export_classifier_to_transformers(model_probe, output_dir / "transformers", processor=processor)
+        note = (
+            "This folder is in transformers' own format (`model_type: vjepa2`): "
+            "`transformers.AutoModelForVideoClassification.from_pretrained` loads it without vjepa2-hf. "
+            + card_note
+        )
+        write_video_classification_card(export_dir, model_probe, backbone_note=note, **card_values)
+    if model_args.push_to_hub_repo:
+        from .hub import push_folder_to_hub
+
+        folder = output_dir / "transformers" if model_args.export_transformers else output_dir
+        push_folder_to_hub(folder, model_args.push_to_hub_repo)
+
+
 def run_probe(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -562,84 +688,26 @@ def run_probe(
     Returns:
         [`ProbeRunResult`].
     """
-    from ..video.sampling import ClipSampler
-    from ..video.transforms import MultiViewEvalTransform, VideoTrainTransform
-    from ..video.video_datasets import VideoClipDataset
-    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
-    from .model_card import write_video_classification_card
-
-    if model_args.lora_rank and model_args.cache_features:
-        raise ValueError("`cache_features` needs a frozen backbone; it cannot be combined with `lora_rank` > 0")
-    if model_args.cache_features and not model_args.freeze_backbone:
-        raise ValueError("`cache_features` needs a frozen backbone; drop --no_freeze_backbone or --cache_features")
-    if model_args.cache_features and data_args.augment:
-        raise ValueError("`augment` has no effect on cached features: pass one of --augment and --cache_features")
-    if data_args.num_segments < 1 or data_args.num_views < 1:
-        raise ValueError(
-            f"`num_segments` and `num_views` must be >= 1, got {data_args.num_segments} and {data_args.num_views}"
-        )
+    _check_probe_arguments(model_args, data_args)
     start = time.perf_counter()
     train_data, eval_data, id2label = load_video_splits(data_args, seed=training_args.seed)
     model_probe = build_probe_model(model_args, id2label, num_frames=data_args.frames_per_clip)
-    config = model_probe.config
-    frames = int(data_args.frames_per_clip or getattr(config, "num_frames", None) or config.frames_per_clip)
-    config.num_frames = frames
-    crop = int(data_args.crop_size or config.crop_size)
-    processor = VJEPA2VideoProcessor(crop_size=crop, do_resize=data_args.do_resize)
-    if data_args.num_views > 1:
-        eval_transform = MultiViewEvalTransform(crop, data_args.num_views)
-    else:
-        eval_transform = processor
-    train_transform = processor
-    if data_args.augment:
-        train_transform = VideoTrainTransform(crop, random_resize_scale=(0.3, 1.0), random_horizontal_flip=False)
-    sampling = dict(frames_per_clip=frames, frame_step=data_args.frame_step, num_clips=data_args.num_segments,
-                    allow_clip_overlap=True)
-    train_set = VideoClipDataset(
-        train_data, train_transform, ClipSampler(random_clip_sampling=True, **sampling), seed=training_args.seed
-    )
-    # Deviation: the official eval draws a random clip position even at validation; ours is deterministic.
-    eval_set = VideoClipDataset(
-        eval_data, eval_transform, ClipSampler(random_clip_sampling=False, **sampling), seed=training_args.seed,
-        on_error="raise",
-    )
-    device = training_args.device
-    feature_seconds = 0.0
-    if model_args.cache_features:
-        model_probe.to(device)
-        cache_dir = Path(training_args.output_dir) / "feature_cache"
-        key = {"crop": crop, "resize": data_args.do_resize, **sampling, "views": data_args.num_views}
-        # training features without random clip positions: the cache is a fixed set
-        fixed_train = VideoClipDataset(
-            train_data, processor, ClipSampler(random_clip_sampling=False, **sampling), seed=training_args.seed,
-            on_error="raise",
-        )
-        train_dataset, t_train = _cached_features(model_probe, fixed_train, cache_dir, key, data_args, 1, "train",
-                                                  progress)
-        eval_dataset, t_eval = _cached_features(model_probe, eval_set, cache_dir, key, data_args, data_args.num_views,
-                                                "eval", progress)
-        feature_seconds = t_train + t_eval
-        collator = None
-    else:
-        train_dataset, eval_dataset = train_set, eval_set
-        collator = MultiViewCollator(data_args.num_segments, 1)
-        eval_collator = MultiViewCollator(data_args.num_segments, data_args.num_views)
-
+    data = _build_probe_data(model_probe, model_args, data_args, training_args, train_data, eval_data, progress)
     model = _apply_lora(model_probe, model_args) if model_args.lora_rank else model_probe
     training_args.disable_tqdm = training_args.disable_tqdm or not progress
     trainer = Trainer(
         model=model,
         args=training_args,
-        train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        data_collator=collator,
+        train_dataset=data.train_dataset,
+        eval_dataset=data.eval_dataset,
+        data_collator=data.collator,
         compute_metrics=make_compute_metrics(len(id2label)),
         preprocess_logits_for_metrics=_logits_only,
-        callbacks=[_EpochSetter(train_set)] if not model_args.cache_features else None,
+        callbacks=[_EpochSetter(data.train_set)] if not model_args.cache_features else None,
     )
-    if collator is not None and data_args.num_views > 1:
+    if data.collator is not None and data_args.num_views > 1:
         # training reads one view; evaluation all of them
-        trainer.get_eval_dataloader = _eval_loader_with(trainer, eval_collator)
+        trainer.get_eval_dataloader = _eval_loader_with(trainer, data.eval_collator)
     train_output = trainer.train()
     eval_metrics = trainer.evaluate()
     if model_args.lora_rank:
@@ -648,67 +716,22 @@ def run_probe(
 
     metrics = {k: float(v) for k, v in eval_metrics.items() if isinstance(v, (int, float))}
     metrics.update({k: float(v) for k, v in train_output.metrics.items() if isinstance(v, (int, float))})
-    metrics["feature_seconds"] = feature_seconds
+    metrics["feature_seconds"] = data.feature_seconds
     metrics["total_seconds"] = time.perf_counter() - start
     metrics["chance_accuracy"] = 1.0 / len(id2label)
     output_dir = Path(training_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     if training_args.should_save:
-        model_probe.save_pretrained(str(output_dir))
-        processor.save_pretrained(str(output_dir))
-        with open(output_dir / "all_results.json", "w") as f:
-            json.dump(metrics, f, indent=2, sort_keys=True)
-        with open(output_dir / "training_args.json", "w") as f:
-            json.dump(
-                {"model": dataclasses.asdict(model_args), "data": dataclasses.asdict(data_args),
-                 "training": training_args.to_dict()},
-                f, indent=2, default=str,
-            )
-        card_values = dict(
-            base_model=model_args.model,
-            dataset=data_args.data,
-            dataset_description=data_description or data_args.data,
-            metrics=metrics,
-            num_train=len(train_data),
-            num_eval=len(eval_data),
-            model_path=model_args.push_to_hub_repo,
-            training={
-                "epochs": training_args.num_train_epochs,
-                "learning_rate": training_args.learning_rate,
-                "weight_decay": training_args.weight_decay,
-                "batch_size": training_args.per_device_train_batch_size,
-                "scheduler": str(training_args.lr_scheduler_type),
-                "frozen_backbone": model_args.freeze_backbone,
-                "lora_rank": model_args.lora_rank,
-                "cached_features": model_args.cache_features,
-                "frames_per_clip": frames,
-                "frame_step": data_args.frame_step,
-                "segments_x_views": f"{data_args.num_segments}x{data_args.num_views}",
-                "bf16": bool(training_args.bf16),
-            },
-        )
-        write_video_classification_card(output_dir, model_probe, backbone_note=card_note, **card_values)
-        if model_args.export_transformers:
-            from .export import export_classifier_to_transformers
-
-            export_dir = export_classifier_to_transformers(model_probe, output_dir / "transformers", processor=processor)
-            note = (
-                "This folder is in transformers' own format (`model_type: vjepa2`): "
-                "`transformers.AutoModelForVideoClassification.from_pretrained` loads it without vjepa2-hf. "
-                + card_note
-            )
-            write_video_classification_card(export_dir, model_probe, backbone_note=note, **card_values)
-        if model_args.push_to_hub_repo:
-            from .hub import push_folder_to_hub
-
-            folder = output_dir / "transformers" if model_args.export_transformers else output_dir
-            push_folder_to_hub(folder, model_args.push_to_hub_repo)
+        card_values = _card_values(model_args, data_args, training_args, metrics, data.frames, len(train_data),
+                                   len(eval_data), data_description)
+        _save_probe_folder(output_dir, model_probe, data.processor, model_args, data_args, training_args, metrics,
+                           card_values, card_note)
     return ProbeRunResult(
         output_dir=str(output_dir),
         metrics=metrics,
         log_history=list(trainer.state.log_history),
         model=model_probe,
-        processor=processor,
+        processor=data.processor,
         id2label=id2label,
         num_train=len(train_data),
         num_eval=len(eval_data),
@@ -730,54 +753,18 @@ def _eval_loader_with(trainer: Trainer, collator):
 
 
 # --------------------------------------------------------------------------------------------------------------
-# command line
+# arguments from a mapping or a config file (the command line itself is `vjepa2_hf.commands.probe`)
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _parser() -> HfArgumentParser:
-    """`HfArgumentParser` of the three dataclasses whose training arguments default to "not given" (so that the probe
-    recipe of `default_training_arguments`, not the Trainer's defaults, fills them)."""
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    training_fields = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
-    for action in parser._actions:
-        if action.dest in training_fields:
-            action.default = argparse.SUPPRESS
-            action.required = False
-    return parser
+def probe_arguments_from_values(values: dict[str, Any]) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """The three argument dataclasses from one flat mapping of their fields (a config file, or the parsed command
+    line). Training arguments not given take the probe recipe of `default_training_arguments` (not the Trainer's
+    defaults); without `output_dir` the output goes to `outputs/probe`.
 
-
-def parse_probe_arguments(argv: Sequence[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    """Parse the command line (or one `.json` / `.yaml` file) into the three argument dataclasses.
-
-    Training arguments not given take the probe recipe of `default_training_arguments` (not the Trainer's defaults);
-    without `--output_dir` the output goes to `outputs/probe`.
+    Raises:
+        ValueError: a key is not a field of any of the three.
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return _from_values(json.loads(Path(argv[0]).read_text()))
-    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
-        from ..recipe_yaml import load_recipe_yaml
-
-        return _from_values(load_recipe_yaml(Path(argv[0]).read_text()))
-    return namespace_to_arguments(_parser().parse_args(argv))
-
-
-def namespace_to_arguments(namespace) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
-    """An argparse namespace holding the fields of the three dataclasses (e.g. from `add_probe_arguments`); training
-    arguments absent from it take the probe recipe's defaults."""
-    return _from_values(dict(vars(namespace)))
-
-
-def add_probe_arguments(parser) -> None:
-    """Add the probe's arguments (the three dataclasses, `HfArgumentParser` style) to an argparse parser."""
-    source = _parser()
-    for action in source._actions:
-        if action.dest == "help":
-            continue
-        parser._add_action(action)
-
-
-def _from_values(values: dict[str, Any]) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
     names = lambda cls: {f.name for f in dataclasses.fields(cls) if f.init}  # noqa: E731
     unknown = set(values) - names(ModelArguments) - names(DataArguments) - names(TrainingArguments)
     if unknown:
@@ -789,18 +776,13 @@ def _from_values(values: dict[str, Any]) -> tuple[ModelArguments, DataArguments,
     return model_args, data_args, default_training_arguments(output_dir, **training)
 
 
-def format_metrics(metrics: dict[str, float]) -> str:
-    keys = ["eval_accuracy", "eval_top5_accuracy", "eval_class_mean_recall@5", "eval_loss", "train_loss",
-            "chance_accuracy", "train_runtime", "feature_seconds"]
-    return "\n".join(f"  {k:<28}{metrics[k]:.4f}" for k in keys if k in metrics and not math.isnan(metrics[k]))
+def load_probe_arguments(path: str | os.PathLike) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """The three argument dataclasses from a `.json` or `.yaml` file holding their fields."""
+    from ..recipe_yaml import load_recipe_yaml
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    model_args, data_args, training_args = parse_probe_arguments(argv)
-    result = run_probe(model_args, data_args, training_args)
-    print(f"saved {result.output_dir}\n{format_metrics(result.metrics)}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    path = Path(path)
+    if path.suffix == ".json":
+        return probe_arguments_from_values(json.loads(path.read_text()))
+    if path.suffix in (".yaml", ".yml"):
+        return probe_arguments_from_values(load_recipe_yaml(path.read_text()))
+    raise ValueError(f"a probe config file must be .json, .yaml or .yml, got {str(path)!r}")

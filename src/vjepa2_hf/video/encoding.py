@@ -14,6 +14,42 @@ import numpy as np
 __all__ = ["write_video"]
 
 
+def _as_frame_array(frames) -> np.ndarray | None:
+    """The frames as one uint8 array `[T, H, W(, C)]` (None for no frame), checked."""
+    frames = [np.asarray(f) for f in frames] if not isinstance(frames, np.ndarray) else frames
+    if len(frames) == 0:
+        return None
+    arr = np.stack(frames) if not isinstance(frames, np.ndarray) else frames
+    if arr.dtype != np.uint8:
+        raise ValueError(f"`frames` must be uint8, got {arr.dtype}")
+    if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] not in (3, 4)):
+        raise ValueError(f"`frames` must be [T, H, W], [T, H, W, 3] or [T, H, W, 4], got shape {arr.shape}")
+    return arr
+
+
+def _default_pix_fmt(codec: str, in_fmt: str) -> str:
+    """`yuv420p` for lossy codecs (`yuvj420p` for MJPEG); the input layout for lossless ones (FFV1: BGR order)."""
+    if codec not in ("ffv1", "png", "rawvideo", "qtrle"):
+        return "yuvj420p" if codec == "mjpeg" else "yuv420p"
+    if codec == "ffv1" and in_fmt in ("rgb24", "rgba"):
+        return {"rgb24": "bgr0", "rgba": "bgra"}[in_fmt]
+    return in_fmt
+
+
+def _encoder_options(codec: str, crf: int | None, options: dict[str, str] | None) -> dict[str, str]:
+    """Encoder options: the caller's, plus the CRF and fast presets of x264 / x265 / vpx."""
+    opts = dict(options or {})
+    if crf is not None and codec in ("libx264", "libx265", "libvpx", "libvpx-vp9"):
+        opts.setdefault("crf", str(crf))
+    if codec == "libx264":
+        opts.setdefault("preset", "ultrafast")
+        opts.setdefault("tune", "zerolatency")
+    if codec in ("libvpx", "libvpx-vp9"):
+        opts.setdefault("deadline", "realtime")
+        opts.setdefault("b", "0")
+    return opts
+
+
 def write_video(
     path: str | os.PathLike,
     frames: np.ndarray | Sequence[np.ndarray],
@@ -52,29 +88,12 @@ def write_video(
     """
     import av
 
-    frames = [np.asarray(f) for f in frames] if not isinstance(frames, np.ndarray) else frames
-    if len(frames) == 0:
-        arr = None
-    else:
-        arr = np.stack(frames) if not isinstance(frames, np.ndarray) else frames
-        if arr.dtype != np.uint8:
-            raise ValueError(f"`frames` must be uint8, got {arr.dtype}")
-        if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] not in (3, 4)):
-            raise ValueError(f"`frames` must be [T, H, W], [T, H, W, 3] or [T, H, W, 4], got shape {arr.shape}")
+    arr = _as_frame_array(frames)
     path = str(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    in_fmt = "rgb24"
-    if arr is not None and arr.ndim == 3:
-        in_fmt = "gray"
-    elif arr is not None and arr.shape[-1] == 4:
-        in_fmt = "rgba"
-    lossless = codec in ("ffv1", "png", "rawvideo", "qtrle")
+    in_fmt = "rgb24" if arr is None or arr.ndim == 4 and arr.shape[-1] == 3 else ("gray" if arr.ndim == 3 else "rgba")
     if pix_fmt is None:
-        pix_fmt = in_fmt if lossless else ("yuvj420p" if codec == "mjpeg" else "yuv420p")
-        if codec == "ffv1" and in_fmt == "rgb24":
-            pix_fmt = "bgr0"
-        if codec == "ffv1" and in_fmt == "rgba":
-            pix_fmt = "bgra"
+        pix_fmt = _default_pix_fmt(codec, in_fmt)
 
     rate = Fraction(fps).limit_denominator(1000)
     with av.open(path, mode="w", options=dict(container_options or {})) as container:
@@ -85,17 +104,7 @@ def write_video(
         else:
             stream.width, stream.height = 64, 64
         stream.pix_fmt = pix_fmt
-        opts = dict(options or {})
-        if crf is not None and codec in ("libx264", "libx265", "libvpx", "libvpx-vp9"):
-            opts.setdefault("crf", str(crf))
-        if codec == "libx264":
-            opts.setdefault("preset", "ultrafast")
-            opts.setdefault("tune", "zerolatency")
-        if codec in ("libvpx", "libvpx-vp9"):
-            opts.setdefault("deadline", "realtime")
-            opts.setdefault("b", "0")
-        if opts:
-            stream.options = opts
+        opts = _encoder_options(codec, crf, options)
         if gop_size is not None:
             stream.codec_context.gop_size = int(gop_size)
         if pts is not None:

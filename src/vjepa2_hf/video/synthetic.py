@@ -388,6 +388,51 @@ def _split_assignment(labels: np.ndarray, held_out_fraction: float) -> np.ndarra
     return is_test
 
 
+def _check_dataset_arguments(task: str, num_videos: int, size: int, held_out_fraction: float) -> None:
+    if task not in TASKS:
+        raise ValueError(f"`task` must be one of {TASKS}, got {task!r}")
+    if num_videos < 1:
+        raise ValueError(f"`num_videos` must be >= 1, got {num_videos}")
+    if size % 2 or size < 16:
+        raise ValueError(f"`size` must be an even number >= 16 (H.264 with yuv420p), got {size}")
+    if not 0.0 <= held_out_fraction < 1.0:
+        raise ValueError(f"`held_out_fraction` must be in [0, 1), got {held_out_fraction}")
+
+
+def _write_lists(out_dir: str, rows: list[dict[str, Any]]) -> None:
+    """`metadata.jsonl` (one row per clip) and the `train.csv` / `test.csv` lists (`path label`)."""
+    with open(os.path.join(out_dir, "metadata.jsonl"), "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    for split in ("train", "test"):
+        with open(os.path.join(out_dir, f"{split}.csv"), "w") as f:
+            for row in rows:
+                if row["split"] == split:
+                    f.write(f"{row['path']} {row['label']}\n")
+
+
+def _write_clips(out_dir: str, params: dict[str, Any], labels: np.ndarray, is_test: np.ndarray,
+                 names: list[str]) -> list[dict[str, Any]]:
+    """Render and encode every clip into `split/label/index.mp4`; one metadata row each."""
+    from tqdm.auto import tqdm
+
+    seed, task, num_frames, size = params["seed"], params["task"], params["num_frames"], params["size"]
+    rows: list[dict[str, Any]] = []
+    num_videos = len(labels)
+    for i in tqdm(range(num_videos), desc=f"synth {task}", disable=num_videos < 200, leave=False):
+        rng = np.random.default_rng([seed, i])
+        spec = sample_motion_spec(rng, task=task, label=int(labels[i]), num_frames=num_frames, size=size)
+        frames = render_motion_clip(spec)
+        split = "test" if is_test[i] else "train"
+        rel = os.path.join(split, f"{spec.label:02d}_{names[spec.label]}", f"{i:05d}.mp4")
+        write_video(os.path.join(out_dir, rel), frames, fps=params["fps"], crf=params["crf"])
+        row = {"file_name": rel, "path": rel, "label": spec.label, "label_name": names[spec.label], "split": split}
+        row["index"] = i
+        row.update({k: v for k, v in spec.to_dict().items() if k not in ("label",)})
+        rows.append(row)
+    return rows
+
+
 def generate_motion_dataset(
     out_dir: str | os.PathLike,
     num_videos: int,
@@ -421,14 +466,7 @@ def generate_motion_dataset(
     Returns:
         `out_dir` as a string. See the module docstring for the files written.
     """
-    if task not in TASKS:
-        raise ValueError(f"`task` must be one of {TASKS}, got {task!r}")
-    if num_videos < 1:
-        raise ValueError(f"`num_videos` must be >= 1, got {num_videos}")
-    if size % 2 or size < 16:
-        raise ValueError(f"`size` must be an even number >= 16 (H.264 with yuv420p), got {size}")
-    if not 0.0 <= held_out_fraction < 1.0:
-        raise ValueError(f"`held_out_fraction` must be in [0, 1), got {held_out_fraction}")
+    _check_dataset_arguments(task, num_videos, size, held_out_fraction)
     out_dir = os.path.abspath(os.fspath(out_dir))
     params = dict(
         num_videos=int(num_videos),
@@ -457,33 +495,8 @@ def generate_motion_dataset(
     is_test = _split_assignment(labels, held_out_fraction)
 
     t0 = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    try:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(range(num_videos), desc=f"synth {task}", disable=num_videos < 200, leave=False)
-    except ImportError:  # pragma: no cover
-        iterator = range(num_videos)
-    for i in iterator:
-        rng = np.random.default_rng([seed, i])
-        spec = sample_motion_spec(rng, task=task, label=int(labels[i]), num_frames=num_frames, size=size)
-        frames = render_motion_clip(spec)
-        split = "test" if is_test[i] else "train"
-        rel = os.path.join(split, f"{spec.label:02d}_{names[spec.label]}", f"{i:05d}.mp4")
-        write_video(os.path.join(out_dir, rel), frames, fps=fps, crf=crf)
-        row = {"file_name": rel, "path": rel, "label": spec.label, "label_name": names[spec.label], "split": split}
-        row["index"] = i
-        row.update({k: v for k, v in spec.to_dict().items() if k not in ("label",)})
-        rows.append(row)
-
-    with open(os.path.join(out_dir, "metadata.jsonl"), "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    for split in ("train", "test"):
-        with open(os.path.join(out_dir, f"{split}.csv"), "w") as f:
-            for row in rows:
-                if row["split"] == split:
-                    f.write(f"{row['path']} {row['label']}\n")
+    rows = _write_clips(out_dir, params, labels, is_test, names)
+    _write_lists(out_dir, rows)
     info = dict(
         params, class_names=names, num_classes=n_cls, num_train=int((~is_test).sum()), num_test=int(is_test.sum())
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..probe.model_card import render_model_card
+from ..model_card_utils import library_versions, render_model_card
 from .configuration_vjepa2_vlm import VJEPA2VLMConfig
 
 _PROJECTOR_TEXT = {
@@ -14,27 +14,6 @@ _PROJECTOR_TEXT = {
     "merge_mlp": "{s}x{s} token merging (channel concatenation) + 2-layer MLP projector",
     "attentive_pool": "attentive-pooler projector ({q} queries per tubelet) + 2-layer MLP",
 }
-
-
-def _versions() -> str:
-    import platform
-
-    import peft
-    import torch
-    import transformers
-
-    from .. import __version__
-
-    return "\n".join(
-        f"- {name} {version}"
-        for name, version in (
-            ("vjepa2-hf", __version__),
-            ("transformers", transformers.__version__),
-            ("peft", peft.__version__),
-            ("torch", torch.__version__),
-            ("python", platform.python_version()),
-        )
-    )
 
 
 def _fmt_params(n: int) -> str:
@@ -96,8 +75,24 @@ def card_values(
         "memory_table": mem_rows,
         "usage_path": usage_path,
         "usage_note": usage_note,
-        "versions": _versions(),
+        "versions": library_versions(extra=("peft",)),
     }
+
+
+def _results_section(eval_metrics: dict[str, Any] | None, eval_file: Any) -> str:
+    """The card's results: the evaluation table of the stage, or a line saying there was none."""
+    if eval_metrics:
+        rows = [
+            f"| {eval_metrics['metric']} ({eval_metrics.get('mode', 'letter')} scoring) | {eval_metrics['score']:.3f} |",
+            f"| chance | {eval_metrics['chance']:.3f} |",
+            f"| questions | {eval_metrics['num_questions']} |",
+        ]
+        for dim, acc in (eval_metrics.get("by_dimension") or {}).items():
+            rows.append(f"| accuracy: {dim} | {acc:.3f} |")
+        results_section = f"On `{eval_file}`:\n\n| metric | value |\n|---|---|\n" + "\n".join(rows)
+    else:
+        results_section = "No evaluation file was given for this run."
+    return results_section
 
 
 def write_model_card(
@@ -118,18 +113,7 @@ def write_model_card(
         "multi_modal_projector": sum(p.numel() for p in model.multi_modal_projector.parameters()),
         "language_model": sum(p.numel() for p in model.language_model.parameters()),
     }
-    eval_metrics = results.get("eval")
-    if eval_metrics:
-        rows = [
-            f"| {eval_metrics['metric']} ({eval_metrics.get('mode', 'letter')} scoring) | {eval_metrics['score']:.3f} |",
-            f"| chance | {eval_metrics['chance']:.3f} |",
-            f"| questions | {eval_metrics['num_questions']} |",
-        ]
-        for dim, acc in (eval_metrics.get("by_dimension") or {}).items():
-            rows.append(f"| accuracy: {dim} | {acc:.3f} |")
-        results_section = f"On `{config.data.get('eval')}`:\n\n| metric | value |\n|---|---|\n" + "\n".join(rows)
-    else:
-        results_section = "No evaluation file was given for this run."
+    results_section = _results_section(results.get("eval"), config.data.get("eval"))
     is_merged = os.path.basename(os.fspath(save_directory)) == "merged"
     if is_merged:
         contents = "A standalone model: full weights (LoRA folded in), config and processor."

@@ -310,6 +310,92 @@ class VJEPA2VLMProcessor(ProcessorMixin):
             views, fp.image_mean, fp.image_std, rescale_factor=fp.rescale_factor if fp.do_rescale else None
         )
 
+    def _check_placeholders(self, all_ids: list[list[int]], num_videos: int, num_images: int) -> None:
+        """One `<video>` placeholder per video and one `<image>` placeholder per image."""
+        n_video_ph = sum(ids.count(self.video_token_id) for ids in all_ids)
+        n_image_ph = sum(ids.count(self.image_token_id) for ids in all_ids)
+        if n_video_ph != num_videos:
+            raise ValueError(
+                f"`text` has {n_video_ph} video placeholder(s) {self.video_token!r} but {num_videos} video(s) were "
+                f"given in `videos`; put one {self.video_token!r} in the prompt per video"
+            )
+        if n_image_ph != num_images:
+            raise ValueError(
+                f"`text` has {n_image_ph} image placeholder(s) {self.image_token!r} but {num_images} image(s) were "
+                f"given in `images`; put one {self.image_token!r} in the prompt per image"
+            )
+
+    def _expand_prompt(self, b, ids, offsets, spans, want_offsets, img_iter, num_frames):
+        """The token ids of prompt `b` with each placeholder repeated once per visual token, and its labels (the
+        assistant tokens inside `spans`, `IGNORE_INDEX` elsewhere)."""
+        n_vid_tokens = self.num_video_tokens(num_frames)
+        new_ids: list[int] = []
+        new_labels: list[int] = []
+        for j, tid in enumerate(ids):
+            if tid == self.video_token_id:
+                new_ids.extend([tid] * n_vid_tokens)
+                new_labels.extend([IGNORE_INDEX] * n_vid_tokens)
+            elif tid == self.image_token_id:
+                n = next(img_iter).shape[0] * self.tokens_per_tubelet
+                new_ids.extend([tid] * n)
+                new_labels.extend([IGNORE_INDEX] * n)
+            else:
+                new_ids.append(tid)
+                if want_offsets:
+                    start = offsets[j][0]
+                    inside = any(s <= start < e for s, e in spans) and offsets[j][1] > offsets[j][0]
+                    new_labels.append(tid if inside else IGNORE_INDEX)
+        if self.context_length is not None and len(new_ids) > self.context_length:
+            raise ValueError(
+                f"prompt {b} has {len(new_ids)} tokens after expanding the visual placeholders ({n_vid_tokens} per "
+                f"video of {num_frames} frames), more than the language model's context length "
+                f"{self.context_length}; use fewer frames (`num_frames`) or a pooling projector"
+            )
+        return new_ids, new_labels
+
+    def _pad(self, out_ids, out_labels, padding_side, padding, return_tensors, with_labels: bool) -> dict[str, Any]:
+        """Pad the prompts to one length on `padding_side`: `input_ids`, `attention_mask` (and `labels`)."""
+        side = padding_side or getattr(self.tokenizer, "padding_side", "right")
+        if side not in ("left", "right"):
+            raise ValueError(f"`padding_side` must be 'left' or 'right', got {side!r}")
+        max_len = max(len(x) for x in out_ids)
+        if not padding and len({len(x) for x in out_ids}) > 1 and return_tensors is not None:
+            raise ValueError("prompts of different lengths need `padding=True` to be returned as tensors")
+        pad_id = self.tokenizer.pad_token_id
+        input_ids, attention, labels = [], [], []
+        for ids, lab in zip(out_ids, out_labels):
+            n_pad = max_len - len(ids)
+            pad_ids, pad_mask, pad_lab = [pad_id] * n_pad, [0] * n_pad, [IGNORE_INDEX] * n_pad
+            if side == "left":
+                input_ids.append(pad_ids + ids)
+                attention.append(pad_mask + [1] * len(ids))
+                labels.append(pad_lab + lab)
+            else:
+                input_ids.append(ids + pad_ids)
+                attention.append([1] * len(ids) + pad_mask)
+                labels.append(lab + pad_lab)
+        data: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention}
+        if with_labels:
+            data["labels"] = labels
+        return data
+
+    @staticmethod
+    def _with_pixels(data: dict[str, Any], pixel_videos, pixel_images, return_tensors) -> dict[str, Any]:
+        if return_tensors == "pt":
+            data = {k: torch.tensor(v, dtype=torch.long) for k, v in data.items()}
+            if pixel_videos:
+                data["pixel_values_videos"] = torch.stack(pixel_videos)
+            if pixel_images:
+                data["pixel_values"] = torch.cat(pixel_images)
+        elif return_tensors is None:
+            if pixel_videos:
+                data["pixel_values_videos"] = pixel_videos
+            if pixel_images:
+                data["pixel_values"] = pixel_images
+        else:
+            raise ValueError(f"`return_tensors` must be 'pt' or None, got {return_tensors!r}")
+        return data
+
     # ------------------------------------------------------------------ main entry
     def __call__(
         self,
@@ -357,88 +443,21 @@ class VJEPA2VLMProcessor(ProcessorMixin):
             texts, add_special_tokens=add_special_tokens, return_offsets_mapping=want_offsets, padding=False
         )
         all_ids: list[list[int]] = enc["input_ids"]
-        n_video_ph = sum(ids.count(self.video_token_id) for ids in all_ids)
-        n_image_ph = sum(ids.count(self.image_token_id) for ids in all_ids)
-        if n_video_ph != len(video_list):
-            raise ValueError(
-                f"`text` has {n_video_ph} video placeholder(s) {self.video_token!r} but {len(video_list)} video(s) were "
-                f"given in `videos`; put one {self.video_token!r} in the prompt per video"
-            )
-        if n_image_ph != len(image_list):
-            raise ValueError(
-                f"`text` has {n_image_ph} image placeholder(s) {self.image_token!r} but {len(image_list)} image(s) were "
-                f"given in `images`; put one {self.image_token!r} in the prompt per image"
-            )
+        self._check_placeholders(all_ids, len(video_list), len(image_list))
         pixel_videos = [self.process_video(v, num_frames) for v in video_list]
         pixel_images = [self.process_image(im) for im in image_list]
-        n_vid_tokens = self.num_video_tokens(num_frames)
 
         out_ids, out_labels = [], []
         img_iter = iter(pixel_images)
         for b, ids in enumerate(all_ids):
             offsets = enc["offset_mapping"][b] if want_offsets else None
             spans = assistant_spans[b] if want_offsets else []
-            new_ids: list[int] = []
-            new_labels: list[int] = []
-            for j, tid in enumerate(ids):
-                if tid == self.video_token_id:
-                    new_ids.extend([tid] * n_vid_tokens)
-                    new_labels.extend([IGNORE_INDEX] * n_vid_tokens)
-                elif tid == self.image_token_id:
-                    n = next(img_iter).shape[0] * self.tokens_per_tubelet
-                    new_ids.extend([tid] * n)
-                    new_labels.extend([IGNORE_INDEX] * n)
-                else:
-                    new_ids.append(tid)
-                    if want_offsets:
-                        start = offsets[j][0]
-                        inside = any(s <= start < e for s, e in spans) and offsets[j][1] > offsets[j][0]
-                        new_labels.append(tid if inside else IGNORE_INDEX)
-            if self.context_length is not None and len(new_ids) > self.context_length:
-                raise ValueError(
-                    f"prompt {b} has {len(new_ids)} tokens after expanding the visual placeholders ({n_vid_tokens} per "
-                    f"video of {num_frames} frames), more than the language model's context length "
-                    f"{self.context_length}; use fewer frames (`num_frames`) or a pooling projector"
-                )
+            new_ids, new_labels = self._expand_prompt(b, ids, offsets, spans, want_offsets, img_iter, num_frames)
             out_ids.append(new_ids)
             out_labels.append(new_labels)
 
-        side = padding_side or getattr(self.tokenizer, "padding_side", "right")
-        if side not in ("left", "right"):
-            raise ValueError(f"`padding_side` must be 'left' or 'right', got {side!r}")
-        max_len = max(len(x) for x in out_ids)
-        if not padding and len({len(x) for x in out_ids}) > 1 and return_tensors is not None:
-            raise ValueError("prompts of different lengths need `padding=True` to be returned as tensors")
-        pad_id = self.tokenizer.pad_token_id
-        input_ids, attention, labels = [], [], []
-        for ids, lab in zip(out_ids, out_labels):
-            n_pad = max_len - len(ids)
-            pad_ids, pad_mask, pad_lab = [pad_id] * n_pad, [0] * n_pad, [IGNORE_INDEX] * n_pad
-            if side == "left":
-                input_ids.append(pad_ids + ids)
-                attention.append(pad_mask + [1] * len(ids))
-                labels.append(pad_lab + lab)
-            else:
-                input_ids.append(ids + pad_ids)
-                attention.append([1] * len(ids) + pad_mask)
-                labels.append(lab + pad_lab)
-        data: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention}
-        if want_offsets:
-            data["labels"] = labels
-        if return_tensors == "pt":
-            data = {k: torch.tensor(v, dtype=torch.long) for k, v in data.items()}
-            if pixel_videos:
-                data["pixel_values_videos"] = torch.stack(pixel_videos)
-            if pixel_images:
-                data["pixel_values"] = torch.cat(pixel_images)
-        elif return_tensors is None:
-            if pixel_videos:
-                data["pixel_values_videos"] = pixel_videos
-            if pixel_images:
-                data["pixel_values"] = pixel_images
-        else:
-            raise ValueError(f"`return_tensors` must be 'pt' or None, got {return_tensors!r}")
-        return BatchFeature(data=data)
+        data = self._pad(out_ids, out_labels, padding_side, padding, return_tensors, with_labels=want_offsets)
+        return BatchFeature(data=self._with_pixels(data, pixel_videos, pixel_images, return_tensors))
 
     # ------------------------------------------------------------------ chat
     def _flatten_conversation(

@@ -192,41 +192,50 @@ def predict_multiple_choice(
             if mode == "option":
                 preds.append(_score_option_texts(model, processor, chunk[0], num_frames, device, dtype, post_prompt))
                 continue
-            convs = [
-                build_messages(
-                    it["video"],
-                    it["question"],
-                    it["options"],
-                    media_type=it.get("media_type", "video"),
-                    post_prompt=post_prompt,
-                )
-                for it in chunk
-            ]
-            batch = processor.apply_chat_template(
-                convs,
-                add_generation_prompt=True,
-                tokenize=True,
-                return_dict=True,
-                num_frames=num_frames,
-                padding_side="left",
-            )
-            batch = _to_device(batch, device, dtype)
-            if mode == "letter":
-                logits = model(**batch, logits_to_keep=1).logits[:, -1].float()
-                logp = torch.log_softmax(logits, dim=-1)
-                for row, it in zip(logp, chunk):
-                    ids = letter_token_ids(processor.tokenizer, len(it["options"]))
-                    scores = row[ids]
-                    preds.append(MCPrediction(int(scores.argmax()), scores.tolist()))
-            else:
-                pad = processor.tokenizer.pad_token_id
-                gen = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
-                texts = processor.batch_decode(gen[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-                for text, it in zip(texts, chunk):
-                    preds.append(MCPrediction(parse_mc_answer(text, it["options"]), [], text))
+            preds += _score_batch(model, processor, chunk, mode, num_frames, device, dtype, max_new_tokens,
+                                  post_prompt)
     finally:
         model.train(was_training)
     return preds
+
+
+def _score_batch(model, processor, chunk, mode, num_frames, device, dtype, max_new_tokens,
+                 post_prompt) -> list[MCPrediction]:
+    """`"letter"` (next-token log-probabilities of the option letters) or `"generate"` (parse the answer) on a
+    batch of questions."""
+    convs = [
+        build_messages(
+            it["video"],
+            it["question"],
+            it["options"],
+            media_type=it.get("media_type", "video"),
+            post_prompt=post_prompt,
+        )
+        for it in chunk
+    ]
+    batch = processor.apply_chat_template(
+        convs,
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+        num_frames=num_frames,
+        padding_side="left",
+    )
+    batch = _to_device(batch, device, dtype)
+    if mode == "letter":
+        logits = model(**batch, logits_to_keep=1).logits[:, -1].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        preds = []
+        for row, it in zip(logp, chunk):
+            ids = letter_token_ids(processor.tokenizer, len(it["options"]))
+            scores = row[ids]
+            preds.append(MCPrediction(int(scores.argmax()), scores.tolist()))
+        return preds
+    pad = processor.tokenizer.pad_token_id
+    gen = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
+    texts = processor.batch_decode(gen[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    return [MCPrediction(parse_mc_answer(text, it["options"]), [], text) for text, it in zip(texts, chunk)]
+
 
 
 def _score_option_texts(model, processor, item, num_frames, device, dtype, post_prompt) -> MCPrediction:

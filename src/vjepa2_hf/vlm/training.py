@@ -365,16 +365,9 @@ class _LogToList(TrainerCallback):
             self.logs.append({**logs, "step": state.global_step})
 
 
-def train_vlm(config: VLMTrainConfig) -> dict[str, Any]:
-    """Run every stage of `config`; returns the results (losses, eval accuracy per stage, folders)."""
-    from .evaluation import evaluate_records
-    from .model_card import write_model_card
-
-    set_seed(config.seed)
-    os.makedirs(config.output_dir, exist_ok=True)
-    with open(os.path.join(config.output_dir, "train_config.json"), "w", encoding="utf-8") as f:
-        json.dump(config.to_dict(), f, indent=2, default=str)
-    model, processor = build_base_model(config.model)
+def _qa_data(config: VLMTrainConfig, processor):
+    """The training dataset, the training and evaluation records (eval frames decoded once with
+    `preload_frames`) and the frames per video."""
     data = dict(config.data)
     num_frames = data.get("num_frames") or processor.num_frames
     processor.num_frames = num_frames
@@ -387,6 +380,64 @@ def train_vlm(config: VLMTrainConfig) -> dict[str, Any]:
     if preload and eval_records is not None:
         frames = VideoQADataset(eval_records, with_answer=False, preload_frames=True, num_frames=num_frames)._frames
         eval_records = [dataclasses.replace(r, video=fr) for r, fr in zip(eval_records, frames)]
+    return train_ds, train_records, eval_records, num_frames
+
+
+def _stage_training_arguments(config: VLMTrainConfig, stage, stage_dir: str) -> TrainingArguments:
+    """`TrainingArguments` of one stage: the stage's recipe, then the run's `training`, then the stage's overrides."""
+    args_kwargs = dict(
+        output_dir=stage_dir,
+        learning_rate=stage.learning_rate,
+        num_train_epochs=stage.num_train_epochs,
+        max_steps=stage.max_steps,
+        warmup_steps=stage.warmup_steps,
+        lr_scheduler_type=stage.lr_scheduler_type,
+        weight_decay=stage.weight_decay,
+        save_strategy="no",
+        report_to=[],
+        remove_unused_columns=False,
+        seed=config.seed,
+        logging_steps=10,
+        disable_tqdm=True,
+    )
+    args_kwargs.update(config.training)
+    args_kwargs.update(stage.training_args)
+    return TrainingArguments(**_checkpointing_arguments(args_kwargs))
+
+
+def _record_previous_stages(stage_dir: str, previous: list[str]) -> None:
+    """Add the earlier stage folders (what this one was trained on top of) to its trained-parts record."""
+    with open(os.path.join(stage_dir, TRAINED_PARTS_FILE), encoding="utf-8") as f:
+        record = json.load(f)
+    record["after"] = list(previous)
+    with open(os.path.join(stage_dir, TRAINED_PARTS_FILE), "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=2)
+
+
+def _merge_final(config: VLMTrainConfig, model, processor, results: dict[str, Any]) -> str:
+    """The standalone model (LoRA folded in) in `output_dir/merged`, with its card."""
+    from .model_card import write_model_card
+
+    merged = os.path.join(config.output_dir, "merged")
+    base = _unwrap(model)
+    final = model.merge_and_unload() if base is not model else model
+    final.save_pretrained(merged)
+    processor.save_pretrained(merged)
+    write_model_card(merged, config=config, stage=config.stages[-1], results=results["stages"][-1], model=final)
+    return merged
+
+
+def train_vlm(config: VLMTrainConfig) -> dict[str, Any]:
+    """Run every stage of `config`; returns the results (losses, eval accuracy per stage, folders)."""
+    from .evaluation import evaluate_records
+    from .model_card import write_model_card
+
+    set_seed(config.seed)
+    os.makedirs(config.output_dir, exist_ok=True)
+    with open(os.path.join(config.output_dir, "train_config.json"), "w", encoding="utf-8") as f:
+        json.dump(config.to_dict(), f, indent=2, default=str)
+    model, processor = build_base_model(config.model)
+    train_ds, train_records, eval_records, num_frames = _qa_data(config, processor)
     collator = VideoQACollator(processor, num_frames=num_frames)
 
     results: dict[str, Any] = {"stages": [], "num_train": len(train_records), "num_eval": len(eval_records or [])}
@@ -400,24 +451,7 @@ def train_vlm(config: VLMTrainConfig) -> dict[str, Any]:
         n_train, n_total = count_trainable(model)
         logger.info(f"stage {stage.name}: training {stage.train}, {n_train:,} of {n_total:,} parameters")
         stage_dir = os.path.join(config.output_dir, stage.name)
-        args_kwargs = dict(
-            output_dir=stage_dir,
-            learning_rate=stage.learning_rate,
-            num_train_epochs=stage.num_train_epochs,
-            max_steps=stage.max_steps,
-            warmup_steps=stage.warmup_steps,
-            lr_scheduler_type=stage.lr_scheduler_type,
-            weight_decay=stage.weight_decay,
-            save_strategy="no",
-            report_to=[],
-            remove_unused_columns=False,
-            seed=config.seed,
-            logging_steps=10,
-            disable_tqdm=True,
-        )
-        args_kwargs.update(config.training)
-        args_kwargs.update(stage.training_args)
-        args = TrainingArguments(**_checkpointing_arguments(args_kwargs))
+        args = _stage_training_arguments(config, stage, stage_dir)
         logs = _LogToList()
         trainer = VJEPA2VLMTrainer(
             model=model,
@@ -443,11 +477,7 @@ def train_vlm(config: VLMTrainConfig) -> dict[str, Any]:
         }
         trained_so_far = sorted(set(trained_so_far) | set(stage.train))
         save_trained_parts(model, stage_dir, stage.train, base=base_spec, processor=processor)
-        with open(os.path.join(stage_dir, TRAINED_PARTS_FILE), encoding="utf-8") as f:
-            record = json.load(f)
-        record["after"] = list(previous)
-        with open(os.path.join(stage_dir, TRAINED_PARTS_FILE), "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2)
+        _record_previous_stages(stage_dir, previous)
         previous.append(stage_dir)
         if eval_records is not None:
             metrics, _ = evaluate_records(model, processor, eval_records, mode=config.eval_mode, num_frames=num_frames)
@@ -456,13 +486,7 @@ def train_vlm(config: VLMTrainConfig) -> dict[str, Any]:
         results["stages"].append(stage_result)
     results["final_dir"] = previous[-1]
     if config.merge:
-        merged = os.path.join(config.output_dir, "merged")
-        base = _unwrap(model)
-        final = model.merge_and_unload() if base is not model else model
-        final.save_pretrained(merged)
-        processor.save_pretrained(merged)
-        write_model_card(merged, config=config, stage=config.stages[-1], results=results["stages"][-1], model=final)
-        results["merged_dir"] = merged
+        results["merged_dir"] = _merge_final(config, model, processor, results)
     with open(os.path.join(config.output_dir, "results.json"), "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2, default=float)
     return results

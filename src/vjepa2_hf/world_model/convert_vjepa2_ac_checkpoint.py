@@ -20,12 +20,11 @@ The encoder goes through the encoder converter (`vjepa2_hf.encoder.convert_vjepa
 
 Usage::
 
-    python -m vjepa2_hf.world_model.convert_vjepa2_ac_checkpoint --checkpoint vjepa2-ac-vitg.pt --output vjepa2-ac-vitg
+    vjepa2-hf convert-official --world-model --arch vit_giant --checkpoint vjepa2-ac-vitg.pt --output-dir vjepa2-ac-vitg
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from collections.abc import Mapping
@@ -49,36 +48,35 @@ _PLAIN = ("predictor_embed.", "action_encoder.", "state_encoder.", "extrinsics_e
           "predictor_proj.")
 
 
-def official_ac_predictor_to_internal(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Official AC predictor state dict (prefixes already stripped) -> `VJEPA2ACPredictor` keys."""
+def _rename_blocks(
+    state_dict: Mapping[str, torch.Tensor], blocks: tuple[str, str], attention: tuple[str, str], what: str
+) -> dict[str, torch.Tensor]:
+    """Keys `{blocks[0]}.{i}.{attention[0]}...` -> `{blocks[1]}.{i}.{attention[1]}...`; the plain (non-block) keys
+    unchanged; any other key is an error naming `what`."""
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
         if key.startswith(_PLAIN):
             out[key] = value
             continue
-        match = re.match(r"^predictor_blocks\.(\d+)\.(.+)$", key)
+        match = re.match(rf"^{re.escape(blocks[0])}\.(\d+)\.(.+)$", key)
         if match is None:
-            raise ValueError(f"unexpected key in the official AC predictor state dict: {key!r}")
+            raise ValueError(f"unexpected key in {what}: {key!r}")
         index, rest = match.groups()
-        rest = re.sub(r"^attn\.", "attention.", rest)
-        out[f"layer.{index}.{rest}"] = value
+        rest = re.sub(rf"^{re.escape(attention[0])}\.", f"{attention[1]}.", rest)
+        out[f"{blocks[1]}.{index}.{rest}"] = value
     return out
+
+
+def official_ac_predictor_to_internal(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Official AC predictor state dict (prefixes already stripped) -> `VJEPA2ACPredictor` keys."""
+    return _rename_blocks(state_dict, ("predictor_blocks", "layer"), ("attn", "attention"),
+                          "the official AC predictor state dict")
 
 
 def internal_to_official_ac_predictor(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """`VJEPA2ACPredictor` state dict -> official key names (without the `module.` prefix)."""
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
-        if key.startswith(_PLAIN):
-            out[key] = value
-            continue
-        match = re.match(r"^layer\.(\d+)\.(.+)$", key)
-        if match is None:
-            raise ValueError(f"unexpected key in a VJEPA2ACPredictor state dict: {key!r}")
-        index, rest = match.groups()
-        rest = re.sub(r"^attention\.", "attn.", rest)
-        out[f"predictor_blocks.{index}.{rest}"] = value
-    return out
+    return _rename_blocks(state_dict, ("layer", "predictor_blocks"), ("attention", "attn"),
+                          "a VJEPA2ACPredictor state dict")
 
 
 def infer_ac_config(state_dict: Mapping[str, torch.Tensor], **overrides) -> VJEPA2ACConfig:
@@ -185,23 +183,6 @@ def export_ac_to_official(world_model, path: str | os.PathLike) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m vjepa2_hf.world_model.convert_vjepa2_ac_checkpoint ...`: the same as
-    `vjepa2-hf convert-official --world-model --arch vit_giant ...`."""
-    from ..cli import main as cli_main
-
-    parser = argparse.ArgumentParser(description="Convert vjepa2-ac-vitg.pt to a VJEPA2WorldModel folder.")
-    parser.add_argument("--checkpoint", required=True, help="official AC .pt file")
-    parser.add_argument("--output", required=True, help="output folder (encoder/, predictor/, world_model.json)")
-    parser.add_argument("--encoder-key", default="encoder", choices=["encoder", "target_encoder"])
-    parser.add_argument("--num-heads", type=int, default=16, help="predictor attention heads (16 released)")
-    args = parser.parse_args(argv)
-    return cli_main([
-        "convert-official", "--world-model", "--arch", "vit_giant", "--checkpoint", args.checkpoint,
-        "--out", args.output, "--encoder-key", args.encoder_key, "--ac-num-heads", str(args.num_heads),
-    ])
-
-
 __all__ = [
     "convert_vjepa2_ac_checkpoint",
     "export_ac_to_official",
@@ -209,6 +190,3 @@ __all__ = [
     "internal_to_official_ac_predictor",
     "official_ac_predictor_to_internal",
 ]
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -8,7 +8,7 @@ to 0 over the last steps), bf16 autocast.
 
 Exact resume: the batch of update ``s`` is a pure function of ``(seed, s)`` (windows drawn with
 ``numpy.random.default_rng([seed, s])``), and optimizer, schedule and RNG states are saved with the atomic,
-verified checkpoints of `vjepa2_hf.pretraining.checkpointing`; a run resumed from step ``k`` therefore ends with
+verified checkpoints of the training engine (`vjepa2_hf.training`); a run resumed from step ``k`` therefore ends with
 the same weights as an uninterrupted run.
 
 Config file (YAML or JSON), every key checked::
@@ -69,8 +69,18 @@ import torch
 from accelerate.logging import get_logger
 from torch import nn
 
-from ..pretraining.configuration_pretraining import dataclass_from_mapping
-from ..recipe_yaml import load_recipe_yaml
+from ..training.checkpointing import load_checkpoint, save_checkpoint
+from ..training.loop import (
+    MetricsLog,
+    check_finite_loss,
+    progress_bar,
+    release_accelerator_state,
+    resolve_resume,
+    run_steps,
+)
+from ..training.optimization import build_param_groups
+from ..training.recipes import dataclass_from_mapping, load_recipe_tree
+from ..training.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
 from .trajectories import TrajectoryWindowDataset, load_episodes, split_episodes
 from .world_model import VJEPA2WorldModel, VJEPA2WorldModelOutput, ac_training_losses
 
@@ -176,19 +186,7 @@ class TrainACConfig:
 
 def load_train_ac_config(path: str | os.PathLike, overrides: list[str] | None = None) -> TrainACConfig:
     """Read a YAML/JSON config; `overrides` are ``section.key=value`` strings (value parsed as YAML 1.2)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"train-ac config not found: {path}")
-    tree = load_recipe_yaml(path.read_text()) or {}
-    if not isinstance(tree, dict):
-        raise ValueError(f"{path} must hold a mapping of sections, got {type(tree).__name__}")
-    for text in overrides or []:
-        if "=" not in text or "." not in text.split("=", 1)[0]:
-            raise ValueError(f"override {text!r} must look like section.key=value")
-        key, value = text.split("=", 1)
-        section, name = key.split(".", 1)
-        tree.setdefault(section, {})[name] = load_recipe_yaml(value)
-    return TrainACConfig.from_dict(tree)
+    return TrainACConfig.from_dict(load_recipe_tree(path, overrides or (), what="train-ac config"))
 
 
 # ---------------------------------------------------------------------------------------------- modules
@@ -336,77 +334,63 @@ def save_loss_plot(history: list[dict[str, float]], path: str | os.PathLike) -> 
     return path
 
 
-def train_ac(cfg: TrainACConfig, stop_after: int | None = None) -> dict[str, Any]:
-    """Run (or resume) a V-JEPA 2-AC training. Returns a summary (losses, validation metrics, paths).
+@dataclass
+class _ACData:
+    """The world model of a run and its training / held-out windows."""
 
-    Args:
-        cfg: the run configuration.
-        stop_after (`int`, *optional*): stop after this update (simulates an interruption; used by tests).
-    """
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
+    world_model: VJEPA2WorldModel
+    train_set: TrajectoryWindowDataset
+    held_set: TrajectoryWindowDataset | None
 
-    from ..pretraining.checkpointing import find_last_checkpoint, load_checkpoint, save_checkpoint
-    from ..pretraining.optimization import is_decayed
-    from ..pretraining.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
-    from .evaluation import offline_validation
 
-    from accelerate.state import AcceleratorState
-
-    opt, run = cfg.optimization, cfg.run
-    # Accelerate keeps one process-wide state: a second run in the same process may ask for another precision
-    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != opt.mixed_precision:
-        AcceleratorState._reset_state(reset_partial_state=False)
-    accelerator = Accelerator(mixed_precision=opt.mixed_precision)
-    set_seed(run.seed)
-    out_dir = Path(run.output_dir)
-    if accelerator.is_main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "train_ac_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-
-    episodes, meta = load_episodes(cfg.data.path, fps=cfg.data.source_fps)
-    train_eps, held_eps = split_episodes(episodes, cfg.data.held_out_fraction, seed=run.seed) if len(episodes) > 1 \
-        else (episodes, [])
-    world_model = build_world_model(cfg.model, cfg.data.crop_aspect)
-    world_model.encoder.to(accelerator.device)
-    pcfg = world_model.config
+def _check_data(cfg: TrainACConfig, pcfg, sample: Mapping[str, Any]) -> None:
     if cfg.data.num_frames - 1 > pcfg.max_frames:
         raise ValueError(
             f"`data.num_frames` = {cfg.data.num_frames} needs {cfg.data.num_frames - 1} predictor frames; the predictor "
             f"supports at most {pcfg.max_frames} (raise `frames_per_clip` in `model.predictor_overrides`)"
         )
-    sample = train_eps[0]
     if sample["states"].shape[1] != pcfg.state_dim:
         raise ValueError(
             f"the data's states are {sample['states'].shape[1]}-D but the predictor expects state_dim={pcfg.state_dim}"
         )
+
+
+def _build_data(cfg: TrainACConfig, device: torch.device, progress: bool) -> _ACData:
+    """Episodes -> train / held-out split -> windows (on cached encoder features, or on processed frames)."""
+    episodes, meta = load_episodes(cfg.data.path, fps=cfg.data.source_fps)
+    train_eps, held_eps = split_episodes(episodes, cfg.data.held_out_fraction, seed=cfg.run.seed) \
+        if len(episodes) > 1 else (episodes, [])
+    world_model = build_world_model(cfg.model, cfg.data.crop_aspect)
+    world_model.encoder.to(device)
+    pcfg = world_model.config
+    _check_data(cfg, pcfg, train_eps[0])
     source_fps = cfg.data.source_fps or meta.get("fps")
     window_kwargs = dict(
         num_frames=cfg.data.num_frames, fps=cfg.data.fps, source_fps=source_fps if cfg.data.fps else None,
         action_source=cfg.data.action_source, pose_format=cfg.data.pose_format,
     )
-    progress = run.progress_bar and accelerator.is_main_process
     if cfg.data.cache_features:
         feats = cached_features(world_model, episodes, cfg, progress)
         by_id = {id(ep): f for ep, f in zip(episodes, feats)}
-        train_set = TrajectoryWindowDataset(train_eps, features=[by_id[id(e)] for e in train_eps], **window_kwargs)
-        held_set = TrajectoryWindowDataset(held_eps, features=[by_id[id(e)] for e in held_eps], **window_kwargs) \
-            if held_eps else None
+
+        def windows(eps):
+            return TrajectoryWindowDataset(eps, features=[by_id[id(e)] for e in eps], **window_kwargs)
     else:
-        train_set = TrajectoryWindowDataset(train_eps, transform=world_model.processor, **window_kwargs)
-        held_set = TrajectoryWindowDataset(held_eps, transform=world_model.processor, **window_kwargs) \
-            if held_eps else None
+
+        def windows(eps):
+            return TrajectoryWindowDataset(eps, transform=world_model.processor, **window_kwargs)
+
+    train_set = windows(train_eps)
+    held_set = windows(held_eps) if held_eps else None
     action_dim = train_set.window(0, train_set.index[0][1])["actions"].shape[-1] if train_set.index else None
     if action_dim != pcfg.action_dim:
         raise ValueError(f"the data's actions are {action_dim}-D but the predictor expects action_dim={pcfg.action_dim}")
+    return _ACData(world_model, train_set, held_set)
 
-    module = VJEPA2ACTrainingModule(world_model.predictor, opt.auto_steps, opt.loss_exp)
-    named = [(n, p) for n, p in module.predictor.named_parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for n, p in named if is_decayed(n, p)], "weight_decay": opt.weight_decay},
-        {"params": [p for n, p in named if not is_decayed(n, p)], "weight_decay": 0.0},
-    ]
+
+def _build_optimizer(module: VJEPA2ACTrainingModule, opt: ACOptimizationArguments):
+    """AdamW (weight decay on the predictor's weights only) and the warmup-constant-cooldown schedule."""
+    groups = build_param_groups(module, opt.weight_decay, parts=("predictor",))
     optimizer = torch.optim.AdamW(groups, lr=opt.start_lr, betas=opt.betas, eps=opt.eps)
     schedule = ScheduledOptimizer(
         optimizer,
@@ -416,78 +400,119 @@ def train_ac(cfg: TrainACConfig, stop_after: int | None = None) -> dict[str, Any
         ),
         LinearSchedule(opt.weight_decay, opt.weight_decay, opt.total_steps),
     )
+    return optimizer, schedule
+
+
+def _ac_batch(data: _ACData, cfg: TrainACConfig, step: int, rank: int, device: torch.device):
+    """The windows of update `step` on process `rank`: embeddings (cached or encoded now), actions, states,
+    extrinsics."""
+    dataset = data.train_set
+    batch = collate_windows([dataset[i] for i in batch_indices(dataset, cfg.run.seed, step, cfg.optimization.batch_size, rank)])
+    actions = batch["actions"].to(device)
+    states = batch["states"].to(device)
+    use_extrinsics = data.world_model.config.use_extrinsics
+    extr = batch["extrinsics"].to(device) if "extrinsics" in batch and use_extrinsics else None
+    if "embeddings" in batch:
+        z = batch["embeddings"].to(device)
+    else:
+        z = data.world_model.encode(batch["frames"].to(device))
+    return z, actions, states, extr
+
+
+def _ac_step(accelerator, module, optimizer, schedule, batch, opt, step: int, last_checkpoint) -> dict[str, float]:
+    """One update: teacher-forcing + rollout losses, the NaN stop, clipping, AdamW at the scheduled rate."""
+    lr = schedule.step()
+    with accelerator.autocast():
+        out = module(*batch)
+    accelerator.backward(out.loss)
+    loss = float(out.loss.detach())
+    if not math.isfinite(loss):
+        optimizer.zero_grad(set_to_none=True)
+        check_finite_loss(loss, step, last_checkpoint)
+    if opt.max_grad_norm:
+        accelerator.clip_grad_norm_(module.parameters(), opt.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return {"step": step, "loss": loss, "teacher_forcing_loss": float(out.teacher_forcing_loss.detach()),
+            "rollout_loss": float(out.rollout_loss.detach()), "lr": lr}
+
+
+def _finalise_ac(cfg: TrainACConfig, accelerator, module, data: _ACData, history, summary: dict[str, Any]) -> None:
+    """The trained world model in `final/`, its loss plot, the held-out validation and `summary.json`."""
+    out_dir = Path(cfg.run.output_dir)
+    world_model = data.world_model
+    world_model.predictor = accelerator.unwrap_model(module).predictor
+    world_model.predictor.extrinsics_encoder.requires_grad_(True)
+    world_model.eval()
+    summary["model_dir"] = str(world_model.save_pretrained(out_dir / "final"))
+    if history:
+        summary["loss_plot"] = str(save_loss_plot(history, out_dir / "loss.png"))
+    if data.held_set is not None:
+        from .evaluation import offline_validation
+
+        summary["validation"] = offline_validation(world_model, data.held_set, max_windows=256, seed=cfg.run.seed)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+def train_ac(cfg: TrainACConfig, stop_after: int | None = None) -> dict[str, Any]:
+    """Run (or resume) a V-JEPA 2-AC training. Returns a summary (losses, validation metrics, paths).
+
+    Args:
+        cfg: the run configuration.
+        stop_after (`int`, *optional*): stop after this update (simulates an interruption; used by tests).
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    opt, run = cfg.optimization, cfg.run
+    release_accelerator_state(opt.mixed_precision)
+    accelerator = Accelerator(mixed_precision=opt.mixed_precision)
+    set_seed(run.seed)
+    out_dir = Path(run.output_dir)
+    if accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "train_ac_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    show_progress = run.progress_bar and accelerator.is_main_process
+    data = _build_data(cfg, accelerator.device, show_progress)
+    module = VJEPA2ACTrainingModule(data.world_model.predictor, opt.auto_steps, opt.loss_exp)
+    optimizer, schedule = _build_optimizer(module, opt)
     module, optimizer = accelerator.prepare(module, optimizer)
     accelerator.register_for_checkpointing(schedule)
 
-    start_step = 0
-    log_path = out_dir / "train_log.jsonl"
-    resume = None if run.resume in (None, "none", "") else run.resume
-    if resume == "auto":
-        resume = find_last_checkpoint(out_dir)
+    start_step, resume = 0, resolve_resume(run.resume, out_dir)
     if resume is not None:
-        manifest = load_checkpoint(accelerator, resume)
-        start_step = int(manifest["step"])
+        start_step = int(load_checkpoint(accelerator, resume)["step"])
         logger.warning(f"resumed from {resume} at step {start_step}")
-    history: list[dict[str, float]] = []
-    if log_path.is_file():
-        history = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-        history = [h for h in history if h["step"] <= start_step]
-    if accelerator.is_main_process:
-        log_path.write_text("".join(json.dumps(h) + "\n" for h in history))
+    metrics_log = MetricsLog(out_dir / "train_log.jsonl", enabled=accelerator.is_main_process)
+    history = metrics_log.read(up_to_step=start_step)
+    metrics_log.rewrite(history)
 
-    device = accelerator.device
     last = opt.total_steps if stop_after is None else min(stop_after, opt.total_steps)
-    bar = tqdm(range(start_step + 1, last + 1), desc="train-ac", disable=not progress, initial=0)
+    last_checkpoint = [resume]
+
+    def step(i: int) -> dict[str, float]:
+        batch = _ac_batch(data, cfg, i, accelerator.process_index, accelerator.device)
+        return _ac_step(accelerator, module, optimizer, schedule, batch, opt, i, last_checkpoint[0])
+
+    def checkpoint(i: int) -> None:
+        last_checkpoint[0] = save_checkpoint(accelerator, out_dir, i, keep_last=run.keep_last,
+                                             metadata={"loss": history[-1]["loss"]})
+
     module.train()
     t0 = time.perf_counter()
-    for step in bar:
-        items = [train_set[i] for i in batch_indices(train_set, run.seed, step, opt.batch_size, accelerator.process_index)]
-        batch = collate_windows(items)
-        actions = batch["actions"].to(device)
-        states = batch["states"].to(device)
-        extr = batch["extrinsics"].to(device) if "extrinsics" in batch and pcfg.use_extrinsics else None
-        if "embeddings" in batch:
-            z = batch["embeddings"].to(device)
-        else:
-            z = world_model.encode(batch["frames"].to(device))
-        lr = schedule.step()
-        with accelerator.autocast():
-            out = module(z, actions, states, extr)
-        accelerator.backward(out.loss)
-        if opt.max_grad_norm:
-            accelerator.clip_grad_norm_(module.parameters(), opt.max_grad_norm)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss = float(out.loss.detach())
-        if not math.isfinite(loss):
-            raise RuntimeError(f"non-finite loss {loss} at step {step}")
-        record = {"step": step, "loss": loss, "teacher_forcing_loss": float(out.teacher_forcing_loss.detach()),
-                  "rollout_loss": float(out.rollout_loss.detach()), "lr": lr}
-        history.append(record)
-        if accelerator.is_main_process:
-            with open(log_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        if step % max(1, run.log_every) == 0:
-            bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
-        if step % run.save_every == 0 or step == opt.total_steps:
-            save_checkpoint(accelerator, out_dir, step, keep_last=run.keep_last, metadata={"loss": loss})
-    train_seconds = time.perf_counter() - t0
-    summary: dict[str, Any] = {"steps": last, "train_seconds": train_seconds, "num_train_windows": len(train_set)}
+    run_steps(
+        range(start_step + 1, last + 1), step, history=history, metrics_log=metrics_log, checkpoint=checkpoint,
+        checkpoint_every=run.save_every, total_steps=opt.total_steps,
+        progress=progress_bar(last, start_step, "train-ac", show_progress),
+        postfix=lambda r: dict(loss=f"{r['loss']:.4f}", lr=f"{r['lr']:.2e}"), postfix_every=run.log_every,
+    )
+    summary: dict[str, Any] = {"steps": last, "train_seconds": time.perf_counter() - t0,
+                               "num_train_windows": len(data.train_set)}
     if history:
         summary["first_loss"] = history[0]["loss"]
         summary["final_loss"] = float(np.mean([h["loss"] for h in history[-10:]]))
     if last == opt.total_steps and accelerator.is_main_process:
-        unwrapped = accelerator.unwrap_model(module)
-        world_model.predictor = unwrapped.predictor
-        world_model.predictor.extrinsics_encoder.requires_grad_(True)
-        world_model.eval()
-        final = world_model.save_pretrained(out_dir / "final")
-        summary["model_dir"] = str(final)
-        if history:
-            summary["loss_plot"] = str(save_loss_plot(history, out_dir / "loss.png"))
-        if held_set is not None:
-            summary["validation"] = offline_validation(world_model, held_set, max_windows=256, seed=run.seed)
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        _finalise_ac(cfg, accelerator, module, data, history, summary)
     return summary
 
 

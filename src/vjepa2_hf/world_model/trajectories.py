@@ -153,25 +153,9 @@ def _load_single_npz(path: Path, fps: float | None) -> tuple[list[dict[str, np.n
 
 
 # ------------------------------------------------------------------------------------------------- LeRobot
-def save_episodes_lerobot(
-    root: str | os.PathLike,
-    episodes: Sequence[dict[str, np.ndarray]],
-    fps: float,
-    image_key: str = "observation.image",
-    use_videos: bool = True,
-    task: str = "reach the goal",
-) -> Path:
-    """Write episodes in the LeRobot v2.1 dataset layout (parquet per episode, mp4 per camera and episode when
-    `use_videos`, else PNG bytes in the parquet)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    root = Path(root)
-    checked = [validate_episode(ep, i) for i, ep in enumerate(episodes)]
-    if not checked:
-        raise ValueError("`episodes` is empty")
-    state_dim = checked[0]["states"].shape[1]
-    action_dim = checked[0]["actions"].shape[1] if "actions" in checked[0] else state_dim
+def _lerobot_info(checked, fps: float, image_key: str, use_videos: bool, state_dim: int,
+                  action_dim: int) -> dict[str, Any]:
+    """`meta/info.json` of a LeRobot v2.1 dataset holding `checked` episodes."""
     height, width = checked[0]["frames"].shape[1:3]
     features = {
         image_key: {
@@ -202,6 +186,49 @@ def save_episodes_lerobot(
         else None,
         "features": features,
     }
+    return info
+
+
+def _write_episode_video(root: Path, image_key: str, episode: int, frames: np.ndarray, fps: float) -> None:
+    from ..video.encoding import write_video
+
+    path = root / "videos" / "chunk-000" / image_key / f"episode_{episode:06d}.mp4"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_video(path, frames, fps=fps, crf=0)
+
+
+def _png_images(frames: np.ndarray) -> list[dict[str, Any]]:
+    """Frames as LeRobot image cells (PNG bytes)."""
+    from PIL import Image
+
+    images = []
+    for frame in frames:
+        buf = io.BytesIO()
+        Image.fromarray(frame).save(buf, format="PNG")
+        images.append({"bytes": buf.getvalue(), "path": None})
+    return images
+
+
+def save_episodes_lerobot(
+    root: str | os.PathLike,
+    episodes: Sequence[dict[str, np.ndarray]],
+    fps: float,
+    image_key: str = "observation.image",
+    use_videos: bool = True,
+    task: str = "reach the goal",
+) -> Path:
+    """Write episodes in the LeRobot v2.1 dataset layout (parquet per episode, mp4 per camera and episode when
+    `use_videos`, else PNG bytes in the parquet)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    checked = [validate_episode(ep, i) for i, ep in enumerate(episodes)]
+    if not checked:
+        raise ValueError("`episodes` is empty")
+    state_dim = checked[0]["states"].shape[1]
+    action_dim = checked[0]["actions"].shape[1] if "actions" in checked[0] else state_dim
+    info = _lerobot_info(checked, fps, image_key, use_videos, state_dim, action_dim)
     (root / "meta").mkdir(parents=True, exist_ok=True)
     (root / "meta" / "info.json").write_text(json.dumps(info, indent=2))
     (root / "meta" / "tasks.jsonl").write_text(json.dumps({"task_index": 0, "task": task}) + "\n")
@@ -225,20 +252,9 @@ def save_episodes_lerobot(
         }
         index += num
         if use_videos:
-            from ..video.encoding import write_video
-
-            path = root / "videos" / "chunk-000" / image_key / f"episode_{e:06d}.mp4"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_video(path, ep["frames"], fps=fps, crf=0)
+            _write_episode_video(root, image_key, e, ep["frames"], fps)
         else:
-            from PIL import Image
-
-            images = []
-            for frame in ep["frames"]:
-                buf = io.BytesIO()
-                Image.fromarray(frame).save(buf, format="PNG")
-                images.append({"bytes": buf.getvalue(), "path": None})
-            columns[image_key] = images
+            columns[image_key] = _png_images(ep["frames"])
         data_path = root / "data" / "chunk-000" / f"episode_{e:06d}.parquet"
         data_path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table(columns), data_path)

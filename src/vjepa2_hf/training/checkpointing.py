@@ -80,6 +80,7 @@ def _write_manifest(directory: Path, step: int, with_hash: bool, metadata: dict[
         if with_hash:
             entry["sha256"] = _sha256(path)
         files[str(path.relative_to(directory))] = entry
+    # the format name predates the engine package; kept so that existing checkpoints stay readable
     manifest = {"format": "vjepa2_hf.pretraining/1", "step": step, "files": files, "metadata": metadata}
     tmp = directory / (MANIFEST_NAME + ".part")
     with open(tmp, "w") as f:

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from .environment import ReachEnv, collect_random_episodes
-from .evaluation import run_episodes
-from .policy_vjepa2_ac import VJEPA2ACPolicy, VJEPA2ACPolicyConfig
-from .training_vjepa2_ac import TrainACConfig, train_ac
-from .trajectories import save_episodes
-from .world_model import VJEPA2WorldModel
+from ..world_model.environment import ReachEnv, collect_random_episodes
+from ..world_model.evaluation import run_episodes
+from ..world_model.policy_vjepa2_ac import VJEPA2ACPolicy, VJEPA2ACPolicyConfig
+from ..world_model.training_vjepa2_ac import TrainACConfig, train_ac
+from ..world_model.trajectories import save_episodes
+from ..world_model.world_model import VJEPA2WorldModel
 
 
 @dataclass

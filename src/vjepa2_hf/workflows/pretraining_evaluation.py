@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .data import SyntheticMotionClips
+from ..pretraining.data import SyntheticMotionClips
 
 __all__ = ["ProbeComparison", "encode_clips", "compare_with_random_encoder"]
 
@@ -93,7 +93,7 @@ def compare_with_random_encoder(
         probe_epochs, probe_heads, probe_layers, learning_rate: the probe recipe (identical for every encoder).
     """
     from ..probe.attentive_pooler import train_attentive_probe
-    from .modeling_pretraining import VJEPA2ForPretraining
+    from ..pretraining.modeling_pretraining import VJEPA2ForPretraining
 
     train_set = SyntheticMotionClips(num_train, num_frames, size, seed=data_seed, task=task)
     eval_set = SyntheticMotionClips(num_eval, num_frames, size, seed=data_seed + 1, task=task)

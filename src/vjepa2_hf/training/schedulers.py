@@ -1,4 +1,4 @@
-"""Learning-rate, weight-decay and EMA-momentum schedules of V-JEPA 2 pretraining.
+"""Learning-rate, weight-decay and EMA-momentum schedules of the training engine (V-JEPA 2 pretraining, V-JEPA 2-AC).
 
 The official code (``src/utils/schedulers.py``) steps its schedules *before* use: the first optimizer update
 already uses ``start + (1 / warmup) * (ref - start)``. The schedules here are pure functions of the 1-based update

@@ -274,7 +274,7 @@ def _report(out: Path, settings: QuickstartSettings, results: dict[str, dict[str
 
 def run_quickstart(settings: QuickstartSettings | None = None, **overrides: Any) -> QuickstartResult:
     """Run the quickstart (see the module docstring) and return its measured numbers."""
-    from . import register_probe_classes
+    from ..probe import register_probe_classes
 
     settings = settings or QuickstartSettings()
     for key, value in overrides.items():
@@ -292,55 +292,42 @@ def run_quickstart(settings: QuickstartSettings | None = None, **overrides: Any)
         torch.set_num_threads(previous_threads)
 
 
-def _run(settings: QuickstartSettings) -> QuickstartResult:
+def _prepare_data(settings: QuickstartSettings, out: Path) -> tuple[Path | str, str]:
+    """Step 1: the synthetic mp4 clips (or the user's `--data`) and the report's line about them."""
     from ..video.synthetic import generate_motion_dataset
-    from .run_video_classification import DataArguments, ModelArguments, default_training_arguments, run_probe
 
-    out = Path(settings.output_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    total = 5
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
-    torch.manual_seed(settings.seed)
+    if settings.data is not None:
+        _stage(1, _STAGES, f"using the videos in {settings.data}", settings.progress)
+        return settings.data, f"`{settings.data}`"
+    _stage(1, _STAGES, f"writing {settings.num_videos} synthetic moving-shape videos (mp4) ...", settings.progress)
+    data_dir = generate_motion_dataset(
+        out / "data", settings.num_videos, num_frames=settings.num_frames, size=settings.size,
+        seed=settings.seed, task="direction", overwrite=False,
+    )
+    info = json.loads((Path(data_dir) / "dataset_info.json").read_text())
+    data_line = (
+        f"synthetic moving shapes, direction of motion ({info['num_classes']} classes), {info['num_train']} "
+        f"training and {info['num_test']} held-out mp4 clips of {settings.num_frames} frames at "
+        f"{settings.size}x{settings.size} px (`{Path(data_dir).relative_to(out)}`)"
+    )
+    return data_dir, data_line
 
-    # 1. data
-    t = time.perf_counter()
-    synthetic = settings.data is None
-    if synthetic:
-        _stage(1, total, f"writing {settings.num_videos} synthetic moving-shape videos (mp4) ...", settings.progress)
-        data_dir = generate_motion_dataset(
-            out / "data", settings.num_videos, num_frames=settings.num_frames, size=settings.size,
-            seed=settings.seed, task="direction", overwrite=False,
-        )
-        info = json.loads((Path(data_dir) / "dataset_info.json").read_text())
-        data_line = (
-            f"synthetic moving shapes, direction of motion ({info['num_classes']} classes), {info['num_train']} "
-            f"training and {info['num_test']} held-out mp4 clips of {settings.num_frames} frames at "
-            f"{settings.size}x{settings.size} px (`{Path(data_dir).relative_to(out)}`)"
-        )
-    else:
-        _stage(1, total, f"using the videos in {settings.data}", settings.progress)
-        data_dir = settings.data
-        data_line = f"`{settings.data}`"
-    timings["data"] = time.perf_counter() - t
 
-    # 2. encoder
-    t = time.perf_counter()
-    pretraining: dict[str, Any] = {}
+def _prepare_encoder(settings: QuickstartSettings, out: Path) -> tuple[Path | str, str, dict[str, Any]]:
+    """Step 2: the tiny pretraining (or the user's `--model`): the encoder folder, its name, the pretraining
+    summary."""
     if settings.model is None:
         steps = settings.pretrain_steps or "the recipe's"
-        _stage(2, total, f"pretraining a tiny V-JEPA 2 ({steps} steps) ...", settings.progress)
+        _stage(2, _STAGES, f"pretraining a tiny V-JEPA 2 ({steps} steps) ...", settings.progress)
         encoder_dir, pretraining = _pretrain(settings, out)
-        encoder_name = "pretrained (tiny V-JEPA 2)"
-    else:
-        _stage(2, total, f"using the encoder {settings.model} (no pretraining)", settings.progress)
-        encoder_dir = Path(settings.model) if os.path.exists(settings.model) else settings.model
-        encoder_name = f"pretrained ({settings.model})"
-    timings["pretraining"] = time.perf_counter() - t
+        return encoder_dir, "pretrained (tiny V-JEPA 2)", pretraining
+    _stage(2, _STAGES, f"using the encoder {settings.model} (no pretraining)", settings.progress)
+    encoder_dir = Path(settings.model) if os.path.exists(settings.model) else settings.model
+    return encoder_dir, f"pretrained ({settings.model})", {}
 
-    # 3. probes
-    t = time.perf_counter()
-    _stage(3, total, "training attentive probes with the Trainer (frozen, cached features) ...", settings.progress)
+
+def _encoders_to_probe(settings: QuickstartSettings, out: Path, encoder_dir: Path | str, encoder_name: str):
+    """The encoder under test and, for the baseline, a randomly initialised encoder of the same shape."""
     encoders = {encoder_name: str(encoder_dir)}
     if settings.random_baseline:
         reference = encoder_dir if isinstance(encoder_dir, Path) else Path(encoder_dir)
@@ -350,58 +337,71 @@ def _run(settings: QuickstartSettings) -> QuickstartResult:
 
             reference = Path(snapshot_download(str(encoder_dir), allow_patterns=["config.json"]))
         encoders["random init (same shape)"] = str(_save_random_encoder(random_dir, reference, settings.seed + 1))
+    return encoders
+
+
+def _probe_one(settings: QuickstartSettings, path: str, folder: Path, data_dir, data_line: str, note: str):
+    """One attentive probe with the Trainer on the frozen, cached features of the encoder at `path`."""
+    from ..probe.run_video_classification import DataArguments, ModelArguments, default_training_arguments, run_probe
+
+    synthetic = settings.data is None
+    model_args = ModelArguments(
+        model=path, cache_features=True, num_pooler_layers=settings.probe_layers,
+        probe_num_attention_heads=settings.probe_heads, seed_model=settings.seed,
+    )
+    data_args = DataArguments(
+        data=str(data_dir),
+        frames_per_clip=settings.num_frames if synthetic else None,
+        frame_step=1 if synthetic else settings.frame_step,
+        do_resize=not synthetic,
+    )
+    training_args = default_training_arguments(
+        str(folder),
+        num_train_epochs=settings.probe_epochs,
+        learning_rate=settings.probe_learning_rate,
+        per_device_train_batch_size=settings.probe_batch_size,
+        seed=settings.seed,
+        use_cpu=not torch.cuda.is_available(),
+    )
+    return run_probe(model_args, data_args, training_args, progress=settings.progress,
+                     data_description=data_line, card_note=note)
+
+
+def _train_probes(settings: QuickstartSettings, out: Path, encoders: dict[str, str], data_dir, data_line: str):
+    """One probe per encoder; their metrics, curves, classifier folders and the chance accuracy."""
     results: dict[str, dict[str, float]] = {}
     curves: dict[str, dict[str, list[float]]] = {}
-    model_dirs: dict[str, Path] = {}
-    if isinstance(encoder_dir, Path) and pretraining:
-        model_dirs["pretrained tiny V-JEPA 2 encoder and predictor (VJEPA2Model)"] = encoder_dir
+    folders: dict[str, Path] = {}
     chance = None
     for index, (name, path) in enumerate(encoders.items()):
         folder = out / "models" / ("pretrained-probe" if index == 0 else "random-probe")
-        model_args = ModelArguments(
-            model=path, cache_features=True, num_pooler_layers=settings.probe_layers,
-            probe_num_attention_heads=settings.probe_heads, seed_model=settings.seed,
-        )
-        data_args = DataArguments(
-            data=str(data_dir),
-            frames_per_clip=settings.num_frames if synthetic else None,
-            frame_step=1 if synthetic else settings.frame_step,
-            do_resize=not synthetic,
-        )
-        training_args = default_training_arguments(
-            str(folder),
-            num_train_epochs=settings.probe_epochs,
-            learning_rate=settings.probe_learning_rate,
-            per_device_train_batch_size=settings.probe_batch_size,
-            seed=settings.seed,
-            use_cpu=not torch.cuda.is_available(),
-        )
         note = "" if index == 0 else (
             "**Baseline:** the encoder of this model is randomly initialised (not pretrained); only the probe is trained."
         )
-        run = run_probe(model_args, data_args, training_args, progress=settings.progress,
-                        data_description=data_line, card_note=note)
+        run = _probe_one(settings, path, folder, data_dir, data_line, note)
         metrics = dict(run.metrics)
         curve = _epoch_curves(run.log_history)
         metrics["final_train_loss"] = curve["loss"][-1] if curve["loss"] else float("nan")
         results[name] = metrics
         curves[name] = curve
-        model_dirs[f"classifier: {name} encoder + attentive probe (with model card)"] = folder
+        folders[f"classifier: {name} encoder + attentive probe (with model card)"] = folder
         chance = metrics["chance_accuracy"]
-    timings["probing"] = time.perf_counter() - t
+    return results, curves, folders, chance
 
-    # 4. pipeline
-    t = time.perf_counter()
-    _stage(4, total, "classifying a held-out video with pipeline(\"video-classification\") ...", settings.progress)
+
+def _pipeline_prediction(settings: QuickstartSettings, out: Path, data_dir, classifier_dir: Path):
+    """Step 4: `pipeline("video-classification")` on the first held-out video; the prediction and the number of
+    held-out videos."""
     from transformers import pipeline
 
-    from .run_video_classification import load_video_splits
+    from ..probe.run_video_classification import DataArguments, load_video_splits
 
+    _stage(4, _STAGES, "classifying a held-out video with pipeline(\"video-classification\") ...", settings.progress)
+    synthetic = settings.data is None
     _, eval_split, id2label = load_video_splits(
         DataArguments(data=str(data_dir), frame_step=1 if synthetic else settings.frame_step), seed=settings.seed
     )
     sample = eval_split[0]
-    classifier_dir = next(p for k, p in model_dirs.items() if k.startswith("classifier"))
     classifier = pipeline("video-classification", model=str(classifier_dir))
     top = classifier(sample["video"], top_k=3, frame_sampling_rate=1 if synthetic else settings.frame_step)
     prediction = {
@@ -409,14 +409,43 @@ def _run(settings: QuickstartSettings) -> QuickstartResult:
         "true_label": id2label[int(sample["label"])],
         "top": [{"label": item["label"], "score": float(item["score"])} for item in top],
     }
-    timings["pipeline"] = time.perf_counter() - t
+    return prediction, len(eval_split)
 
-    # 5. report
-    _stage(5, total, "writing the report and plots ...", settings.progress)
+
+_STAGES = 5
+
+
+def _timed(timings: dict[str, float], name: str, fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    timings[name] = time.perf_counter() - start
+    return result
+
+
+def _run(settings: QuickstartSettings) -> QuickstartResult:
+    out = Path(settings.output_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    data_dir, data_line = _timed(timings, "data", _prepare_data, settings, out)
+    encoder_dir, encoder_name, pretraining = _timed(timings, "pretraining", _prepare_encoder, settings, out)
+    start = time.perf_counter()
+    _stage(3, _STAGES, "training attentive probes with the Trainer (frozen, cached features) ...", settings.progress)
+    encoders = _encoders_to_probe(settings, out, encoder_dir, encoder_name)
+    model_dirs: dict[str, Path] = {}
+    if isinstance(encoder_dir, Path) and pretraining:
+        model_dirs["pretrained tiny V-JEPA 2 encoder and predictor (VJEPA2Model)"] = encoder_dir
+    results, curves, classifiers, chance = _train_probes(settings, out, encoders, data_dir, data_line)
+    model_dirs.update(classifiers)
+    timings["probing"] = time.perf_counter() - start
+    prediction, num_eval = _timed(timings, "pipeline", _pipeline_prediction, settings, out, data_dir,
+                                  next(iter(classifiers.values())))
+    _stage(5, _STAGES, "writing the report and plots ...", settings.progress)
     plots = _plots(out, pretraining, curves, chance)
     timings["total"] = time.perf_counter() - clock
     report = _report(out, settings, results, pretraining, prediction, timings, plots, model_dirs, data_line, chance,
-                     num_eval=len(eval_split))
+                     num_eval=num_eval)
     summary = {
         "results": results,
         "pretraining": {k: v for k, v in pretraining.items() if k != "loss_history"},
