@@ -192,14 +192,39 @@ def train_step_reference(official: Path) -> tuple[dict, dict]:
     return tensors, meta
 
 
+def official_parameter_counts() -> dict[str, dict[str, int]]:
+    """Parameter counts of the four released 2.1 models from the official hub factories, built on the meta device
+    (`torch.linspace` of the drop-path rates runs on CPU: the factory calls `.item()` on it)."""
+    from src.hub import backbones
+
+    linspace = torch.linspace
+    counts = {}
+    try:
+        torch.linspace = lambda *args, **kwargs: linspace(*args, **{**kwargs, "device": "cpu"})
+        for name in ("vjepa2_1_vit_base_384", "vjepa2_1_vit_large_384", "vjepa2_1_vit_giant_384",
+                     "vjepa2_1_vit_gigantic_384"):
+            with torch.device("meta"):
+                encoder, predictor = getattr(backbones, name)(pretrained=False)
+            counts[name] = {"encoder": sum(p.numel() for p in encoder.parameters()),
+                            "predictor": sum(p.numel() for p in predictor.parameters())}
+    finally:
+        torch.linspace = linspace
+    return counts
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--official", type=Path, default=ROOT.parent / "shared" / "reference" / "official-vjepa2.1")
+    parser.add_argument("--param-counts", action="store_true",
+                        help="only print the official full-size parameter counts (meta device)")
     args = parser.parse_args(argv)
     if not (args.official / "app" / "vjepa_2_1").is_dir():
         raise SystemExit(f"--official: no app/vjepa_2_1 under {args.official}")
     _stub_optional_imports()
     sys.path.insert(0, str(args.official))
+    if args.param_counts:
+        print(json.dumps(official_parameter_counts(), indent=2))
+        return
     torch.manual_seed(0)
     tensors, meta = encoder_predictor_reference()
     ref.DATA.parent.mkdir(parents=True, exist_ok=True)
