@@ -76,6 +76,18 @@ PRESETS.update(
         hierarchical_layers=[11, 23, 37, 47], num_distillation_outputs=4, pred_num_hidden_layers=24,
     ),
 )
+# The tiny test model with every 2.1 switch on: two levels, a predictor that also predicts the context tokens.
+PRESETS["vjepa2_1_tiny"] = dict(
+    PRESETS["tiny"],
+    use_rope_interleave=True,
+    interpolate_rope=True,
+    rope_pretrained_grid_size=8,
+    use_modality_embeddings=True,
+    use_image_patch_embedder=True,
+    return_all_tokens=True,
+    hierarchical_layers=[0, 1],
+    num_distillation_outputs=2,
+)
 #: Official encoder entry of each released 2.1 checkpoint (`src/hub/backbones.py`).
 V21_ENCODER_KEYS = {
     "vjepa2_1_vit_base_384": "ema_encoder",

@@ -384,6 +384,7 @@ def pretrain(
                     batch.target_masks,
                     mask_index=config.model.mask_index,
                     loss_exp=opt.loss_exp,
+                    global_step=state.step,  # the V-JEPA 2.1 objective's lambda schedule; 2.0 ignores it
                 )
                 accelerator.backward(output.loss / accumulation)
             sums += torch.stack(
