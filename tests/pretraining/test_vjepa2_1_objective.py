@@ -142,3 +142,30 @@ def test_v20_default_unchanged():
     ids = torch.arange(256).unsqueeze(0).repeat(2, 1)
     out = model(x, [ids[:, :200]], [ids[:, 200:]], global_step=5)
     assert type(out).__name__ == "VJEPA2PretrainingOutput"
+
+
+def test_tiny_v21_recipe_runs_through_the_trainer(tmp_path):
+    """The shipped recipe trains with the 2.1 objective: the loss carries the context term once lambda is on."""
+    import numpy as np
+
+    from vjepa2_hf import VJEPA2Model
+    from vjepa2_hf.pretraining import pretrain
+
+    overrides = [
+        "optimization.total_steps=3", "optimization.global_batch_size=4", "optimization.warmup_steps=1",
+        "optimization.cooldown_steps=1", "run.report_to=[]", "run.checkpoint_every=100",
+        f"run.output_dir={tmp_path}",
+        "model.config_overrides={hidden_size: 64, num_hidden_layers: 4, num_attention_heads: 2, "
+        "hierarchical_layers: [0, 1, 2, 3], num_distillation_outputs: 4, patch_size: 8, crop_size: 64, "
+        "frames_per_clip: 8, rope_pretrained_grid_size: 8, pred_hidden_size: 64, pred_num_hidden_layers: 2, "
+        "pred_num_attention_heads: 2, pred_num_mask_tokens: 2, "
+        "vjepa2_1_objective: {lambda_progressive: false, lambda_value_video: 1.0}}",
+    ]
+    result = pretrain("tiny_vjepa2_1", overrides=overrides)
+    assert result.step == 3
+    history = result.history
+    assert all(np.isfinite(h["loss"]) for h in history)
+    # loss = mean masked-token loss + 1.0 x context loss > mean of the mask losses
+    assert all(h["loss"] > (h["mask_loss_0"] + h["mask_loss_1"]) / 2 + 0.05 for h in history)
+    exported = VJEPA2Model.from_pretrained(result.final_model_dir)
+    assert exported.config.is_vjepa2_1 and exported.config.num_distillation_outputs == 4
