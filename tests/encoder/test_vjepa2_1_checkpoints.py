@@ -114,3 +114,14 @@ def test_convert_official_command(tmp_path, capsys):
     assert (features.hierarchical_hidden_state - REFERENCE["distilled/video/hierarchical"]).abs().max() <= 2e-5
     with pytest.raises(ValueError, match="no 'target_encoder' entry"):
         main(args[:-2] + ["--encoder-key", "target_encoder", "--out", str(tmp_path / "x")])
+
+
+def test_transformers_export_is_refused_and_old_field_name_maps(tmp_path):
+    from vjepa2_hf.encoder.convert_vjepa2_checkpoint import export_to_transformers
+
+    model = VJEPA2Model(VJEPA2Config.from_preset("vjepa2_1_tiny"))
+    with pytest.raises(ValueError, match="no V-JEPA 2.1 support"):
+        export_to_transformers(model, tmp_path / "hf")
+    assert VJEPA2Config(img_temporal_dim_size=1).use_image_patch_embedder
+    with pytest.raises(ValueError, match="must be 1"):
+        VJEPA2Config(img_temporal_dim_size=2)

@@ -128,3 +128,17 @@ def test_weights_matter(converted):
         image = our_input("image")
         video_like = model(image.repeat(1, 2, 1, 1, 1), skip_predictor=True).last_hidden_state
         assert max_diff(video_like, REFERENCE[f"{setup}/image/last_hidden_state"]) > 1e-3
+
+
+@pytest.mark.parametrize("switch", ["use_rope_interleave", "interpolate_rope", "use_modality_embeddings"])
+@torch.no_grad()
+def test_each_v21_switch_is_needed_for_parity(converted, switch):
+    """With any 2.1 switch off, the 96 px encoder output leaves the official one: the tests see each of them."""
+    setup, model, _ = converted
+    config = model.config
+    setattr(config, switch, False)  # the forward reads the switches per call
+    try:
+        out = model(our_input("video96"), skip_predictor=True).last_hidden_state
+    finally:
+        setattr(config, switch, True)
+    assert max_diff(out, REFERENCE[f"{setup}/video96/last_hidden_state"]) > 1e-3

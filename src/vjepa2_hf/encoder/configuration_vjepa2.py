@@ -227,6 +227,12 @@ class VJEPA2Config(PretrainedConfig):
         self.pooler_layer_norm_eps = pooler_layer_norm_eps
         self.num_frames = frames_per_clip if num_frames is None else num_frames
         self.rope_theta = rope_theta
+        # an earlier name of the image tokenizer switch (official `img_temporal_dim_size=1`)
+        img_temporal_dim_size = kwargs.pop("img_temporal_dim_size", None)
+        if img_temporal_dim_size is not None:
+            if img_temporal_dim_size != 1:
+                raise ValueError(f"`img_temporal_dim_size` must be 1 (one-frame images), got {img_temporal_dim_size}")
+            use_image_patch_embedder = True
         self.use_rope_interleave = use_rope_interleave
         self.interpolate_rope = interpolate_rope
         if rope_pretrained_grid_size is None:

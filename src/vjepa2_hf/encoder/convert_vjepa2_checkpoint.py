@@ -410,6 +410,11 @@ def export_to_transformers(model, save_directory: str | os.PathLike, architectur
 
     if not isinstance(model.config, _Config):
         raise ValueError(f"`model` must be a V-JEPA 2 model of this package, got {type(model).__name__}")
+    if model.config.is_vjepa2_1:
+        raise ValueError(
+            "transformers' VJEPA2Model has no V-JEPA 2.1 support (PR 45497 is not merged): a 2.1 model exported to it "
+            "would silently compute different outputs; save it with save_pretrained or export_to_official instead"
+        )
     if getattr(model.config, "pooler_num_attention_heads", None) not in (None, model.config.num_attention_heads):
         raise ValueError(
             "transformers' classifier uses the encoder's head count in its pooler; this model's pooler has "
