@@ -56,3 +56,25 @@ def test_pipeline_runs_a_v21_classifier(tmp_path):
     result = classifier(frames, top_k=3)
     assert sorted(r["label"] for r in result) == labels
     assert abs(sum(r["score"] for r in result) - 1) < 1e-5
+
+
+def test_trainer_probing_on_a_v21_encoder(direction_data, tmp_path):
+    """`run_probe` (the Trainer route) takes a saved 2.1 model folder as its backbone."""
+    from vjepa2_hf.probe.run_video_classification import (
+        DataArguments,
+        ModelArguments,
+        default_training_arguments,
+        run_probe,
+    )
+
+    saved_v21_model(tmp_path / "base")
+    model_args = ModelArguments(model=str(tmp_path / "base"), cache_features=True, num_pooler_layers=0,
+                                probe_num_attention_heads=4)
+    data_args = DataArguments(data=str(direction_data), frame_step=1, do_resize=False)
+    training = default_training_arguments(str(tmp_path / "out"), num_train_epochs=1, learning_rate=5e-3, use_cpu=True)
+    run_probe(model_args, data_args, training, progress=False)
+    probe = VJEPA2ForVideoClassification.from_pretrained(tmp_path / "out").eval()
+    assert probe.config.is_vjepa2_1 and probe.config.num_labels == 8
+    base = VJEPA2Model.from_pretrained(tmp_path / "base").eval()
+    for name, value in base.encoder.state_dict().items():  # frozen backbone: the 2.1 encoder is kept as loaded
+        assert torch.equal(probe.vjepa2.encoder.state_dict()[name], value), name
