@@ -183,7 +183,8 @@ def build_v21_pair(layers: int, dtype: torch.dtype, official_root: str):
     ours = ours.to(dtype).to_empty(device="cpu")
     _fill_random(ours)
     official = VisionTransformer(
-        img_size=(384, 384), patch_size=16, num_frames=64, tubelet_size=2, embed_dim=1024, depth=12 if layers <= 12 else 24, num_heads=16,
+        img_size=(384, 384), patch_size=16, num_frames=64, tubelet_size=2, embed_dim=1024,
+        depth=12 if layers <= 12 else 24, num_heads=16,
         mlp_ratio=4, qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_sdpa=True, use_rope=True,
         img_temporal_dim_size=1, interpolate_rope=True, modality_embedding=True, n_output_distillation=1,
     )

@@ -16,10 +16,12 @@ import torch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="official .pt file (vitl.pt, vith.pt, vitg.pt, vitg-384.pt, "
+    parser.add_argument("--checkpoint", required=True,
+                        help="official .pt file (vitl.pt, vith.pt, vitg.pt, vitg-384.pt, "
                         "vjepa2_1_vitl_dist_vitG_384.pt, ...)")
-    parser.add_argument("--arch", required=True, help="vit_large, vit_huge, vit_giant, vit_giant_384, or V-JEPA 2.1's "
-                        "vjepa2_1_vit_base_384, vjepa2_1_vit_large_384, vjepa2_1_vit_giant_384, vjepa2_1_vit_gigantic_384")
+    parser.add_argument("--arch", required=True,
+                        help="vit_large, vit_huge, vit_giant, vit_giant_384, or V-JEPA 2.1's vjepa2_1_vit_base_384, "
+                        "vjepa2_1_vit_large_384, vjepa2_1_vit_giant_384, vjepa2_1_vit_gigantic_384")
     parser.add_argument("--config", default=None,
                         help="a config.json (or model folder) to use instead of the --arch preset (custom sizes)")
     parser.add_argument("--out", required=True, help="output folder")
