@@ -9,6 +9,13 @@ implementation, each in a fresh subprocess.
     python scripts/bench_encoder.py                 # full ViT-L, both parts
     python scripts/bench_encoder.py --layers 4      # quicker: a 4-block ViT-L-wide encoder
     python scripts/bench_encoder.py --skip-memory
+    python scripts/bench_encoder.py --v21 --skip-speed --skip-memory   # only the V-JEPA 2.1 comparison
+
+With `--v21` it also times our V-JEPA 2.1 ViT-L (`vjepa2_1_vit_large_384`, `--v21-layers` blocks) against the
+official 2.1 `VisionTransformer` (`--official`, run with stubs for its unused `timm`/`einops` imports) on the same
+weights, in bfloat16 and float32, on a `--v21-frames` x `--v21-size`^2 clip (the official 16x384x384 reduced to what
+a 2-core CPU runs in seconds), plus one single-image input (the image tokenizer). The official module runs its
+bfloat16 weights under CPU autocast (without it its RoPE fails on mixed float32 / bfloat16 operands).
 """
 
 from __future__ import annotations
@@ -150,6 +157,70 @@ def speed(layers: int, repeats: int) -> list[dict]:
     return rows
 
 
+def build_v21_pair(layers: int, dtype: torch.dtype, official_root: str):
+    """Our 2.1 ViT-L (`layers` blocks) and the official 2.1 `VisionTransformer` holding the same weights."""
+    import os
+    from functools import partial
+
+    from vjepa2_hf import VJEPA2Config, VJEPA2VisionModel
+    from vjepa2_hf.encoder.convert_vjepa2_checkpoint import internal_to_official
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__))))
+    from make_vjepa2_1_reference import _stub_optional_imports
+
+    _stub_optional_imports()
+    sys.path.insert(0, official_root)
+    from app.vjepa_2_1.models.vision_transformer import VisionTransformer
+
+    if layers < 4:
+        raise ValueError(f"--v21-layers must be >= 4 (four norms_block levels), got {layers}")
+    hierarchical = list(range(layers - 4, layers))  # the last four blocks; the plain output is the last one's
+    config = VJEPA2Config.from_preset("vjepa2_1_vit_large_384", num_hidden_layers=layers,
+                                      hierarchical_layers=hierarchical)
+    torch.manual_seed(0)
+    with torch.device("meta"):
+        ours = VJEPA2VisionModel(config)
+    ours = ours.to(dtype).to_empty(device="cpu")
+    _fill_random(ours)
+    official = VisionTransformer(
+        img_size=(384, 384), patch_size=16, num_frames=64, tubelet_size=2, embed_dim=1024,
+        depth=12 if layers <= 12 else 24, num_heads=16,
+        mlp_ratio=4, qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_sdpa=True, use_rope=True,
+        img_temporal_dim_size=1, interpolate_rope=True, modality_embedding=True, n_output_distillation=1,
+    )
+    # the official class derives its levels from its depth (12 or 24): cut the blocks and point the levels at ours
+    official.blocks = official.blocks[:layers]
+    official.hierarchical_layers, official.out_layers_distillation = hierarchical, [layers - 1]
+    state = internal_to_official(ours.state_dict())["encoder"]
+    official.load_state_dict(state, strict=True)
+    return ours.eval(), official.to(dtype).eval()
+
+
+def speed_v21(layers: int, repeats: int, frames: int, size: int, official_root: str) -> list[dict]:
+    torch.set_num_threads(2)
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        ours, official = build_v21_pair(layers, dtype, official_root)
+        for kind, clip_frames in (("video", frames), ("image", 1)):
+            x32 = torch.randn(1, clip_frames, 3, size, size, generator=torch.Generator().manual_seed(0))
+            x = x32.to(dtype)
+            x_official = x.permute(0, 2, 1, 3, 4).contiguous()
+
+            def run_official():
+                # the official RoPE mixes float32 positions into bf16 queries: it runs in bf16 only under autocast,
+                # as the official training does
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+                    return official(x_official)
+
+            with torch.inference_mode():
+                diff = (ours(x).last_hidden_state.float() - run_official().float()).abs().max().item()
+                t_ours, t_official = interleaved_medians(lambda: ours(x), run_official, repeats)
+            rows.append(dict(dtype=str(dtype).replace("torch.", ""), input=kind, frames=clip_frames, size=size,
+                             ours_s=t_ours, official_s=t_official, speedup=t_official / t_ours, max_abs_diff=diff))
+        del ours, official
+    return rows
+
+
 _MEMORY_CHILD = r"""
 import sys, threading, time, psutil, torch
 sys.path.insert(0, {script_dir!r})
@@ -202,6 +273,12 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--v21", action="store_true", help="also compare a V-JEPA 2.1 ViT-L with the official module")
+    parser.add_argument("--v21-layers", type=int, default=4)
+    parser.add_argument("--v21-frames", type=int, default=16)
+    parser.add_argument("--v21-size", type=int, default=192)
+    parser.add_argument("--official", default=None,
+                        help="official V-JEPA 2.1 code (default: ../shared/reference/official-vjepa2.1)")
     args = parser.parse_args()
     results: dict = {"layers": args.layers, "threads": 2}
     if not args.skip_speed:
@@ -219,6 +296,19 @@ def main() -> None:
         print(f"peak resident memory, bf16, 1x64x3x256x256 (8,192 tokens), {args.layers} blocks:")
         for which, r in results["memory"].items():
             print(f"  {which:<13} peak {r['peak_rss_gb']:.2f} GB (before the forward {r['rss_before_forward_gb']:.2f} GB)")
+    if args.v21:
+        import os
+
+        root = args.official or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
+                                             "reference", "official-vjepa2.1")
+        results["v21"] = speed_v21(args.v21_layers, args.repeats, args.v21_frames, args.v21_size, root)
+        print(f"V-JEPA 2.1 ViT-L, {args.v21_layers} blocks, ours vs the official module, 2 threads, median of "
+              f"{args.repeats}")
+        print(f"{'dtype':<9}{'input':<16}{'ours s':>9}{'official s':>12}{'speedup':>9}{'max|diff|':>11}")
+        for r in results["v21"]:
+            shape = f"{r['frames']}x{r['size']}x{r['size']}"
+            print(f"{r['dtype']:<9}{r['input'] + ' ' + shape:<16}{r['ours_s']:>9.3f}{r['official_s']:>12.3f}"
+                  f"{r['speedup']:>8.2f}x{r['max_abs_diff']:>11.2e}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("quickstart", "End to end on embedded synthetic data: pretrain, probe, compare, report."),
     "embed": ("embed", "Extract per-token and pooled clip embeddings from videos."),
+    "feature-map": ("feature_map", "PCA-coloured maps of an encoder's patch features, one PNG per frame."),
     "convert-official": ("convert_official", "Convert an official V-JEPA 2 .pt checkpoint to a model folder."),
     "export": ("export", "Export a model folder to transformers' own layout or to the official .pt layout."),
     "synth": ("synth", "Write a synthetic moving-shapes video dataset (real mp4 files)."),

@@ -17,15 +17,22 @@ from ._options import add_output_dir_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="official .pt file (vitl.pt, vith.pt, vitg.pt, vitg-384.pt)")
-    parser.add_argument("--arch", required=True, help="vit_large, vit_huge, vit_giant or vit_giant_384")
+    parser.add_argument("--checkpoint", required=True,
+                        help="official .pt file (vitl.pt, vith.pt, vitg.pt, vitg-384.pt, "
+                        "vjepa2_1_vitl_dist_vitG_384.pt, ...)")
+    parser.add_argument("--arch", required=True,
+                        help="vit_large, vit_huge, vit_giant, vit_giant_384, or V-JEPA 2.1's vjepa2_1_vit_base_384, "
+                        "vjepa2_1_vit_large_384, vjepa2_1_vit_giant_384, vjepa2_1_vit_gigantic_384")
+    parser.add_argument("--config", default=None,
+                        help="a config.json (or model folder) to use instead of the --arch preset (custom sizes)")
     add_output_dir_argument(parser, ["--out"], required=True, help="output folder")
     parser.add_argument(
         "--encoder-key",
-        choices=["encoder", "target_encoder"],
-        default="encoder",
-        help="'encoder' (default) gives the weights of the facebook/vjepa2-* Hub repos and torch.hub; "
-        "'target_encoder' (EMA) is what the official frozen evaluations load",
+        choices=["encoder", "target_encoder", "ema_encoder"],
+        default=None,
+        help="default: the entry torch.hub builds the model from ('encoder' for V-JEPA 2, as the facebook/vjepa2-* "
+        "Hub repos; 'ema_encoder' for the distilled 2.1 ViT-B/L; 'target_encoder' for 2.1 ViT-g/G). "
+        "'target_encoder' (EMA) is what the official V-JEPA 2 frozen evaluations load",
     )
     parser.add_argument("--no-predictor", action="store_true", help="convert the encoder only")
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default=None)
@@ -63,13 +70,19 @@ def run(args: argparse.Namespace) -> int:
         return _convert_probe(args, dtype)
     if args.frames_per_clip is not None or args.pooler_input_layers is not None:
         raise ValueError("--frames-per-clip and --pooler-input-layers describe a probe: pass --probe too")
+    from ..encoder.configuration_vjepa2 import VJEPA2Config
+    from ..encoder.convert_vjepa2_checkpoint import default_encoder_key
+
+    config = VJEPA2Config.from_pretrained(args.config) if args.config else None
     model = convert_official_checkpoint(
         args.checkpoint,
         arch=args.arch,
         encoder_key=args.encoder_key,
         include_predictor=not args.no_predictor,
+        config=config,
         dtype=dtype,
     )
+    args.encoder_key = args.encoder_key or default_encoder_key(model.config)
     if args.format == "transformers":
         if args.no_predictor:
             raise ValueError("--format transformers needs the predictor (transformers' VJEPA2Model holds both)")
@@ -128,7 +141,7 @@ def _convert_world_model(args: argparse.Namespace, dtype: torch.dtype | None) ->
     model = convert_vjepa2_ac_checkpoint(
         args.checkpoint,
         encoder_config=encoder_config,
-        encoder_key=args.encoder_key,
+        encoder_key=args.encoder_key or "encoder",
         dtype=dtype,
         predictor_overrides=dict(
             pred_num_attention_heads=args.ac_num_heads,

@@ -39,6 +39,62 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 for _name in ("vit_large", "vit_huge", "vit_giant", "vit_giant_384"):
     PRESETS[_name] = {**_PREDICTOR, "frames_per_clip": 64, **PRESETS[_name]}
+# V-JEPA 2.1 (official `src/hub/backbones.py::_make_vjepa2_1_model`): 384 px, an image tokenizer for single frames,
+# modality embeddings, interleaved and interpolated RoPE, hierarchical outputs (`norms_block`) at four layers.
+# ViT-B/L are distilled from ViT-G: one output level and a predictor of teacher width; ViT-g/G have four levels.
+_V21_COMMON = dict(
+    crop_size=384,
+    frames_per_clip=64,
+    use_rope_interleave=True,
+    interpolate_rope=True,
+    use_modality_embeddings=True,
+    use_image_patch_embedder=True,
+    return_all_tokens=True,
+    pred_hidden_size=384,
+    pred_num_attention_heads=12,
+    pred_num_mask_tokens=8,
+    pred_mlp_ratio=4.0,
+)
+V21_TEACHER_EMBED_DIM = 1664  # ViT-G/16, the teacher of the distilled ViT-B and ViT-L
+PRESETS.update(
+    vjepa2_1_vit_base_384=dict(
+        _V21_COMMON, hidden_size=768, num_hidden_layers=12, num_attention_heads=12, mlp_ratio=4.0,
+        hierarchical_layers=[2, 5, 8, 11], num_distillation_outputs=1, teacher_embed_dim=V21_TEACHER_EMBED_DIM,
+        pred_num_hidden_layers=12,
+    ),
+    vjepa2_1_vit_large_384=dict(
+        _V21_COMMON, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, mlp_ratio=4.0,
+        hierarchical_layers=[5, 11, 17, 23], num_distillation_outputs=1, teacher_embed_dim=V21_TEACHER_EMBED_DIM,
+        pred_num_hidden_layers=12,
+    ),
+    vjepa2_1_vit_giant_384=dict(
+        _V21_COMMON, hidden_size=1408, num_hidden_layers=40, num_attention_heads=22, mlp_ratio=48 / 11,
+        hierarchical_layers=[9, 19, 29, 39], num_distillation_outputs=4, pred_num_hidden_layers=24,
+    ),
+    vjepa2_1_vit_gigantic_384=dict(
+        _V21_COMMON, hidden_size=1664, num_hidden_layers=48, num_attention_heads=26, mlp_ratio=64 / 13,
+        hierarchical_layers=[11, 23, 37, 47], num_distillation_outputs=4, pred_num_hidden_layers=24,
+    ),
+)
+# The tiny test model with every 2.1 switch on: two levels, a predictor that also predicts the context tokens.
+PRESETS["vjepa2_1_tiny"] = dict(
+    PRESETS["tiny"],
+    use_rope_interleave=True,
+    interpolate_rope=True,
+    rope_pretrained_grid_size=8,
+    use_modality_embeddings=True,
+    use_image_patch_embedder=True,
+    return_all_tokens=True,
+    hierarchical_layers=[0, 1],
+    num_distillation_outputs=2,
+)
+#: Official encoder entry of each released 2.1 checkpoint (`src/hub/backbones.py`).
+V21_ENCODER_KEYS = {
+    "vjepa2_1_vit_base_384": "ema_encoder",
+    "vjepa2_1_vit_large_384": "ema_encoder",
+    "vjepa2_1_vit_giant_384": "target_encoder",
+    "vjepa2_1_vit_gigantic_384": "target_encoder",
+}
 PRESET_ALIASES = {"vitl": "vit_large", "vith": "vit_huge", "vitg": "vit_giant", "vitg-384": "vit_giant_384"}
 # Hub repos of the released backbones, by preset.
 HUB_REPOS = {
@@ -81,6 +137,25 @@ class VJEPA2Config(PretrainedConfig):
         num_frames (`int`, *optional*): frames the video-classification pipeline samples per clip; defaults to
             `frames_per_clip`.
         rope_theta (`float`, defaults to 10000): RoPE base.
+
+        V-JEPA 2.1 switches (names of transformers PR 45497 where it has them; all off for V-JEPA 2):
+        use_rope_interleave (`bool`): RoPE angles repeated per channel pair (`repeat_interleave`) instead of
+            V-JEPA 2's tiled halves.
+        interpolate_rope (`bool`): scale row and column positions by `(rope_pretrained_grid_size - 1) / (grid - 1)`,
+            so that any resolution spans the position range of pretraining.
+        rope_pretrained_grid_size (`int`, *optional*): the grid of that range; defaults to the official
+            `256 // patch_size` (16 for patch 16; `252 // 14` for patch 14).
+        use_image_patch_embedder (`bool`): single-frame inputs go through a tubelet-1 image tokenizer
+            (`patch_embed_img`) instead of being repeated to fill the video tubelet.
+        use_modality_embeddings (`bool`): learned image / video embeddings added after the tokenizer (and in the
+            predictor when `use_image_patch_embedder`).
+        hierarchical_layers (`list[int]`, *optional*): blocks with their own LayerNorm (`norms_block`); the plain
+            output is the last of these norms applied to the last block (no separate final norm).
+        num_distillation_outputs (`int`, defaults to 1): levels of the hierarchical output (the last ones of
+            `hierarchical_layers`), which the predictor consumes and predicts.
+        teacher_embed_dim (`int`, *optional*): width of the predictor output over all levels (the distilled
+            ViT-B/L predict their ViT-G teacher's 1664 channels); `None` uses `hidden_size` per level.
+        return_all_tokens (`bool`): the predictor also predicts the context tokens (`predictor_proj_context`).
     """
 
     model_type = "vjepa2_hf"
@@ -114,6 +189,15 @@ class VJEPA2Config(PretrainedConfig):
         pooler_layer_norm_eps: float | None = None,
         num_frames: int | None = None,
         rope_theta: float = 10000.0,
+        use_rope_interleave: bool = False,
+        interpolate_rope: bool = False,
+        rope_pretrained_grid_size: int | None = None,
+        use_image_patch_embedder: bool = False,
+        use_modality_embeddings: bool = False,
+        hierarchical_layers: list[int] | None = None,
+        num_distillation_outputs: int = 1,
+        teacher_embed_dim: int | None = None,
+        return_all_tokens: bool = False,
         **kwargs: Any,
     ) -> None:
         self.patch_size = patch_size
@@ -143,6 +227,23 @@ class VJEPA2Config(PretrainedConfig):
         self.pooler_layer_norm_eps = pooler_layer_norm_eps
         self.num_frames = frames_per_clip if num_frames is None else num_frames
         self.rope_theta = rope_theta
+        # an earlier name of the image tokenizer switch (official `img_temporal_dim_size=1`)
+        img_temporal_dim_size = kwargs.pop("img_temporal_dim_size", None)
+        if img_temporal_dim_size is not None:
+            if img_temporal_dim_size != 1:
+                raise ValueError(f"`img_temporal_dim_size` must be 1 (one-frame images), got {img_temporal_dim_size}")
+            use_image_patch_embedder = True
+        self.use_rope_interleave = use_rope_interleave
+        self.interpolate_rope = interpolate_rope
+        if rope_pretrained_grid_size is None:
+            rope_pretrained_grid_size = (252 if patch_size == 14 else 256) // patch_size
+        self.rope_pretrained_grid_size = rope_pretrained_grid_size
+        self.use_image_patch_embedder = use_image_patch_embedder
+        self.use_modality_embeddings = use_modality_embeddings
+        self.hierarchical_layers = None if hierarchical_layers is None else [int(i) for i in hierarchical_layers]
+        self.num_distillation_outputs = num_distillation_outputs
+        self.teacher_embed_dim = teacher_embed_dim
+        self.return_all_tokens = return_all_tokens
         # A `config.json` of transformers' `vjepa2` type loads as ours: keep our model_type so that our weight
         # conversions (split q/k/v -> fused qkv) apply and our saves say what they are.
         kwargs.pop("model_type", None)
@@ -162,6 +263,47 @@ class VJEPA2Config(PretrainedConfig):
             raise ValueError(f"`hidden_act` must be 'gelu' (exact erf, as the released models), got {self.hidden_act!r}")
         if self.pred_num_mask_tokens < 1:
             raise ValueError(f"`pred_num_mask_tokens` must be at least 1, got {self.pred_num_mask_tokens}")
+        self._validate_v21()
+
+    def _validate_v21(self) -> None:
+        layers = self.hierarchical_layers
+        if layers is not None:
+            if not layers or sorted(set(layers)) != layers or not 0 <= layers[0] <= layers[-1] < self.num_hidden_layers:
+                raise ValueError(
+                    f"`hierarchical_layers` must be increasing block indices in [0, {self.num_hidden_layers}), got "
+                    f"{layers}"
+                )
+            if not 1 <= self.num_distillation_outputs <= len(layers):
+                raise ValueError(
+                    f"`num_distillation_outputs` must be in [1, {len(layers)}] (the hierarchical layers), got "
+                    f"{self.num_distillation_outputs}"
+                )
+        elif self.num_distillation_outputs != 1 or self.teacher_embed_dim is not None:
+            raise ValueError("`num_distillation_outputs` > 1 and `teacher_embed_dim` need `hierarchical_layers`")
+        if self.teacher_embed_dim is not None and self.teacher_embed_dim % self.num_distillation_outputs:
+            raise ValueError(
+                f"`teacher_embed_dim` ({self.teacher_embed_dim}) must be divisible by `num_distillation_outputs` "
+                f"({self.num_distillation_outputs})"
+            )
+        if self.interpolate_rope and self.rope_pretrained_grid_size < 2:
+            raise ValueError(f"`rope_pretrained_grid_size` must be >= 2, got {self.rope_pretrained_grid_size}")
+
+    @property
+    def is_vjepa2_1(self) -> bool:
+        """True for a V-JEPA 2.1 architecture (hierarchical `norms_block` outputs)."""
+        return self.hierarchical_layers is not None
+
+    @property
+    def num_hierarchical_levels(self) -> int:
+        """Levels of the hierarchical output (1 for V-JEPA 2)."""
+        return self.num_distillation_outputs if self.is_vjepa2_1 else 1
+
+    @property
+    def pred_output_size(self) -> int:
+        """Channels the predictor outputs per token (all levels)."""
+        if self.teacher_embed_dim is not None:
+            return self.teacher_embed_dim
+        return self.hidden_size * self.num_hierarchical_levels
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs: Any) -> "VJEPA2Config":
@@ -186,7 +328,8 @@ class VJEPA2Config(PretrainedConfig):
 
         Args:
             name: one of `vit_large`, `vit_huge`, `vit_giant`, `vit_giant_384`, `tiny` (aliases `vitl`, `vith`,
-                `vitg`, `vitg-384`).
+                `vitg`, `vitg-384`), or V-JEPA 2.1's `vjepa2_1_vit_base_384`, `vjepa2_1_vit_large_384`,
+                `vjepa2_1_vit_giant_384`, `vjepa2_1_vit_gigantic_384`.
             overrides: fields to change.
         """
         key = PRESET_ALIASES.get(name, name)
@@ -195,4 +338,4 @@ class VJEPA2Config(PretrainedConfig):
         return cls(**{**PRESETS[key], **overrides})
 
 
-__all__ = ["VJEPA2Config", "PRESETS", "HUB_REPOS"]
+__all__ = ["VJEPA2Config", "PRESETS", "HUB_REPOS", "V21_ENCODER_KEYS"]

@@ -99,7 +99,46 @@ OFFICIAL_ARCHS = {
     "vith": "vit_huge",
     "vitg": "vit_giant",
     "vitg-384": "vit_giant_384",
+    # V-JEPA 2.1: preset names (official hub names) and the stems of the released files
+    "vjepa2_1_vit_base_384": "vjepa2_1_vit_base_384",
+    "vjepa2_1_vit_large_384": "vjepa2_1_vit_large_384",
+    "vjepa2_1_vit_giant_384": "vjepa2_1_vit_giant_384",
+    "vjepa2_1_vit_gigantic_384": "vjepa2_1_vit_gigantic_384",
+    "vjepa2_1_vitb_dist_vitG_384": "vjepa2_1_vit_base_384",
+    "vjepa2_1_vitl_dist_vitG_384": "vjepa2_1_vit_large_384",
+    "vjepa2_1_vitg_384": "vjepa2_1_vit_giant_384",
+    "vjepa2_1_vitG_384": "vjepa2_1_vit_gigantic_384",
 }
+ENCODER_KEYS = ("encoder", "target_encoder", "ema_encoder")
+
+
+def default_encoder_key(config: VJEPA2Config) -> str:
+    """The official encoder entry a config's released checkpoint is built from (`src/hub/backbones.py`):
+    `encoder` for V-JEPA 2, `ema_encoder` for the distilled 2.1 ViT-B/L (`teacher_embed_dim` set), `target_encoder`
+    for the 2.1 ViT-g/G."""
+    if not config.is_vjepa2_1:
+        return "encoder"
+    return "ema_encoder" if config.teacher_embed_dim is not None else "target_encoder"
+
+# V-JEPA 2.1 encoder parameters outside the blocks: official name -> internal name (below `encoder.`)
+_V21_ENCODER_NAMES = {
+    "patch_embed_img.": "embeddings.image_patch_embeddings.",
+    "img_mod_embed": "embeddings.image_modality_embedding",
+    "video_mod_embed": "embeddings.video_modality_embedding",
+    "norms_block.": "norms_block.",
+}
+_V21_PREDICTOR_NAMES = {
+    "predictor_proj_context.": "proj_context.",
+    "img_mod_embed": "image_modality_embedding",
+    "video_mod_embed": "video_modality_embedding",
+}
+
+
+def _rename_prefix(key: str, names: Mapping[str, str]) -> str | None:
+    for official, internal in names.items():
+        if key == official or (official.endswith(".") and key.startswith(official)):
+            return internal + key[len(official):]
+    return None
 
 
 def strip_official_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -120,7 +159,10 @@ def official_encoder_to_internal(state_dict: Mapping[str, torch.Tensor], prefix:
     """Official encoder state dict (prefixes already stripped) -> internal keys under `prefix`."""
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
-        if key.startswith("patch_embed."):
+        v21 = _rename_prefix(key, _V21_ENCODER_NAMES)
+        if v21 is not None:
+            new = f"{prefix}.{v21}"
+        elif key.startswith("patch_embed."):
             new = f"{prefix}.embeddings.patch_embeddings." + key[len("patch_embed."):]
         elif key.startswith("norm."):
             new = f"{prefix}.layernorm." + key[len("norm."):]
@@ -139,7 +181,10 @@ def official_predictor_to_internal(state_dict: Mapping[str, torch.Tensor], prefi
     out: dict[str, torch.Tensor] = {}
     mask_tokens: dict[int, torch.Tensor] = {}
     for key, value in state_dict.items():
-        if key.startswith("mask_tokens."):
+        v21 = _rename_prefix(key, _V21_PREDICTOR_NAMES)
+        if v21 is not None:
+            out[f"{prefix}.{v21}"] = value
+        elif key.startswith("mask_tokens."):
             mask_tokens[int(key.split(".")[1])] = value
         elif key.startswith("predictor_embed."):
             out[f"{prefix}.embeddings.predictor_embeddings." + key[len("predictor_embed."):]] = value
@@ -169,6 +214,10 @@ def internal_to_official(state_dict: Mapping[str, torch.Tensor]) -> dict[str, di
     for key, value in state_dict.items():
         if key.startswith("encoder."):
             rest = key[len("encoder."):]
+            v21 = _rename_prefix(rest, {v: k for k, v in _V21_ENCODER_NAMES.items()})
+            if v21 is not None:
+                encoder[v21] = value
+                continue
             rest = rest.replace("embeddings.patch_embeddings.", "patch_embed.").replace("layernorm.", "norm.")
             rest = re.sub(r"^layer\.(\d+)\.attention\.", r"blocks.\1.attn.", rest)
             rest = re.sub(r"^layer\.(\d+)\.", r"blocks.\1.", rest)
@@ -178,6 +227,10 @@ def internal_to_official(state_dict: Mapping[str, torch.Tensor]) -> dict[str, di
             if rest == "embeddings.mask_tokens":
                 for i, token in enumerate(value):
                     predictor[f"mask_tokens.{i}"] = token.clone()
+                continue
+            v21 = _rename_prefix(rest, {v: k for k, v in _V21_PREDICTOR_NAMES.items()})
+            if v21 is not None:
+                predictor[v21] = value
                 continue
             rest = rest.replace("embeddings.predictor_embeddings.", "predictor_embed.")
             rest = rest.replace("layernorm.", "predictor_norm.")
@@ -235,7 +288,7 @@ def load_official_file(path: str | os.PathLike) -> dict:
 def convert_official_checkpoint(
     path_or_state_dict: str | os.PathLike | Mapping,
     arch: str = "vit_large",
-    encoder_key: str = "encoder",
+    encoder_key: str | None = None,
     include_predictor: bool = True,
     config: VJEPA2Config | None = None,
     dtype: torch.dtype | None = None,
@@ -245,10 +298,13 @@ def convert_official_checkpoint(
     Args:
         path_or_state_dict: a released `.pt` file (`vitl.pt`, `vith.pt`, `vitg.pt`, `vitg-384.pt`) or the loaded dict
             with `encoder` / `target_encoder` / `predictor` entries (`module.` and `backbone.` prefixes allowed).
-        arch: `vit_large`, `vit_huge`, `vit_giant` (= official `vit_giant_xformers`, 22 heads) or `vit_giant_384`.
-        encoder_key: which encoder to take. Defaults to `"encoder"`, the weights the official torch.hub models and
-            the `facebook/vjepa2-*` Hub repos were built from, so converted models give the same numbers as those.
-            The official frozen evaluations load `"target_encoder"` (the EMA weights): choose it to reproduce them.
+        arch: `vit_large`, `vit_huge`, `vit_giant` (= official `vit_giant_xformers`, 22 heads) or `vit_giant_384`;
+            V-JEPA 2.1: `vjepa2_1_vit_base_384`, `vjepa2_1_vit_large_384`, `vjepa2_1_vit_giant_384`,
+            `vjepa2_1_vit_gigantic_384` (or the file stems `vjepa2_1_vitb_dist_vitG_384`, ...).
+        encoder_key: which encoder to take (`encoder`, `target_encoder` or `ema_encoder`). `None` takes the one the
+            official torch.hub builds the model from: `"encoder"` for V-JEPA 2 (also the `facebook/vjepa2-*` Hub
+            repos; the official frozen evaluations load `"target_encoder"`, the EMA weights), `"ema_encoder"` for
+            the distilled 2.1 ViT-B/L, `"target_encoder"` for the 2.1 ViT-g/G.
         include_predictor: also load the predictor (returns a `VJEPA2Model`; otherwise a `VJEPA2VisionModel`).
         config: a config to use instead of the `arch` preset (e.g. a custom size).
         dtype: cast the weights (e.g. `torch.bfloat16`) while building; no float32 copy is made for bf16 files.
@@ -264,8 +320,10 @@ def convert_official_checkpoint(
         if arch not in OFFICIAL_ARCHS and arch not in PRESETS:
             raise ValueError(f"unknown arch {arch!r}; expected one of {sorted(OFFICIAL_ARCHS)} (or 'tiny')")
         config = VJEPA2Config.from_preset(OFFICIAL_ARCHS.get(arch, arch))
-    if encoder_key not in ("encoder", "target_encoder"):
-        raise ValueError(f"`encoder_key` must be 'encoder' or 'target_encoder', got {encoder_key!r}")
+    if encoder_key is None:
+        encoder_key = default_encoder_key(config)
+    if encoder_key not in ENCODER_KEYS:
+        raise ValueError(f"`encoder_key` must be one of {list(ENCODER_KEYS)}, got {encoder_key!r}")
     source = "<state dict>"
     checkpoint = path_or_state_dict
     if isinstance(path_or_state_dict, (str, os.PathLike)):
@@ -291,6 +349,7 @@ def convert_official_checkpoint(
 
 __all__ = [
     "convert_official_checkpoint",
+    "default_encoder_key",
     "register_qkv_conversion",
     "export_to_transformers",
     "export_to_official",
@@ -351,6 +410,11 @@ def export_to_transformers(model, save_directory: str | os.PathLike, architectur
 
     if not isinstance(model.config, _Config):
         raise ValueError(f"`model` must be a V-JEPA 2 model of this package, got {type(model).__name__}")
+    if model.config.is_vjepa2_1:
+        raise ValueError(
+            "transformers' VJEPA2Model has no V-JEPA 2.1 support (PR 45497 is not merged): a 2.1 model exported to it "
+            "would silently compute different outputs; save it with save_pretrained or export_to_official instead"
+        )
     if getattr(model.config, "pooler_num_attention_heads", None) not in (None, model.config.num_attention_heads):
         raise ValueError(
             "transformers' classifier uses the encoder's head count in its pooler; this model's pooler has "
@@ -364,12 +428,18 @@ def export_to_transformers(model, save_directory: str | os.PathLike, architectur
     return save_directory
 
 
-def export_to_official(model, path: str | os.PathLike, encoder_key: str = "encoder") -> Path:
+def export_to_official(model, path: str | os.PathLike, encoder_key: str | None = None) -> Path:
     """Write a `VJEPA2Model` as an official-layout `.pt` (`encoder`, `target_encoder`, `predictor` entries with the
-    `module.backbone.` / `module.` prefixes of the released files). Both encoder entries hold the same weights."""
+    `module.backbone.` / `module.` prefixes of the released files). Both encoder entries hold the same weights; a
+    V-JEPA 2.1 model also gets the entry its release is read from (`ema_encoder` for the distilled ViT-B/L), or
+    `encoder_key` when given."""
     state = internal_to_official({k: v.detach().cpu() for k, v in model.state_dict().items()})
     encoder = {f"module.backbone.{k}": v for k, v in state["encoder"].items()}
     checkpoint = {"encoder": encoder, "target_encoder": dict(encoder)}
+    for key in {encoder_key or default_encoder_key(model.config)} - set(checkpoint):
+        if key not in ENCODER_KEYS:
+            raise ValueError(f"`encoder_key` must be one of {list(ENCODER_KEYS)}, got {key!r}")
+        checkpoint[key] = dict(encoder)
     if state["predictor"]:
         checkpoint["predictor"] = {f"module.backbone.{k}": v for k, v in state["predictor"].items()}
     path = Path(path)

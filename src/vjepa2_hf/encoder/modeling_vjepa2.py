@@ -8,6 +8,10 @@ Differences from transformers' `VJEPA2Model` that change numbers only where tran
 * RoPE positions follow the grid of each input (transformers derives them from `config.crop_size`, which gives
   wrong positions at any other resolution or for non-square inputs; the official code uses the real grid).
 * RoPE angles are computed once per forward in float32, not per layer in the model dtype.
+
+V-JEPA 2.1 configs (`config.hierarchical_layers` set; official `app/vjepa_2_1/models/`) add an image tokenizer for
+single frames, modality embeddings, interleaved / interpolated RoPE, hierarchical `norms_block` outputs, and a
+predictor that reads the concatenated levels and can also predict the context tokens.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from transformers.utils import ModelOutput, logging
 
 from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2 import VJEPA2Config
-from .rope import grid_positions, index_to_positions, rope_cos_sin, swap_pairs
+from .rope import grid_positions, index_to_positions, rope_cos_sin, scale_positions, swap_pairs
 
 logger = logging.get_logger(__name__)
 
@@ -48,6 +52,9 @@ class VJEPA2PredictorOutput(ModelOutput):
         attentions (`tuple(torch.FloatTensor)`, *optional*): predictor attention maps when `output_attentions=True`.
         target_hidden_state (`torch.FloatTensor` of shape `(batch_size * num_masks, num_target_tokens, hidden_size)`,
             *optional*): the encoder output gathered at `target_mask` (same-pass targets, as transformers).
+        context_hidden_state (`torch.FloatTensor` of shape `(batch_size * num_masks, num_context_tokens,
+            pred_output_size)`, *optional*): V-JEPA 2.1 with `return_all_tokens`: predictions at the context tokens
+            (official `predictor_proj_context`), in the order of `context_mask`.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
@@ -55,6 +62,7 @@ class VJEPA2PredictorOutput(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     target_hidden_state: torch.FloatTensor | None = None
+    context_hidden_state: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -70,12 +78,16 @@ class VJEPA2ModelOutput(ModelOutput):
             (before the final norm), `num_hidden_layers + 1` entries.
         attentions (`tuple(torch.FloatTensor)`, *optional*): attention maps `(batch, heads, tokens, tokens)`.
         predictor_output ([`VJEPA2PredictorOutput`], *optional*): `None` when `skip_predictor=True`.
+        hierarchical_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_tokens, levels * hidden_size)`,
+            *optional*): V-JEPA 2.1 with `output_hierarchical=True`: the normalised levels concatenated on channels
+            (rows as `last_hidden_state`).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     masked_hidden_state: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    hierarchical_hidden_state: torch.FloatTensor | None = None
     predictor_output: VJEPA2PredictorOutput | None = None
 
     def to_tuple(self) -> tuple:
@@ -103,6 +115,9 @@ class VJEPA2EncoderOutput(ModelOutput):
         hidden_states (`tuple(torch.FloatTensor)`, *optional*): embeddings and each block's output (no final norm).
         attentions (`tuple(torch.FloatTensor)`, *optional*): attention maps when `output_attentions=True`.
         grid (`tuple[int, int, int]`): token grid `(frames / tubelet, height / patch, width / patch)` of the input.
+        hierarchical_hidden_state (`torch.FloatTensor` of shape `(batch_size, num_tokens, levels * hidden_size)`,
+            *optional*): V-JEPA 2.1 with `output_hierarchical=True`: the `norms_block` outputs of the last
+            `num_distillation_outputs` hierarchical layers, concatenated on channels (official `return_hierarchical`).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
@@ -111,6 +126,7 @@ class VJEPA2EncoderOutput(ModelOutput):
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
     grid: tuple[int, int, int] | None = None
+    hierarchical_hidden_state: torch.FloatTensor | None = None
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -151,9 +167,10 @@ class VJEPA2PatchEmbeddings3D(nn.Module):
     than a strided Conv3d in bfloat16 on CPU.
     """
 
-    def __init__(self, config: VJEPA2Config, hidden_size: int) -> None:
+    def __init__(self, config: VJEPA2Config, hidden_size: int, tubelet_size: int | None = None) -> None:
         super().__init__()
-        kernel = (config.tubelet_size, config.patch_size, config.patch_size)
+        tubelet = config.tubelet_size if tubelet_size is None else tubelet_size
+        kernel = (tubelet, config.patch_size, config.patch_size)
         self.proj = nn.Conv3d(config.in_chans, hidden_size, kernel_size=kernel, stride=kernel)
 
     def forward(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
@@ -173,6 +190,15 @@ class VJEPA2Embeddings(nn.Module):
         super().__init__()
         self.config = config
         self.patch_embeddings = VJEPA2PatchEmbeddings3D(config, hidden_size)
+        if config.use_image_patch_embedder:  # V-JEPA 2.1 `patch_embed_img`
+            self.image_patch_embeddings = VJEPA2PatchEmbeddings3D(config, hidden_size, tubelet_size=1)
+        if config.use_modality_embeddings:  # V-JEPA 2.1 `img_mod_embed`, `video_mod_embed`
+            self.image_modality_embedding = nn.Parameter(torch.zeros(1, 1, hidden_size))
+            self.video_modality_embedding = nn.Parameter(torch.zeros(1, 1, hidden_size))
+
+    def is_image(self, pixel_values_videos: torch.Tensor) -> bool:
+        """Whether the input goes through the image tokenizer (V-JEPA 2.1, one frame)."""
+        return self.config.use_image_patch_embedder and pixel_values_videos.shape[1] == 1
 
     def grid(self, pixel_values_videos: torch.Tensor) -> tuple[int, int, int]:
         """Token grid `(T', H', W')` of a valid input; raises a `ValueError` naming the problem otherwise."""
@@ -208,10 +234,17 @@ class VJEPA2Embeddings(nn.Module):
 
     def forward(self, pixel_values_videos: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
         grid = self.grid(pixel_values_videos)
-        if pixel_values_videos.shape[1] == 1:  # a single image fills the tubelet
-            pixel_values_videos = pixel_values_videos.expand(-1, self.config.tubelet_size, -1, -1, -1)
-        weight = self.patch_embeddings.proj.weight
-        return self.patch_embeddings(pixel_values_videos.to(weight.dtype)), grid
+        image = self.is_image(pixel_values_videos)
+        if image:
+            embedder = self.image_patch_embeddings
+        else:
+            embedder = self.patch_embeddings
+            if pixel_values_videos.shape[1] == 1:  # a single image fills the tubelet
+                pixel_values_videos = pixel_values_videos.expand(-1, self.config.tubelet_size, -1, -1, -1)
+        embeddings = embedder(pixel_values_videos.to(embedder.proj.weight.dtype))
+        if self.config.use_modality_embeddings:
+            embeddings = embeddings + (self.image_modality_embedding if image else self.video_modality_embedding)
+        return embeddings, grid
 
 
 class VJEPA2RopeAttention(nn.Module):
@@ -320,14 +353,23 @@ def _drop_path_rates(rate: float, depth: int) -> list[float]:
 
 
 def rope_tables(
-    positions: torch.Tensor, head_dim: int, dtype: torch.dtype, theta: float
+    positions: torch.Tensor, head_dim: int, dtype: torch.dtype, theta: float, interleave: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """RoPE tables for `(N, 3)` or `(B, N, 3)` positions, shaped to broadcast over `(B, heads, N, head_dim)`."""
-    cos, sin = rope_cos_sin(positions, head_dim, theta)
+    cos, sin = rope_cos_sin(positions, head_dim, theta, interleave)
     cos, sin = cos.unsqueeze(-3), sin.unsqueeze(-3)  # head axis
     if positions.ndim == 2:
         cos, sin = cos.unsqueeze(0), sin.unsqueeze(0)
     return cos.to(dtype), sin.to(dtype)
+
+
+def config_rope_tables(
+    config: VJEPA2Config, positions: torch.Tensor, grid: tuple[int, int, int], head_dim: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`rope_tables` with the RoPE variant of `config` (V-JEPA 2.1: interleaved, interpolated positions)."""
+    if config.interpolate_rope:
+        positions = scale_positions(positions, grid, config.rope_pretrained_grid_size)
+    return rope_tables(positions, head_dim, dtype, config.rope_theta, config.use_rope_interleave)
 
 
 class VJEPA2Encoder(nn.Module):
@@ -342,7 +384,26 @@ class VJEPA2Encoder(nn.Module):
             VJEPA2Layer(config, config.hidden_size, config.num_attention_heads, config.mlp_ratio, rates[i], i)
             for i in range(config.num_hidden_layers)
         )
-        self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        if config.is_vjepa2_1:  # one LayerNorm per hierarchical layer; the last one is the final norm
+            self.norms_block = nn.ModuleList(
+                nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) for _ in config.hierarchical_layers
+            )
+            levels = config.hierarchical_layers[-config.num_distillation_outputs:]
+            self._level_norms = {layer: config.hierarchical_layers.index(layer) for layer in levels}
+        else:
+            self.layernorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    @property
+    def final_norm(self) -> nn.LayerNorm:
+        """The LayerNorm of the plain output (V-JEPA 2.1: `norms_block[-1]`)."""
+        return self.norms_block[-1] if self.config.is_vjepa2_1 else self.layernorm
+
+    def _tap_norm(self, layer: int) -> nn.LayerNorm:
+        """Norm of an `output_layers` tap: the layer's own `norms_block` entry in V-JEPA 2.1 (official `out_layers`),
+        else the final norm."""
+        if self.config.is_vjepa2_1 and layer in self.config.hierarchical_layers:
+            return self.norms_block[self.config.hierarchical_layers.index(layer)]
+        return self.final_norm
 
     def forward(
         self,
@@ -351,6 +412,7 @@ class VJEPA2Encoder(nn.Module):
         output_layers: Sequence[int] | None = None,
         output_hidden_states: bool = False,
         output_attentions: bool = False,
+        output_hierarchical: bool = False,
     ) -> VJEPA2EncoderOutput:
         hidden_states, grid = self.embeddings(pixel_values_videos)
         batch, num_tokens, _ = hidden_states.shape
@@ -362,7 +424,10 @@ class VJEPA2Encoder(nn.Module):
             hidden_states = apply_masks(hidden_states, [visible_mask])
             positions = index_to_positions(visible_mask, grid)
         head_dim = self.config.hidden_size // self.config.num_attention_heads
-        cos, sin = rope_tables(positions, head_dim, hidden_states.dtype, self.config.rope_theta)
+        cos, sin = config_rope_tables(self.config, positions, grid, head_dim, hidden_states.dtype)
+        if output_hierarchical and not self.config.is_vjepa2_1:
+            raise ValueError("`output_hierarchical=True` needs a V-JEPA 2.1 config (`hierarchical_layers` set)")
+        levels = self._level_norms if output_hierarchical else {}
 
         taps = set()
         if output_layers is not None:
@@ -374,6 +439,7 @@ class VJEPA2Encoder(nn.Module):
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         tapped: dict[int, torch.Tensor] = {}
+        hierarchy: list[torch.Tensor] = []
         for i, layer in enumerate(self.layer):
             hidden_states, weights = layer(hidden_states, cos, sin, output_attentions)
             if output_hidden_states:
@@ -381,8 +447,10 @@ class VJEPA2Encoder(nn.Module):
             if output_attentions:
                 all_attentions = all_attentions + (weights,)
             if i in taps:
-                tapped[i] = self.layernorm(hidden_states)
-        hidden_states = self.layernorm(hidden_states)
+                tapped[i] = self._tap_norm(i)(hidden_states)
+            if i in levels:
+                hierarchy.append(self.norms_block[levels[i]](hidden_states))
+        hidden_states = self.final_norm(hidden_states)
         intermediate = None
         if output_layers is not None:
             intermediate = tuple(tapped[i % len(self.layer)] for i in output_layers)
@@ -393,6 +461,7 @@ class VJEPA2Encoder(nn.Module):
             hidden_states=all_hidden,
             attentions=all_attentions,
             grid=grid,
+            hierarchical_hidden_state=torch.cat(hierarchy, dim=-1) if output_hierarchical else None,
         )
 
 
@@ -403,7 +472,15 @@ class VJEPA2PredictorEmbeddings(nn.Module):
         super().__init__()
         self.config = config
         self.zero_init_mask_tokens = config.pred_zero_init_mask_tokens
-        self.predictor_embeddings = nn.Linear(config.hidden_size, config.pred_hidden_size)
+        levels = config.num_hierarchical_levels
+        if levels == 1:
+            self.predictor_embeddings = nn.Linear(config.hidden_size, config.pred_hidden_size)
+        else:  # V-JEPA 2.1: an MLP over the concatenated levels (official `predictor_embed` Sequential)
+            self.predictor_embeddings = nn.Sequential(
+                nn.Linear(config.hidden_size * levels, config.hidden_size),
+                nn.GELU(),
+                nn.Linear(config.hidden_size, config.pred_hidden_size),
+            )
         self.mask_tokens = nn.Parameter(torch.zeros(config.pred_num_mask_tokens, 1, 1, config.pred_hidden_size))
 
     def forward(self, context: torch.Tensor, num_targets: int, mask_index: int) -> torch.Tensor:
@@ -429,7 +506,12 @@ class VJEPA2Predictor(nn.Module):
             for i in range(config.pred_num_hidden_layers)
         )
         self.layernorm = nn.LayerNorm(config.pred_hidden_size, eps=config.layer_norm_eps)
-        self.proj = nn.Linear(config.pred_hidden_size, config.hidden_size)
+        self.proj = nn.Linear(config.pred_hidden_size, config.pred_output_size)
+        if config.return_all_tokens:  # V-JEPA 2.1 `predictor_proj_context`
+            self.proj_context = nn.Linear(config.pred_hidden_size, config.pred_output_size)
+        if config.use_modality_embeddings and config.use_image_patch_embedder:
+            self.image_modality_embedding = nn.Parameter(torch.zeros(1, 1, config.pred_hidden_size))
+            self.video_modality_embedding = nn.Parameter(torch.zeros(1, 1, config.pred_hidden_size))
 
     def forward(
         self,
@@ -440,6 +522,7 @@ class VJEPA2Predictor(nn.Module):
         mask_index: int = 1,
         output_hidden_states: bool = False,
         output_attentions: bool = False,
+        modality: str = "video",
     ) -> VJEPA2PredictorOutput:
         r"""Predict the encoder features of the target tokens from those of the context tokens.
 
@@ -452,6 +535,11 @@ class VJEPA2Predictor(nn.Module):
             grid (`tuple[int, int, int]`): token grid `(T', H', W')` the indices refer to.
             mask_index (`int`): which mask token to use (modulo their number). transformers and the anticipation
                 eval use 1; official pretraining uses the frames-per-clip group (0 for a single group).
+            modality (`str`): `"video"` or `"image"`, the modality embedding of a V-JEPA 2.1 predictor.
+
+        V-JEPA 2.1: `encoder_hidden_states` holds the hierarchical features (`levels * hidden_size` channels), the
+        outputs have `config.pred_output_size` channels, and with `return_all_tokens` `context_hidden_state` holds
+        the predictions at the context tokens.
 
         Returns:
             [`VJEPA2PredictorOutput`] with `last_hidden_state` `(batch_size * num_masks, num_target, hidden_size)`.
@@ -475,6 +563,12 @@ class VJEPA2Predictor(nn.Module):
                 f"`encoder_hidden_states` must have batch_size * num_masks = {batch * num_masks} (or {batch}) rows, "
                 f"got shape {tuple(encoder_hidden_states.shape)}"
             )
+        expected_width = self.config.hidden_size * self.config.num_hierarchical_levels
+        if encoder_hidden_states.shape[-1] != expected_width:
+            raise ValueError(
+                f"`encoder_hidden_states` must have {expected_width} channels (hidden_size x "
+                f"{self.config.num_hierarchical_levels} level(s)), got shape {tuple(encoder_hidden_states.shape)}"
+            )
         if encoder_hidden_states.shape[1] != context_mask[0].shape[1]:
             raise ValueError(
                 f"`encoder_hidden_states` has {encoder_hidden_states.shape[1]} tokens but `context_mask` selects "
@@ -492,9 +586,15 @@ class VJEPA2Predictor(nn.Module):
         positions = torch.gather(positions, 1, order)
         hidden_states = torch.gather(hidden_states, 1, order.unsqueeze(-1).expand(-1, -1, hidden_states.shape[-1]))
 
+        if hasattr(self, "video_modality_embedding"):
+            if modality not in ("video", "image"):
+                raise ValueError(f"`modality` must be 'video' or 'image', got {modality!r}")
+            embedding = self.image_modality_embedding if modality == "image" else self.video_modality_embedding
+            hidden_states = hidden_states + embedding
         head_dim = self.config.pred_hidden_size // self.config.pred_num_attention_heads
-        cos, sin = rope_tables(index_to_positions(positions, grid), head_dim, hidden_states.dtype,
-                               self.config.rope_theta)
+        cos, sin = config_rope_tables(
+            self.config, index_to_positions(positions, grid), grid, head_dim, hidden_states.dtype
+        )
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for layer in self.layer:
@@ -506,9 +606,15 @@ class VJEPA2Predictor(nn.Module):
         hidden_states = self.layernorm(hidden_states)
         unsort = torch.argsort(order, dim=1)
         hidden_states = torch.gather(hidden_states, 1, unsort.unsqueeze(-1).expand(-1, -1, hidden_states.shape[-1]))
+        context_states = None
+        if self.config.return_all_tokens:
+            context_states = self.proj_context(hidden_states[:, :num_context])
         hidden_states = self.proj(hidden_states[:, num_context:])
         return VJEPA2PredictorOutput(
-            last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions
+            last_hidden_state=hidden_states,
+            hidden_states=all_hidden,
+            attentions=all_attentions,
+            context_hidden_state=context_states,
         )
 
 
@@ -547,6 +653,9 @@ class VJEPA2PreTrainedModel(StrictLoadingMixin, PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
+        elif isinstance(module, (VJEPA2Embeddings, VJEPA2Predictor)) and hasattr(module, "video_modality_embedding"):
+            init.normal_(module.image_modality_embedding, mean=0.0, std=1e-6)  # official V-JEPA 2.1 init
+            init.normal_(module.video_modality_embedding, mean=0.0, std=1e-6)
         elif isinstance(module, VJEPA2PredictorEmbeddings):
             if module.zero_init_mask_tokens:
                 init.zeros_(module.mask_tokens)
@@ -603,6 +712,7 @@ class VJEPA2Model(VJEPA2EncoderHolder):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        output_hierarchical: bool = False,
         **kwargs,
     ) -> VJEPA2ModelOutput | tuple:
         r"""
@@ -621,6 +731,9 @@ class VJEPA2Model(VJEPA2EncoderHolder):
                 (the official encoder's `masks` argument, as in pretraining); `last_hidden_state` then holds
                 `(batch_size * num_masks, num_context, hidden_size)`.
             output_hidden_states, output_attentions: return the encoder's hidden states / attention maps.
+            output_hierarchical (`bool`): V-JEPA 2.1: also return `hierarchical_hidden_state`
+                `(batch_size, num_tokens, levels * hidden_size)`. V-JEPA 2.1 predictors always read these features
+                of the context tokens (as the official training does).
 
         Returns:
             [`VJEPA2ModelOutput`].
@@ -646,34 +759,45 @@ class VJEPA2Model(VJEPA2EncoderHolder):
         for mask in context_mask:
             validate_token_indices("context_mask", mask, batch, num_tokens)
 
+        v21 = self.config.is_vjepa2_1
+        hierarchical = v21 and (output_hierarchical or not skip_predictor)
+        if output_hierarchical and not v21:
+            raise ValueError("`output_hierarchical=True` needs a V-JEPA 2.1 config (`hierarchical_layers` set)")
+        flags = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+                     output_hierarchical=hierarchical)
+        hierarchy = None
         if mask_encoder_input:
-            outputs = [
-                self.encoder(pixel_values_videos, visible_mask=mask, output_hidden_states=output_hidden_states,
-                             output_attentions=output_attentions)
-                for mask in context_mask
-            ]
+            outputs = [self.encoder(pixel_values_videos, visible_mask=mask, **flags) for mask in context_mask]
             sequence_output = torch.cat([o.last_hidden_state for o in outputs], dim=0)
             masked_hidden_state = sequence_output
             hidden_states = outputs[0].hidden_states if len(outputs) == 1 else None
             attentions = outputs[0].attentions if len(outputs) == 1 else None
+            if hierarchical:
+                hierarchy = torch.cat([o.hierarchical_hidden_state for o in outputs], dim=0)
+            predictor_input = hierarchy if v21 else masked_hidden_state
         else:
-            encoder_output = self.encoder(
-                pixel_values_videos, output_hidden_states=output_hidden_states, output_attentions=output_attentions
-            )
+            encoder_output = self.encoder(pixel_values_videos, **flags)
             sequence_output = encoder_output.last_hidden_state
             masked_hidden_state = apply_masks(sequence_output, context_mask)
             hidden_states, attentions = encoder_output.hidden_states, encoder_output.attentions
+            hierarchy = encoder_output.hierarchical_hidden_state
+            predictor_input = apply_masks(hierarchy, context_mask) if hierarchical else masked_hidden_state
 
         predictor_output = None
         if not skip_predictor:
-            predictor_output = self.predictor(masked_hidden_state, context_mask, target_mask, grid, mask_index)
-            if not mask_encoder_input:
-                predictor_output.target_hidden_state = apply_masks(sequence_output, target_mask)
+            modality = "image" if self.encoder.embeddings.is_image(pixel_values_videos) else "video"
+            predictor_output = self.predictor(
+                predictor_input, context_mask, target_mask, grid, mask_index, modality=modality
+            )
+            targets = hierarchy if v21 else sequence_output
+            if not mask_encoder_input and targets.shape[-1] == self.config.pred_output_size:
+                predictor_output.target_hidden_state = apply_masks(targets, target_mask)
         output = VJEPA2ModelOutput(
             last_hidden_state=sequence_output,
             masked_hidden_state=masked_hidden_state,
             hidden_states=hidden_states,
             attentions=attentions,
+            hierarchical_hidden_state=hierarchy if output_hierarchical else None,
             predictor_output=predictor_output,
         )
         return output if return_dict else output.to_tuple()
@@ -701,6 +825,7 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
+        output_hierarchical: bool = False,
         **kwargs,
     ) -> VJEPA2EncoderOutput | tuple:
         r"""
@@ -710,6 +835,8 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
                 these tokens only (each keeps its position in the full grid).
             output_layers (`list[int]`, *optional*): blocks whose final-normed outputs go to
                 `intermediate_hidden_states` (the official `out_layers`, e.g. `[17, 19, 21, 23]` for ViT-L).
+            output_hierarchical (`bool`): V-JEPA 2.1: also return `hierarchical_hidden_state`
+                `(batch_size, num_tokens, levels * hidden_size)` (dense features of every level).
 
         Returns:
             [`VJEPA2EncoderOutput`] with `last_hidden_state` `(batch_size, num_tokens, hidden_size)` and the mean
@@ -724,6 +851,7 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
             output_layers=output_layers,
             output_hidden_states=output_hidden_states,
             output_attentions=output_attentions,
+            output_hierarchical=output_hierarchical,
         )
         return output if return_dict else output.to_tuple()
 

@@ -13,6 +13,10 @@ Angles are always computed in float32, whatever the model dtype, once per forwar
 folded into the tables (``cos = 1``, ``sin = 0``), which is an exact identity, so applying RoPE is a single
 fused multiply-add over the whole head. A position of 0 on an axis is also an exact identity on that slice: the
 AC predictor uses positions ``(t, 0, 0)`` to rotate its action and state tokens in time only.
+
+V-JEPA 2.1 (official ``app/vjepa_2_1/models/utils/modules.py``) pairs channels the same way but **interleaves** the
+angles (``repeat_interleave(2)``: both members of a pair use ``theta_i``, a true rotation), and with
+``interpolate_rope`` scales the row and column positions by ``(pretrained_grid - 1) / (grid - 1)`` (`scale_positions`).
 """
 
 from __future__ import annotations
@@ -62,8 +66,29 @@ def index_to_positions(indices: torch.Tensor, grid: tuple[int, int, int]) -> tor
     return torch.stack((t, h, w), dim=-1)
 
 
+def scale_positions(positions: torch.Tensor, grid: tuple[int, int, int], pretrained_grid: int) -> torch.Tensor:
+    """V-JEPA 2.1 `interpolate_rope`: row / column positions times `(pretrained_grid - 1) / (grid - 1)`.
+
+    Args:
+        positions (`torch.Tensor` of shape `(..., N, 3)`): (t, h, w) positions on the token grid `grid`.
+        grid (`tuple[int, int, int]`): `(T', H', W')` of the input.
+        pretrained_grid (`int`): grid side of pretraining (16 for 256 px at patch 16).
+
+    Returns:
+        float32 `(..., N, 3)`; an axis of size 1 (position 0) is left at 0.
+    """
+    pos = positions.to(torch.float32)
+    t, h, w = pos.unbind(-1)
+    # same operation order as the official code: (pos * (P - 1)) / (grid - 1)
+    if grid[1] > 1:
+        h = h * (pretrained_grid - 1) / (grid[1] - 1)
+    if grid[2] > 1:
+        w = w * (pretrained_grid - 1) / (grid[2] - 1)
+    return torch.stack((t, h, w), dim=-1)
+
+
 def rope_cos_sin(
-    positions: torch.Tensor, head_dim: int, theta: float = ROPE_THETA
+    positions: torch.Tensor, head_dim: int, theta: float = ROPE_THETA, interleave: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine and signed-sine tables of the V-JEPA 2 3-D RoPE for the given token positions.
 
@@ -71,6 +96,8 @@ def rope_cos_sin(
         positions (`torch.Tensor` of shape `(..., N, 3)`): (t, h, w) positions, integer or float.
         head_dim (`int`): channels per attention head.
         theta (`float`): RoPE base.
+        interleave (`bool`): V-JEPA 2.1 angle layout (`theta_0, theta_0, theta_1, theta_1, ...`) instead of the
+            tiled one of V-JEPA 2.
 
     Returns:
         `(cos, sin)`, float32 tensors of shape `(..., N, head_dim)`. ``sin`` already carries the sign of the
@@ -87,7 +114,10 @@ def rope_cos_sin(
     omega = torch.arange(half, dtype=torch.float32, device=positions.device) / half
     omega = 1.0 / theta**omega  # (half,)
     angles = pos[..., :, None] * omega  # (..., N, 3, half)
-    angles = torch.cat((angles, angles), dim=-1).flatten(-2)  # tiled per axis -> (..., N, 3 * axis_dim)
+    if interleave:
+        angles = angles.repeat_interleave(2, dim=-1).flatten(-2)  # (..., N, 3 * axis_dim)
+    else:
+        angles = torch.cat((angles, angles), dim=-1).flatten(-2)  # tiled per axis -> (..., N, 3 * axis_dim)
     cos, sin = angles.cos(), angles.sin()
     # interleaved partner: y[2i] = -x[2i+1], y[2i+1] = x[2i]  -> fold the sign into the sine table
     sign = torch.tensor([-1.0, 1.0], device=positions.device).repeat(3 * half)

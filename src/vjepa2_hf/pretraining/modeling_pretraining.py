@@ -177,11 +177,18 @@ class VJEPA2ForPretraining(VJEPA2EncoderHolder):
             mask_index (`int`, defaults to 0): predictor mask token (the official frames-per-clip group index).
             loss_exp (`float`, defaults to 1.0): the official `loss_exp`; 1 gives the mean L1 loss.
             output_predictions (`bool`): also return the predictions and targets of each mask configuration.
+            kwargs: for V-JEPA 2.1 configs, `global_step` and `objective` of `objective_vjepa2_1.vjepa2_1_forward`.
 
         Returns:
             [`VJEPA2PretrainingOutput`].
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
+        if self.config.is_vjepa2_1:  # V-JEPA 2.1 objective (hierarchical targets, context loss): its own module
+            from .objective_vjepa2_1 import vjepa2_1_forward
+
+            output = vjepa2_1_forward(self, pixel_values_videos, context_mask, target_mask, mask_index,
+                                      loss_exp, kwargs.get("global_step"), kwargs.get("objective"), output_predictions)
+            return output if return_dict else output.to_tuple()
         if isinstance(context_mask, torch.Tensor):
             context_mask = [context_mask]
         if isinstance(target_mask, torch.Tensor):

@@ -315,6 +315,7 @@ def _forward_backward(run: _Run, batches) -> dict[str, float]:
                 batch.target_masks,
                 mask_index=config.model.mask_index,
                 loss_exp=config.optimization.loss_exp,
+                global_step=run.state.step,  # the V-JEPA 2.1 objective's lambda schedule; 2.0 ignores it
             )
             accelerator.backward(output.loss / accumulation)
         sums += torch.stack(
