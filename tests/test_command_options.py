@@ -32,6 +32,7 @@ CASES = [
     ("train-vlm", ["--config", "c.yaml"], ["--out"]),
     ("pretrain", ["--config", "tiny"], []),
     ("train-ac", ["--config", "c.yaml"], []),
+    ("feature-map", [], ["--out"]),
 ]
 
 

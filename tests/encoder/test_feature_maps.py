@@ -37,7 +37,7 @@ def test_feature_map_command_on_a_tiny_v21_model(tmp_path, capsys, features):
     VJEPA2Model(VJEPA2Config.from_preset("vjepa2_1_tiny")).save_pretrained(tmp_path / "model")
     out = tmp_path / "maps"
     assert main(["feature-map", "--model", str(tmp_path / "model"), "--num-frames", "8", "--features", features,
-                 "--out", str(out)]) == 0
+                 "--output-dir", str(out)]) == 0
     assert "wrote 4 feature map(s) of grid (4, 8, 8)" in capsys.readouterr().out
     pngs = sorted(out.glob("frame_*.png"))
     assert len(pngs) == 4
@@ -48,4 +48,4 @@ def test_feature_map_command_on_a_tiny_v21_model(tmp_path, capsys, features):
 
 def test_feature_map_command_refuses_hierarchical_on_v20(tmp_path):
     with pytest.raises(ValueError, match="needs a V-JEPA 2.1 model"):
-        main(["feature-map", "--features", "hierarchical", "--out", str(tmp_path / "m")])
+        main(["feature-map", "--features", "hierarchical", "--output-dir", str(tmp_path / "m")])

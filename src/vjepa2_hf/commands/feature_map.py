@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from ._options import add_output_dir_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", nargs="?", default=None, help="a video or image file (default: a synthetic clip)")
@@ -18,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-frames", type=int, default=16, help="frames sampled evenly over the video (1: image)")
     parser.add_argument("--features", choices=["last", "hierarchical"], default="last",
                         help="'hierarchical': all levels of a V-JEPA 2.1 model")
-    parser.add_argument("--out", default="feature_maps", help="output folder for frame_XXX.png")
+    add_output_dir_argument(parser, ["--out"], default="feature_maps", help="output folder for frame_XXX.png")
     parser.add_argument("--no-frames", action="store_true", help="write the maps alone, without the input frames")
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
     parser.add_argument("--seed", type=int, default=0)
@@ -54,6 +56,6 @@ def run(args: argparse.Namespace) -> int:
         mean = torch.tensor(processor.image_mean).view(1, 3, 1, 1)
         std = torch.tensor(processor.image_std).view(1, 3, 1, 1)
         frames = (pixels[0].float() * std + mean).permute(0, 2, 3, 1)  # (T, H, W, 3) in [0, 1]
-    paths = save_feature_maps(feature_map_images(maps, encoder.config.patch_size, frames), args.out)
-    print(f"wrote {len(paths)} feature map(s) of grid {tuple(out.grid)} to {Path(args.out)}")
+    paths = save_feature_maps(feature_map_images(maps, encoder.config.patch_size, frames), args.output_dir)
+    print(f"wrote {len(paths)} feature map(s) of grid {tuple(out.grid)} to {Path(args.output_dir)}")
     return 0
