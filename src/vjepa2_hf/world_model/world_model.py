@@ -180,6 +180,11 @@ class VJEPA2WorldModel(nn.Module):
         return self.predictor.config
 
     @property
+    def dtype(self) -> torch.dtype:
+        """The predictor's dtype: rollouts run in it (inputs are cast at the boundary)."""
+        return self.predictor.dtype
+
+    @property
     def tokens_per_frame(self) -> int:
         return self.predictor.config.tokens_per_frame
 
@@ -204,14 +209,25 @@ class VJEPA2WorldModel(nn.Module):
         return root
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **kwargs) -> "VJEPA2WorldModel":
-        """Load a folder written by `save_pretrained` (or by the AC checkpoint converter)."""
+    def from_pretrained(
+        cls, path: str | os.PathLike, dtype: str | torch.dtype | None = None, device: str | None = None, **kwargs
+    ) -> "VJEPA2WorldModel":
+        """Load a folder written by `save_pretrained` (or by the AC checkpoint converter).
+
+        Args:
+            dtype (`str` or `torch.dtype`, *optional*): weights dtype; ``"auto"`` picks bf16 on CUDA and on CPUs
+                with native bf16, float32 otherwise (see `vjepa2_hf.auto_dtype`). None keeps the stored dtype.
+            device (`str`, *optional*): device that `"auto"` decides for (the model is not moved).
+        """
+        from ..auto_dtype import resolve_dtype
+
         root = Path(path)
         if not (root / WORLD_MODEL_CONFIG).is_file():
             raise FileNotFoundError(f"{root} is not a world-model folder (no {WORLD_MODEL_CONFIG})")
         meta = json.loads((root / WORLD_MODEL_CONFIG).read_text())
-        encoder = VJEPA2VisionModel.from_pretrained(root / "encoder")
-        predictor = VJEPA2ACPredictor.from_pretrained(root / "predictor")
+        load = {} if dtype is None else {"dtype": resolve_dtype(dtype, device)}
+        encoder = VJEPA2VisionModel.from_pretrained(root / "encoder", **load)
+        predictor = VJEPA2ACPredictor.from_pretrained(root / "predictor", **load)
         kwargs.setdefault("state_update", meta.get("state_update", "franka"))
         kwargs.setdefault("processor", VJEPA2ACFrameProcessor(**meta["processor"]) if "processor" in meta else None)
         return cls(encoder, predictor, **kwargs).eval()
@@ -240,6 +256,7 @@ class VJEPA2WorldModel(nn.Module):
                 f"`pixel_values` must have shape (batch_size, num_frames, 3, H, W), got {tuple(pixel_values.shape)}"
             )
         b, t = pixel_values.shape[:2]
+        pixel_values = pixel_values.to(self.encoder.dtype)
         flat = pixel_values.reshape(b * t, 1, *pixel_values.shape[2:])  # each frame alone
         tubelet = self.encoder.config.tubelet_size
         flat = flat.expand(-1, tubelet, -1, -1, -1)  # duplicated into one tubelet, as the official code
@@ -382,9 +399,19 @@ class VJEPA2WorldModel(nn.Module):
                 `encode_context` (computed once per plan and reused by every CEM iteration); it is not modified.
 
         Returns:
-            [`VJEPA2RolloutOutput`] with predictions `(B, H, N, D)` and assumed states `(B, H, S)`.
+            [`VJEPA2RolloutOutput`] with predictions `(B, H, N, D)` in the predictor's dtype and assumed states
+            `(B, H, S)` in float32 (or the states' dtype when that is wider). Embeddings and actions are cast to the
+            predictor's dtype at the boundary; the state update runs in float32 (pose composition in bf16 would
+            drift) and each state is cast when it enters the predictor.
         """
         self._check_rollout(context_embeddings, context_states, actions, context_actions)
+        dtype = self.dtype
+        context_embeddings = context_embeddings.to(dtype)
+        context_states = context_states.to(torch.promote_types(context_states.dtype, torch.float32))
+        actions_full = actions.to(context_states.dtype)  # for the state update
+        actions = actions.to(dtype)
+        if context_actions is not None:
+            context_actions = context_actions.to(dtype)
         bsz, horizon = actions.shape[:2]
         bc, tc = context_embeddings.shape[:2]
         n = self.tokens_per_frame
@@ -401,9 +428,9 @@ class VJEPA2WorldModel(nn.Module):
                 cache = self.predictor.new_cache()
             frame = context_embeddings[:, -1].expand(bsz, -1, -1)  # (B, N, D)
             for step in range(horizon):
-                out = self.predictor(frame, actions[:, step : step + 1], state[:, None], cache=cache)
+                out = self.predictor(frame, actions[:, step : step + 1], state[:, None].to(dtype), cache=cache)
                 frame = self.normalize(out.last_hidden_state)
-                state = self.state_update(state, actions[:, step])
+                state = self.state_update(state, actions_full[:, step])
                 preds.append(frame)
                 states.append(state)
         else:
@@ -414,9 +441,9 @@ class VJEPA2WorldModel(nn.Module):
             all_states = context_states.expand(bsz, -1, -1)
             for step in range(horizon):
                 acts = torch.cat((past_actions, actions[:, : step + 1]), dim=1)
-                out = self.predictor(frames.flatten(1, 2), acts, all_states).last_hidden_state[:, -n:]
+                out = self.predictor(frames.flatten(1, 2), acts, all_states.to(dtype)).last_hidden_state[:, -n:]
                 frame = self.normalize(out)
-                state = self.state_update(state, actions[:, step])
+                state = self.state_update(state, actions_full[:, step])
                 frames = torch.cat((frames, frame[:, None]), dim=1)
                 all_states = torch.cat((all_states, state[:, None]), dim=1)
                 preds.append(frame)
@@ -459,7 +486,7 @@ class VJEPA2WorldModel(nn.Module):
         pose = pose.reshape(1, 1, -1)
         args = {"rollout": 2, "samples": 400, "topk": 10, "cem_steps": 10, "momentum_mean": 0.15,
                 "momentum_std": 0.15, "maxnorm": 0.05, **mpc_args}
-        fn = self.rollout_fn(rep[None], pose.to(rep.dtype), use_cache=use_cache)
+        fn = self.rollout_fn(rep[None], pose.float(), use_cache=use_cache)
         return official_cem(fn, goal_rep[0], close_gripper=close_gripper, generator=generator, **args)
 
     @torch.no_grad()
@@ -468,7 +495,9 @@ class VJEPA2WorldModel(nn.Module):
     ) -> VJEPA2ACCache:
         """Keys/values of all context frames but the last (whose action is being planned), for `rollout`."""
         cache = self.predictor.new_cache()
-        self.predictor(self._flat(context_embeddings[:, :-1]), context_actions, context_states[:, :-1], cache=cache)
+        dtype = self.dtype
+        self.predictor(self._flat(context_embeddings[:, :-1].to(dtype)), context_actions.to(dtype),
+                       context_states[:, :-1].to(dtype), cache=cache)
         return cache
 
     def rollout_fn(
