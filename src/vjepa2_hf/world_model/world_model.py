@@ -416,7 +416,6 @@ class VJEPA2WorldModel(nn.Module):
         bc, tc = context_embeddings.shape[:2]
         n = self.tokens_per_frame
         preds, states = [], []
-        state = context_states[:, -1].expand(bsz, -1)
         if use_cache:
             if tc > 1:  # past context frames: run once (shared when Bc == 1), then expand to the candidates
                 if context_cache is None:
@@ -426,14 +425,19 @@ class VJEPA2WorldModel(nn.Module):
                 cache = context_cache.repeat_interleave(bsz) if bc == 1 and bsz > 1 else context_cache.copy()
             else:
                 cache = self.predictor.new_cache()
-            frame = context_embeddings[:, -1].expand(bsz, -1, -1)  # (B, N, D)
+            pc = self.predictor.config
+            cache.reserve(horizon, bsz, pc.pred_num_attention_heads, pc.head_dim, dtype, actions.device)
+            # the current frame and state are shared by all candidates (Bc == 1): embedded once, broadcast
+            frame = context_embeddings[:, -1]  # (Bc, N, D)
+            state = context_states[:, -1]
             for step in range(horizon):
                 out = self.predictor(frame, actions[:, step : step + 1], state[:, None].to(dtype), cache=cache)
                 frame = self.normalize(out.last_hidden_state)
-                state = self.state_update(state, actions_full[:, step])
+                state = self.state_update(state.expand(bsz, -1), actions_full[:, step])
                 preds.append(frame)
                 states.append(state)
         else:
+            state = context_states[:, -1].expand(bsz, -1)
             frames = context_embeddings.expand(bsz, -1, -1, -1)
             past_actions = (
                 context_actions.expand(bsz, -1, -1) if tc > 1 else actions.new_zeros(bsz, 0, actions.shape[-1])
@@ -459,6 +463,7 @@ class VJEPA2WorldModel(nn.Module):
         close_gripper: int | None = None,
         use_cache: bool = True,
         generator: torch.Generator | None = None,
+        compile: bool = False,
         **mpc_args,
     ) -> torch.Tensor:
         """The official notebook wrapper's `WorldModel.infer_next_action`: the official CEM (`official_cem`) from one
@@ -469,6 +474,8 @@ class VJEPA2WorldModel(nn.Module):
             rep (`torch.FloatTensor` of shape `(N, D)` or `(1, 1, N, D)`): normalised embedding of the current frame.
             pose (`torch.FloatTensor` of shape `(7,)` or `(1, 1, 7)`): current end-effector pose.
             goal_rep (`torch.FloatTensor` of shape `(N, D)` or `(1, 1, N, D)`): normalised goal embedding.
+            use_cache (`bool`): KV-cached rollouts (False: the notebook's uncached rollout).
+            compile (`bool`): `torch.compile` the predictor blocks first (`compile_predictor`).
 
         Returns:
             `torch.FloatTensor` of shape `(rollout, 7)`: the planned actions (execute the first, then replan).
@@ -486,7 +493,7 @@ class VJEPA2WorldModel(nn.Module):
         pose = pose.reshape(1, 1, -1)
         args = {"rollout": 2, "samples": 400, "topk": 10, "cem_steps": 10, "momentum_mean": 0.15,
                 "momentum_std": 0.15, "maxnorm": 0.05, **mpc_args}
-        fn = self.rollout_fn(rep[None], pose.float(), use_cache=use_cache)
+        fn = self.rollout_fn(rep[None], pose.float(), use_cache=use_cache, compile=compile)
         return official_cem(fn, goal_rep[0], close_gripper=close_gripper, generator=generator, **args)
 
     @torch.no_grad()
@@ -500,15 +507,29 @@ class VJEPA2WorldModel(nn.Module):
                        context_states[:, :-1].to(dtype), cache=cache)
         return cache
 
+    def compile_predictor(self, **compile_kwargs) -> "VJEPA2WorldModel":
+        """`torch.compile` the predictor blocks' MLPs (fc1 -> GELU -> fc2) in place, once; every block shares the
+        compiled code (parameters are graph inputs). The attention and its KV cache stay eager (the cache is a
+        Python object mutated every step). Idempotent."""
+        if not getattr(self, "_predictor_compiled", False):
+            for layer in self.predictor.layer:
+                layer.mlp.compile(**{"dynamic": False, **compile_kwargs})
+            self._predictor_compiled = True
+        return self
+
     def rollout_fn(
         self,
         context_embeddings: torch.Tensor,
         context_states: torch.Tensor,
         context_actions: torch.Tensor | None = None,
         use_cache: bool = True,
+        compile: bool = False,
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         """A planner callback: `(S, H, A)` candidate plans -> `(S, N, D)` last predicted frame of each. With
-        `use_cache` the context frames are run through the predictor once, not at every CEM iteration."""
+        `use_cache` the context frames are run through the predictor once, not at every CEM iteration; with
+        `compile` the predictor blocks are compiled first (`compile_predictor`)."""
+        if compile:
+            self.compile_predictor()
         shared: dict[str, VJEPA2ACCache] = {}
 
         @torch.no_grad()
