@@ -199,7 +199,7 @@ class VJEPA2ACPolicy(nn.Module):
                 self._goal_index += 1
                 self._steps_on_goal = 0
             elif self.config.subgoal_switch_energy is not None:
-                energy = float((frame_embedding - goals[self._goal_index]).abs().mean())
+                energy = float((frame_embedding.float() - goals[self._goal_index].float()).abs().mean())
                 if energy < self.config.subgoal_switch_energy:
                     self._goal_index += 1
                     self._steps_on_goal = 0

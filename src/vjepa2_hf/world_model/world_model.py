@@ -193,6 +193,11 @@ class VJEPA2WorldModel(nn.Module):
         return self.predictor.config
 
     @property
+    def dtype(self) -> torch.dtype:
+        """The predictor's dtype: rollouts run in it (inputs are cast at the boundary)."""
+        return self.predictor.dtype
+
+    @property
     def tokens_per_frame(self) -> int:
         return self.predictor.config.tokens_per_frame
 
@@ -237,22 +242,33 @@ class VJEPA2WorldModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, path: str | os.PathLike, attn_implementation: str | dict[str, str] | None = None, **kwargs
+        cls,
+        path: str | os.PathLike,
+        attn_implementation: str | dict[str, str] | None = None,
+        dtype: str | torch.dtype | None = None,
+        device: str | None = None,
+        **kwargs,
     ) -> "VJEPA2WorldModel":
         """Load a folder written by `save_pretrained` (or by the AC checkpoint converter).
 
         Args:
             attn_implementation (`str` or `dict`, *optional*): attention of both parts (`"sdpa"`, the default, or
                 `"eager"`), or per part: `{"encoder": "eager", "predictor": "sdpa"}` (a part not named: sdpa).
+            dtype (`str` or `torch.dtype`, *optional*): weights dtype; ``"auto"`` picks bf16 on CUDA and on CPUs
+                with native bf16, float32 otherwise (see `vjepa2_hf.auto_dtype`). None keeps the stored dtype.
+            device (`str`, *optional*): device that `"auto"` decides for (the model is not moved).
             kwargs: `state_update`, `processor` (default: those saved in the folder).
         """
+        from ..auto_dtype import resolve_dtype
+
         root = Path(path)
         if not (root / WORLD_MODEL_CONFIG).is_file():
             raise FileNotFoundError(f"{root} is not a world-model folder (no {WORLD_MODEL_CONFIG})")
         meta = json.loads((root / WORLD_MODEL_CONFIG).read_text())
+        load = {} if dtype is None else {"dtype": resolve_dtype(dtype, device)}
         parts = {k: {"attn_implementation": v} if v else {} for k, v in _part_attention(attn_implementation).items()}
-        encoder = VJEPA2VisionModel.from_pretrained(root / "encoder", **parts["encoder"])
-        predictor = VJEPA2ACPredictor.from_pretrained(root / "predictor", **parts["predictor"])
+        encoder = VJEPA2VisionModel.from_pretrained(root / "encoder", **load, **parts["encoder"])
+        predictor = VJEPA2ACPredictor.from_pretrained(root / "predictor", **load, **parts["predictor"])
         kwargs.setdefault("state_update", meta.get("state_update", "franka"))
         kwargs.setdefault("processor", VJEPA2ACFrameProcessor(**meta["processor"]) if "processor" in meta else None)
         return cls(encoder, predictor, **kwargs).eval()
@@ -281,6 +297,7 @@ class VJEPA2WorldModel(nn.Module):
                 f"`pixel_values` must have shape (batch_size, num_frames, 3, H, W), got {tuple(pixel_values.shape)}"
             )
         b, t = pixel_values.shape[:2]
+        pixel_values = pixel_values.to(self.encoder.dtype)
         flat = pixel_values.reshape(b * t, 1, *pixel_values.shape[2:])  # each frame alone
         tubelet = self.encoder.config.tubelet_size
         flat = flat.expand(-1, tubelet, -1, -1, -1)  # duplicated into one tubelet, as the official code
@@ -423,14 +440,23 @@ class VJEPA2WorldModel(nn.Module):
                 `encode_context` (computed once per plan and reused by every CEM iteration); it is not modified.
 
         Returns:
-            [`VJEPA2RolloutOutput`] with predictions `(B, H, N, D)` and assumed states `(B, H, S)`.
+            [`VJEPA2RolloutOutput`] with predictions `(B, H, N, D)` in the predictor's dtype and assumed states
+            `(B, H, S)` in float32 (or the states' dtype when that is wider). Embeddings and actions are cast to the
+            predictor's dtype at the boundary; the state update runs in float32 (pose composition in bf16 would
+            drift) and each state is cast when it enters the predictor.
         """
         self._check_rollout(context_embeddings, context_states, actions, context_actions)
+        dtype = self.dtype
+        context_embeddings = context_embeddings.to(dtype)
+        context_states = context_states.to(torch.promote_types(context_states.dtype, torch.float32))
+        actions_full = actions.to(context_states.dtype)  # for the state update
+        actions = actions.to(dtype)
+        if context_actions is not None:
+            context_actions = context_actions.to(dtype)
         bsz, horizon = actions.shape[:2]
         bc, tc = context_embeddings.shape[:2]
         n = self.tokens_per_frame
         preds, states = [], []
-        state = context_states[:, -1].expand(bsz, -1)
         if use_cache:
             if tc > 1:  # past context frames: run once (shared when Bc == 1), then expand to the candidates
                 if context_cache is None:
@@ -440,14 +466,19 @@ class VJEPA2WorldModel(nn.Module):
                 cache = context_cache.repeat_interleave(bsz) if bc == 1 and bsz > 1 else context_cache.copy()
             else:
                 cache = self.predictor.new_cache()
-            frame = context_embeddings[:, -1].expand(bsz, -1, -1)  # (B, N, D)
+            pc = self.predictor.config
+            cache.reserve(horizon, bsz, pc.pred_num_attention_heads, pc.head_dim, dtype, actions.device)
+            # the current frame and state are shared by all candidates (Bc == 1): embedded once, broadcast
+            frame = context_embeddings[:, -1]  # (Bc, N, D)
+            state = context_states[:, -1]
             for step in range(horizon):
-                out = self.predictor(frame, actions[:, step : step + 1], state[:, None], cache=cache)
+                out = self.predictor(frame, actions[:, step : step + 1], state[:, None].to(dtype), cache=cache)
                 frame = self.normalize(out.last_hidden_state)
-                state = self.state_update(state, actions[:, step])
+                state = self.state_update(state.expand(bsz, -1), actions_full[:, step])
                 preds.append(frame)
                 states.append(state)
         else:
+            state = context_states[:, -1].expand(bsz, -1)
             frames = context_embeddings.expand(bsz, -1, -1, -1)
             past_actions = (
                 context_actions.expand(bsz, -1, -1) if tc > 1 else actions.new_zeros(bsz, 0, actions.shape[-1])
@@ -455,9 +486,9 @@ class VJEPA2WorldModel(nn.Module):
             all_states = context_states.expand(bsz, -1, -1)
             for step in range(horizon):
                 acts = torch.cat((past_actions, actions[:, : step + 1]), dim=1)
-                out = self.predictor(frames.flatten(1, 2), acts, all_states).last_hidden_state[:, -n:]
+                out = self.predictor(frames.flatten(1, 2), acts, all_states.to(dtype)).last_hidden_state[:, -n:]
                 frame = self.normalize(out)
-                state = self.state_update(state, actions[:, step])
+                state = self.state_update(state, actions_full[:, step])
                 frames = torch.cat((frames, frame[:, None]), dim=1)
                 all_states = torch.cat((all_states, state[:, None]), dim=1)
                 preds.append(frame)
@@ -473,6 +504,7 @@ class VJEPA2WorldModel(nn.Module):
         close_gripper: int | None = None,
         use_cache: bool = True,
         generator: torch.Generator | None = None,
+        compile: bool = False,
         **mpc_args,
     ) -> torch.Tensor:
         """The official notebook wrapper's `WorldModel.infer_next_action`: the official CEM (`official_cem`) from one
@@ -483,6 +515,8 @@ class VJEPA2WorldModel(nn.Module):
             rep (`torch.FloatTensor` of shape `(N, D)` or `(1, 1, N, D)`): normalised embedding of the current frame.
             pose (`torch.FloatTensor` of shape `(7,)` or `(1, 1, 7)`): current end-effector pose.
             goal_rep (`torch.FloatTensor` of shape `(N, D)` or `(1, 1, N, D)`): normalised goal embedding.
+            use_cache (`bool`): KV-cached rollouts (False: the notebook's uncached rollout).
+            compile (`bool`): `torch.compile` the predictor blocks first (`compile_predictor`).
 
         Returns:
             `torch.FloatTensor` of shape `(rollout, 7)`: the planned actions (execute the first, then replan).
@@ -500,7 +534,7 @@ class VJEPA2WorldModel(nn.Module):
         pose = pose.reshape(1, 1, -1)
         args = {"rollout": 2, "samples": 400, "topk": 10, "cem_steps": 10, "momentum_mean": 0.15,
                 "momentum_std": 0.15, "maxnorm": 0.05, **mpc_args}
-        fn = self.rollout_fn(rep[None], pose.to(rep.dtype), use_cache=use_cache)
+        fn = self.rollout_fn(rep[None], pose.float(), use_cache=use_cache, compile=compile)
         return official_cem(fn, goal_rep[0], close_gripper=close_gripper, generator=generator, **args)
 
     @torch.no_grad()
@@ -509,8 +543,20 @@ class VJEPA2WorldModel(nn.Module):
     ) -> VJEPA2ACCache:
         """Keys/values of all context frames but the last (whose action is being planned), for `rollout`."""
         cache = self.predictor.new_cache()
-        self.predictor(self._flat(context_embeddings[:, :-1]), context_actions, context_states[:, :-1], cache=cache)
+        dtype = self.dtype
+        self.predictor(self._flat(context_embeddings[:, :-1].to(dtype)), context_actions.to(dtype),
+                       context_states[:, :-1].to(dtype), cache=cache)
         return cache
+
+    def compile_predictor(self, **compile_kwargs) -> "VJEPA2WorldModel":
+        """`torch.compile` the predictor blocks' MLPs (fc1 -> GELU -> fc2) in place, once; every block shares the
+        compiled code (parameters are graph inputs). The attention and its KV cache stay eager (the cache is a
+        Python object mutated every step). Idempotent."""
+        if not getattr(self, "_predictor_compiled", False):
+            for layer in self.predictor.layer:
+                layer.mlp.compile(**{"dynamic": False, **compile_kwargs})
+            self._predictor_compiled = True
+        return self
 
     def rollout_fn(
         self,
@@ -518,9 +564,13 @@ class VJEPA2WorldModel(nn.Module):
         context_states: torch.Tensor,
         context_actions: torch.Tensor | None = None,
         use_cache: bool = True,
+        compile: bool = False,
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         """A planner callback: `(S, H, A)` candidate plans -> `(S, N, D)` last predicted frame of each. With
-        `use_cache` the context frames are run through the predictor once, not at every CEM iteration."""
+        `use_cache` the context frames are run through the predictor once, not at every CEM iteration; with
+        `compile` the predictor blocks are compiled first (`compile_predictor`)."""
+        if compile:
+            self.compile_predictor()
         shared: dict[str, VJEPA2ACCache] = {}
 
         @torch.no_grad()
