@@ -1,6 +1,6 @@
 """Registration of the package's configs, models, processors and pipelines with transformers, on first use.
 
-Our models use their own model types (`vjepa2_hf`, `vjepa2_ac`, `vjepa2_vlm`), not `vjepa2`, which transformers
+Our models use their own model types (`vjepa2_hf`, `vjepa2_ac`, `vjepa2_world_model`, `vjepa2_vlm`), not `vjepa2`, which transformers
 owns. Configs of model type `vjepa2` (the `facebook/vjepa2-*` repos) load into our classes through
 `VJEPA2Config.from_pretrained` and `VJEPA2Model.from_pretrained` directly.
 
@@ -26,12 +26,14 @@ PKG = "vjepa2_hf"
 CONFIGS = {
     "vjepa2_hf": (f"{PKG}.encoder.configuration_vjepa2", "VJEPA2Config"),
     "vjepa2_ac": (f"{PKG}.world_model.configuration_vjepa2_ac", "VJEPA2ACConfig"),
+    "vjepa2_world_model": (f"{PKG}.world_model.configuration_vjepa2_world_model", "VJEPA2WorldModelConfig"),
     "vjepa2_vlm": (f"{PKG}.vlm.configuration_vjepa2_vlm", "VJEPA2VLMConfig"),
 }
 # (Auto class, model type, module, class)
 MODELS = [
     ("AutoModel", "vjepa2_hf", f"{PKG}.encoder.modeling_vjepa2", "VJEPA2Model"),
     ("AutoModel", "vjepa2_ac", f"{PKG}.world_model.modeling_vjepa2_ac", "VJEPA2ACPredictor"),
+    ("AutoModel", "vjepa2_world_model", f"{PKG}.world_model.world_model", "VJEPA2WorldModel"),
     ("AutoModelForVideoClassification", "vjepa2_hf", f"{PKG}.probe.modeling_probe", "VJEPA2ForVideoClassification"),
     ("AutoModelForImageTextToText", "vjepa2_vlm", f"{PKG}.vlm.modeling_vjepa2_vlm", "VJEPA2VLMForConditionalGeneration"),
 ]

@@ -114,10 +114,14 @@ class VJEPA2ACPredictorOutput(ModelOutput):
             for every input frame ``t``, the predicted encoder tokens of frame ``t + 1`` (not layer-normalised; the
             official code applies `F.layer_norm` afterwards when `normalize_reps` is set).
         cache ([`VJEPA2ACCache`], *optional*): keys and values of all frames so far, when `use_cache`.
+        attentions (`tuple(torch.FloatTensor)`, *optional*): with `output_attentions=True`, one tensor per block of
+            shape `(batch_size, num_heads, new_tokens, cached_tokens + new_tokens)`: the softmax attention weights
+            (conditioning tokens included; masked entries are 0).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     cache: VJEPA2ACCache | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 class VJEPA2ACAttention(nn.Module):
@@ -146,13 +150,19 @@ class VJEPA2ACAttention(nn.Module):
         attention_mask: torch.Tensor | None = None,
         cache: VJEPA2ACCache | None = None,
         layer_idx: int = 0,
-    ) -> torch.Tensor:
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """
         Args:
             hidden_states: `(B, L, C)` tokens of the new frames.
             cos, sin: RoPE tables `(1, 1, L, head_dim)` for those tokens.
             attention_mask: boolean `(L, L_past + L)`, True where attention is allowed; `None` for full attention.
             cache: cache to read past keys/values from and append the new ones to.
+            output_attentions: also return the attention weights `(B, h, L, L_past + L)`; they exist only in the
+                eager computation, which then runs whatever `attn_implementation` says.
+
+        Returns:
+            `(output (B, L, C), weights or None)`.
         """
         batch_size, seq_len, width = hidden_states.shape
         qkv = self.qkv(hidden_states).view(batch_size, seq_len, 3, self.num_heads, self.head_dim)
@@ -161,15 +171,17 @@ class VJEPA2ACAttention(nn.Module):
         key = apply_rope(key, cos, sin)
         if cache is not None:
             key, value = cache.update(layer_idx, key, value)
-        if self.config._attn_implementation == "eager":
+        weights = None
+        if output_attentions or self.config._attn_implementation == "eager":
             scores = torch.matmul(query, key.transpose(-1, -2)) * self.head_dim**-0.5
             if attention_mask is not None:
                 scores = scores.masked_fill(~attention_mask, float("-inf"))
-            out = torch.matmul(F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype), value)
+            weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+            out = torch.matmul(weights, value)
         else:
             out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
         out = out.transpose(1, 2).reshape(batch_size, seq_len, width)
-        return self.proj(out)
+        return self.proj(out), (weights if output_attentions else None)
 
 
 class VJEPA2ACLayer(nn.Module):
@@ -195,11 +207,14 @@ class VJEPA2ACLayer(nn.Module):
         sin: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         cache: VJEPA2ACCache | None = None,
-    ) -> torch.Tensor:
-        attn = self.attention(self.norm1(hidden_states), cos, sin, attention_mask, cache, self.layer_idx)
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attn, weights = self.attention(
+            self.norm1(hidden_states), cos, sin, attention_mask, cache, self.layer_idx, output_attentions
+        )
         hidden_states = hidden_states + self.drop_path(attn)
         hidden_states = hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
-        return hidden_states
+        return hidden_states, weights
 
 
 class VJEPA2ACPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
@@ -347,6 +362,7 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         cache: VJEPA2ACCache | None = None,
         use_cache: bool = False,
         return_dict: bool = True,
+        output_attentions: bool | None = None,
     ) -> VJEPA2ACPredictorOutput | tuple:
         r"""
         Args:
@@ -363,6 +379,9 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
                 frames that follow them (their temporal positions continue after the cached frames). The cache is
                 updated in place.
             use_cache (`bool`): return a cache (a new one if `cache` is None).
+            output_attentions (`bool`, *optional*): return every block's attention weights (default:
+                `config.output_attentions`). They are computed eagerly, so with sdpa this call runs eager attention
+                (same outputs to float rounding).
 
         Returns:
             [`VJEPA2ACPredictorOutput`] with `last_hidden_state` of shape `(batch_size, num_frames *
@@ -405,14 +424,19 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
             key_frame = torch.arange(past_frames + num_frames, device=x.device).repeat_interleave(per_frame)
             attention_mask = key_frame[None, :] <= query_frame[:, None]  # (L_new, L_total), True = attend
 
+        if output_attentions is None:
+            output_attentions = bool(cfg.output_attentions)
+        attentions = []
         for layer in self.layer:
-            x = layer(x, cos, sin, attention_mask, cache)
+            x, weights = layer(x, cos, sin, attention_mask, cache, output_attentions)
+            attentions.append(weights)
 
         x = x.view(batch_size, num_frames, c + n, -1)[:, :, c:].flatten(1, 2)  # drop conditioning tokens
         x = self.predictor_proj(self.predictor_norm(x))
+        attentions = tuple(attentions) if output_attentions else None
         if not return_dict:
-            return (x, cache)
-        return VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache)
+            return (x, cache) if attentions is None else (x, cache, attentions)
+        return VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache, attentions=attentions)
 
 
 __all__ = [

@@ -20,18 +20,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
 from ..encoder.configuration_vjepa2 import VJEPA2Config
 from ..encoder.modeling_vjepa2 import VJEPA2VisionModel
+from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2_ac import VJEPA2ACConfig
+from .configuration_vjepa2_world_model import VJEPA2WorldModelConfig
 from .modeling_vjepa2_ac import VJEPA2ACCache, VJEPA2ACPredictor
 from .poses import StateUpdate, get_state_update
 from .processing_vjepa2_ac import VJEPA2ACFrameProcessor
 
 logger = logging.get_logger(__name__)
 
-WORLD_MODEL_CONFIG = "world_model.json"
+LEGACY_WORLD_MODEL_CONFIG = "world_model.json"  # the format before the composite config: still loads
 WORLD_MODEL_PARTS = ("encoder", "predictor")
 
 
@@ -39,12 +42,15 @@ def _part_attention(attn_implementation: str | dict[str, str] | None) -> dict[st
     """`{"encoder": choice, "predictor": choice}` from one choice for both parts or a dict per part."""
     if attn_implementation is None or isinstance(attn_implementation, str):
         return dict.fromkeys(WORLD_MODEL_PARTS, attn_implementation)
-    if not isinstance(attn_implementation, dict) or set(attn_implementation) - set(WORLD_MODEL_PARTS):
+    names = {key: key.removesuffix("_config") for key in attn_implementation or ()} if isinstance(
+        attn_implementation, dict) else None
+    if names is None or set(names.values()) - set(WORLD_MODEL_PARTS):
         raise ValueError(
             f"`attn_implementation` must be a str or a dict with keys among {WORLD_MODEL_PARTS}, got "
             f"{attn_implementation!r}"
         )
-    return {name: attn_implementation.get(name) for name in WORLD_MODEL_PARTS}
+    return {name: next((v for k, v in attn_implementation.items() if names[k] == name), None)
+            for name in WORLD_MODEL_PARTS}
 
 
 @dataclass
@@ -143,54 +149,86 @@ def ac_training_losses(
     )
 
 
-class VJEPA2WorldModel(nn.Module):
-    """Frozen V-JEPA 2 encoder + V-JEPA 2-AC predictor.
+class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
+    """Frozen V-JEPA 2 encoder + V-JEPA 2-AC predictor, a transformers model with a composite config.
+
+    Build it from a config (`VJEPA2WorldModel(config)`, random weights), from two configs (`from_configs`), from two
+    built parts (`VJEPA2WorldModel(encoder, predictor, state_update=..., processor=...)`), or load it with
+    `from_pretrained` / `AutoModel.from_pretrained` (a folder of `save_pretrained`, a Hub repo, or a folder of the
+    earlier `encoder/` + `predictor/` + `world_model.json` layout).
 
     Args:
-        encoder ([`VJEPA2VisionModel`]): the frame encoder (kept frozen: no gradients, eval mode).
-        predictor ([`VJEPA2ACPredictor`]): the action-conditioned predictor.
-        state_update (`str` or callable, defaults to "franka"): how a planned action advances the state during a
-            rollout: ``"franka"`` (official `compute_new_pose`), ``"additive"`` (state + action), or a function
-            `(states (B, S), actions (B, A)) -> (B, S)`.
-        processor ([`VJEPA2ACFrameProcessor`], *optional*): frame preprocessing (default: centre square crop to the
-            encoder's crop size, ImageNet normalisation).
+        config ([`VJEPA2WorldModelConfig`] or [`VJEPA2VisionModel`]): the composite config; or, as the first
+            positional argument with `predictor`, the already built encoder.
+        predictor ([`VJEPA2ACPredictor`], *optional*): the action-conditioned predictor, with a built encoder.
+        state_update (`str` or callable, *optional*): how a planned action advances the state during a rollout:
+            ``"franka"`` (official `compute_new_pose`), ``"additive"`` (state + action), or a function
+            `(states (B, S), actions (B, A)) -> (B, S)` (not saveable). Default: the config's (``"franka"``).
+        processor ([`VJEPA2ACFrameProcessor`], *optional*): frame preprocessing (default: the config's
+            `frame_processor`, else a centre square crop to the encoder's crop size, ImageNet normalisation).
+        encoder ([`VJEPA2VisionModel`], *optional*): an already built encoder, with a config.
+
+    Modules: `encoder` (kept frozen: no gradients, eval mode) and `predictor`.
     """
+
+    config_class = VJEPA2WorldModelConfig
+    config: VJEPA2WorldModelConfig
+    base_model_prefix = ""
+    main_input_name = "actions"
+    _supports_sdpa = True
+
+    @classmethod
+    def _can_set_attn_implementation(cls) -> bool:
+        return True  # the parts read `config._attn_implementation` at every call
 
     def __init__(
         self,
-        encoder: VJEPA2VisionModel,
-        predictor: VJEPA2ACPredictor,
-        state_update: str | StateUpdate = "franka",
+        config: VJEPA2WorldModelConfig | VJEPA2VisionModel,
+        predictor: VJEPA2ACPredictor | None = None,
+        state_update: str | StateUpdate | None = None,
         processor: VJEPA2ACFrameProcessor | None = None,
+        *,
+        encoder: VJEPA2VisionModel | None = None,
     ) -> None:
-        super().__init__()
-        enc_cfg, pred_cfg = encoder.config, predictor.config
-        if enc_cfg.hidden_size != pred_cfg.hidden_size:
-            raise ValueError(
-                f"encoder width {enc_cfg.hidden_size} differs from the predictor's `hidden_size` "
-                f"{pred_cfg.hidden_size}"
-            )
-        if enc_cfg.crop_size // enc_cfg.patch_size != pred_cfg.grid_size:
-            raise ValueError(
-                f"encoder token grid {enc_cfg.crop_size // enc_cfg.patch_size} per side (crop {enc_cfg.crop_size}, patch "
-                f"{enc_cfg.patch_size}) differs from the predictor's {pred_cfg.grid_size}"
-            )
-        self.encoder = encoder
-        self.predictor = predictor
+        if isinstance(config, VJEPA2VisionModel):  # VJEPA2WorldModel(encoder, predictor, ...)
+            if predictor is None:
+                raise ValueError("built from an encoder, the world model needs its `predictor` too")
+            encoder, config = config, VJEPA2WorldModelConfig(encoder_config=config.config,
+                                                             predictor_config=predictor.config)
+        elif not isinstance(config, VJEPA2WorldModelConfig):
+            raise ValueError(f"`config` must be a VJEPA2WorldModelConfig or a VJEPA2VisionModel, got {type(config).__name__}")
+        if processor is not None:
+            config.frame_processor = processor.to_dict()
+        super().__init__(config)
+        for part in (encoder, predictor):  # built (or loaded) by the caller: `post_init` must not re-initialise it
+            for module in () if part is None else part.modules():
+                module._is_hf_initialized = True
+        self.encoder = encoder if encoder is not None else VJEPA2VisionModel(config.encoder_config)
+        self.predictor = predictor if predictor is not None else VJEPA2ACPredictor(config.predictor_config)
+        # one config object per part, shared with the parts (attention switches and dtypes stay in sync)
+        self.config.encoder_config, self.config.predictor_config = self.encoder.config, self.predictor.config
+        self.config._validate()
+        self.set_state_update(config.state_update if state_update is None else state_update)
+        settings = config.frame_processor or {"crop_size": config.encoder_config.crop_size}
+        self.processor = processor or VJEPA2ACFrameProcessor(**settings)
+        self.config.frame_processor = self.processor.to_dict()
+        self.post_init()
         self.encoder.requires_grad_(False)
         self.encoder.eval()
+
+    def set_state_update(self, state_update: str | StateUpdate) -> None:
+        """Set the rollout state rule: a name (``"franka"``, ``"additive"``, saved in the config) or a function."""
         self.state_update_name = state_update if isinstance(state_update, str) else None
         self.state_update = get_state_update(state_update) if isinstance(state_update, str) else state_update
-        self.processor = processor or VJEPA2ACFrameProcessor(crop_size=enc_cfg.crop_size)
+        self.config.state_update = self.state_update_name
+
+    def _init_weights(self, module: nn.Module) -> None:
+        pass  # the composite owns no weights: the parts initialise their own
 
     def train(self, mode: bool = True) -> "VJEPA2WorldModel":
         super().train(mode)
         self.encoder.eval()  # the encoder stays frozen
         return self
-
-    @property
-    def config(self) -> VJEPA2ACConfig:
-        return self.predictor.config
 
     @property
     def dtype(self) -> torch.dtype:
@@ -210,13 +248,13 @@ class VJEPA2WorldModel(nn.Module):
         **kwargs,
     ) -> "VJEPA2WorldModel":
         """A randomly initialised world model (e.g. the tiny test model); `attn_implementation` as in
-        [`~VJEPA2WorldModel.from_pretrained`]."""
+        [`~VJEPA2WorldModel.from_pretrained`]; `kwargs`: `state_update`, `processor`."""
         for config, choice in zip((encoder_config, predictor_config), _part_attention(attn_implementation).values()):
             if choice is not None:
                 config._attn_implementation = choice
         return cls(VJEPA2VisionModel(encoder_config), VJEPA2ACPredictor(predictor_config), **kwargs)
 
-    def set_attn_implementation(self, attn_implementation: str | dict[str, str]) -> None:
+    def set_attn_implementation(self, attn_implementation: str | dict[str, str], **kwargs) -> None:
         """Switch the attention of both parts (`"sdpa"`, `"eager"`) or of each part
         (`{"encoder": ..., "predictor": ...}`)."""
         for name, choice in _part_attention(attn_implementation).items():
@@ -228,56 +266,75 @@ class VJEPA2WorldModel(nn.Module):
         return {name: getattr(self, name).config._attn_implementation for name in WORLD_MODEL_PARTS}
 
     # ---------------------------------------------------------------------------------------------- save / load
-    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
-        """Write `encoder/`, `predictor/` (transformers model folders) and `world_model.json`."""
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> Path:
+        """transformers' `save_pretrained`: `config.json` (both parts' configs, the state rule, the frame processor)
+        and the weights of both parts in one `model.safetensors`; returns the folder."""
         if self.state_update_name is None:
             raise ValueError("cannot save a world model with a custom `state_update` function; use a named rule")
-        root = Path(save_directory)
-        root.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(root / "encoder")
-        self.predictor.save_pretrained(root / "predictor")
-        meta = {"state_update": self.state_update_name, "processor": self.processor.to_dict()}
-        (root / WORLD_MODEL_CONFIG).write_text(json.dumps(meta, indent=2))
-        return root
+        super().save_pretrained(save_directory, **kwargs)
+        return Path(save_directory)
 
     @classmethod
     def from_pretrained(
         cls,
-        path: str | os.PathLike,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *args,
         attn_implementation: str | dict[str, str] | None = None,
         dtype: str | torch.dtype | None = None,
         device: str | None = None,
+        state_update: str | StateUpdate | None = None,
+        processor: VJEPA2ACFrameProcessor | None = None,
         **kwargs,
     ) -> "VJEPA2WorldModel":
-        """Load a folder written by `save_pretrained` (or by the AC checkpoint converter).
+        """Load a world model: a folder of `save_pretrained`, a Hub repo, or a folder of the earlier layout
+        (`encoder/`, `predictor/`, `world_model.json`, as the AC checkpoint converter wrote it before).
 
         Args:
             attn_implementation (`str` or `dict`, *optional*): attention of both parts (`"sdpa"`, the default, or
-                `"eager"`), or per part: `{"encoder": "eager", "predictor": "sdpa"}` (a part not named: sdpa).
+                `"eager"`), or per part: `{"encoder": "eager", "predictor": "sdpa"}` (a part not named: its saved
+                choice, sdpa by default).
             dtype (`str` or `torch.dtype`, *optional*): weights dtype; ``"auto"`` picks bf16 on CUDA and on CPUs
                 with native bf16, float32 otherwise (see `vjepa2_hf.auto_dtype`). None keeps the stored dtype.
             device (`str`, *optional*): device that `"auto"` decides for (the model is not moved).
-            kwargs: `state_update`, `processor` (default: those saved in the folder).
+            state_update, processor: override those saved with the model.
+            kwargs: passed to transformers' `from_pretrained` (`revision`, `cache_dir`, `strict`, ...).
         """
         from ..auto_dtype import resolve_dtype
 
-        root = Path(path)
-        if not (root / WORLD_MODEL_CONFIG).is_file():
-            raise FileNotFoundError(f"{root} is not a world-model folder (no {WORLD_MODEL_CONFIG})")
-        meta = json.loads((root / WORLD_MODEL_CONFIG).read_text())
         load = {} if dtype is None else {"dtype": resolve_dtype(dtype, device)}
-        parts = {k: {"attn_implementation": v} if v else {} for k, v in _part_attention(attn_implementation).items()}
-        encoder = VJEPA2VisionModel.from_pretrained(root / "encoder", **load, **parts["encoder"])
-        predictor = VJEPA2ACPredictor.from_pretrained(root / "predictor", **load, **parts["predictor"])
-        kwargs.setdefault("state_update", meta.get("state_update", "franka"))
-        kwargs.setdefault("processor", VJEPA2ACFrameProcessor(**meta["processor"]) if "processor" in meta else None)
-        return cls(encoder, predictor, **kwargs).eval()
+        parts = _part_attention(attn_implementation)
+        legacy = Path(pretrained_model_name_or_path) / LEGACY_WORLD_MODEL_CONFIG
+        if legacy.is_file():
+            model = cls._from_legacy_folder(legacy.parent, parts, load, state_update, processor)
+        else:
+            choice = {f"{name}_config": v for name, v in parts.items() if v is not None}
+            if choice:
+                kwargs["attn_implementation"] = choice
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **load, **kwargs)
+            if state_update is not None:
+                model.set_state_update(state_update)
+            if processor is not None:
+                model.processor, model.config.frame_processor = processor, processor.to_dict()
+        return model.eval()
+
+    @classmethod
+    def _from_legacy_folder(cls, root: Path, parts: dict, load: dict, state_update, processor) -> "VJEPA2WorldModel":
+        """A folder of the earlier format: `encoder/` and `predictor/` model folders plus `world_model.json`."""
+        meta = json.loads((root / LEGACY_WORLD_MODEL_CONFIG).read_text())
+        attn = {k: {"attn_implementation": v} if v else {} for k, v in parts.items()}
+        encoder = VJEPA2VisionModel.from_pretrained(root / "encoder", **load, **attn["encoder"])
+        predictor = VJEPA2ACPredictor.from_pretrained(root / "predictor", **load, **attn["predictor"])
+        if state_update is None:
+            state_update = meta.get("state_update", "franka")
+        if processor is None and "processor" in meta:
+            processor = VJEPA2ACFrameProcessor(**meta["processor"])
+        return cls(encoder, predictor, state_update=state_update, processor=processor)
 
     # ---------------------------------------------------------------------------------------------- encoding
     def normalize(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """Layer-normalise tokens without affine parameters (official `F.layer_norm(h, (h.size(-1),))`) when
         `normalize_reps` is set."""
-        if not self.config.normalize_reps:
+        if not self.predictor.config.normalize_reps:
             return hidden_states
         return F.layer_norm(hidden_states, (hidden_states.shape[-1],))
 
@@ -307,8 +364,8 @@ class VJEPA2WorldModel(nn.Module):
         if h.shape[1] != self.tokens_per_frame:
             raise ValueError(
                 f"frames of {tuple(pixel_values.shape[-2:])} give {h.shape[1]} tokens, the predictor expects "
-                f"{self.tokens_per_frame} ({self.config.grid_size}x{self.config.grid_size}); resize frames to "
-                f"{self.config.crop_size} px (see `encode_images`)"
+                f"{self.tokens_per_frame} ({self.predictor.config.grid_size}x{self.predictor.config.grid_size}); resize frames to "
+                f"{self.predictor.config.crop_size} px (see `encode_images`)"
             )
         return self.normalize(h.view(b, t, h.shape[1], h.shape[2]))
 
@@ -327,7 +384,7 @@ class VJEPA2WorldModel(nn.Module):
         if embeddings.ndim != 4 or embeddings.shape[-2] != self.tokens_per_frame:
             raise ValueError(
                 f"embeddings must have shape (batch_size, num_frames, {self.tokens_per_frame}, "
-                f"{self.config.hidden_size}), got {tuple(embeddings.shape)}"
+                f"{self.predictor.config.hidden_size}), got {tuple(embeddings.shape)}"
             )
         return embeddings.flatten(1, 2)
 
@@ -381,7 +438,7 @@ class VJEPA2WorldModel(nn.Module):
 
     # ---------------------------------------------------------------------------------------------- rollouts
     def _check_rollout(self, context_embeddings, context_states, actions, context_actions):
-        cfg = self.config
+        cfg = self.predictor.config
         if context_embeddings.ndim != 4 or context_embeddings.shape[2:] != (cfg.tokens_per_frame, cfg.hidden_size):
             raise ValueError(
                 f"`context_embeddings` must have shape (batch_size, num_context_frames, {cfg.tokens_per_frame}, "
@@ -523,7 +580,7 @@ class VJEPA2WorldModel(nn.Module):
         """
         from .planning import official_cem
 
-        cfg = self.config
+        cfg = self.predictor.config
         shape = (cfg.tokens_per_frame, cfg.hidden_size)
         rep, goal_rep = rep.reshape(-1, *rep.shape[-2:]), goal_rep.reshape(-1, *goal_rep.shape[-2:])
         if tuple(rep.shape) != (1, *shape) or tuple(goal_rep.shape) != (1, *shape):
