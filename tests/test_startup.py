@@ -61,15 +61,22 @@ def test_auto_classes_load_saved_folders_in_a_fresh_process(tmp_path):
 
     VJEPA2Model(VJEPA2Config.from_preset("tiny")).save_pretrained(tmp_path / "enc")
     VJEPA2ACPredictor(VJEPA2ACConfig.from_preset("tiny")).save_pretrained(tmp_path / "ac")
+    from vjepa2_hf.world_model import VJEPA2WorldModel
+
+    VJEPA2WorldModel.from_configs(
+        VJEPA2Config.from_preset("tiny", crop_size=64), VJEPA2ACConfig.from_preset("tiny", crop_size=64)
+    ).save_pretrained(tmp_path / "wm")
     code = (
         "import json, sys, vjepa2_hf\n"
         "from transformers import AutoConfig, AutoModel\n"
         f"enc = AutoModel.from_pretrained({str(tmp_path / 'enc')!r})\n"
         f"ac = AutoModel.from_pretrained({str(tmp_path / 'ac')!r})\n"
         f"cfg = AutoConfig.from_pretrained({str(tmp_path / 'ac')!r})\n"
+        f"wm = AutoModel.from_pretrained({str(tmp_path / 'wm')!r})\n"
         "print(json.dumps([type(enc).__module__ + '.' + type(enc).__name__, type(ac).__name__, type(cfg).__name__, "
-        "isinstance(enc, vjepa2_hf.VJEPA2Model), 'vjepa2_hf.vlm.modeling_vjepa2_vlm' in sys.modules]))"
+        "isinstance(enc, vjepa2_hf.VJEPA2Model), 'vjepa2_hf.vlm.modeling_vjepa2_vlm' in sys.modules, "
+        "type(wm).__name__]))"
     )
-    enc, ac, cfg, is_ours, vlm_loaded = _python(code)
+    enc, ac, cfg, is_ours, vlm_loaded, wm = _python(code)
     assert enc == "vjepa2_hf.encoder.modeling_vjepa2.VJEPA2Model"
-    assert (ac, cfg, is_ours, vlm_loaded) == ("VJEPA2ACPredictor", "VJEPA2ACConfig", True, False)
+    assert (ac, cfg, is_ours, vlm_loaded, wm) == ("VJEPA2ACPredictor", "VJEPA2ACConfig", True, False, "VJEPA2WorldModel")

@@ -9,8 +9,9 @@ from transformers import PretrainedConfig
 
 from ..encoder.configuration_vjepa2 import VJEPA2Config
 from .configuration_vjepa2_ac import VJEPA2ACConfig
-from .poses import get_state_update
 
+# names of the rules of `poses.get_state_update` (not imported: importing a config must stay light, without torch)
+STATE_UPDATE_RULES = ("additive", "franka")
 # The predictor fields that `world_model.config.<name>` reads through (the world model's `config` was the
 # predictor's config before the composite existed; code and users read these names from it).
 PREDICTOR_FIELDS = (
@@ -76,8 +77,8 @@ class VJEPA2WorldModelConfig(PretrainedConfig):
                 f"encoder token grid {enc.crop_size // enc.patch_size} per side (crop {enc.crop_size}, patch "
                 f"{enc.patch_size}) differs from the predictor's {pred.grid_size}"
             )
-        if self.state_update is not None:
-            get_state_update(self.state_update)  # raises, naming the known rules
+        if self.state_update is not None and self.state_update not in STATE_UPDATE_RULES:
+            raise ValueError(f"`state_update` must be one of {list(STATE_UPDATE_RULES)}, got {self.state_update!r}")
 
     def __getattr__(self, name: str) -> Any:
         # only called when normal lookup fails: the predictor fields read through (see `PREDICTOR_FIELDS`)

@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Convert vjepa2-ac-vitg.pt to a VJEPA2WorldModel folder.")
     parser.add_argument("--checkpoint", required=True, help="official AC .pt file")
-    parser.add_argument("--output", required=True, help="output folder (encoder/, predictor/, world_model.json)")
+    parser.add_argument("--output", required=True, help="output folder (config.json, model.safetensors)")
     parser.add_argument("--encoder-key", default="encoder", choices=["encoder", "target_encoder"])
     parser.add_argument("--num-heads", type=int, default=16, help="predictor attention heads (16 released)")
     args = parser.parse_args(argv)
