@@ -107,6 +107,16 @@ def test_built_from_config_and_from_parts_agree():
                                predictor_config={**wm.predictor.config.to_dict(), "hidden_size": 32})
 
 
+def test_full_size_config_on_the_meta_device():
+    """The default config is the released model: ViT-g encoder (1,012,173,952 parameters) + AC predictor
+    (305,220,992), 256 tokens per frame."""
+    with torch.device("meta"):
+        wm = VJEPA2WorldModel(VJEPA2WorldModelConfig())
+    assert sum(p.numel() for p in wm.encoder.parameters()) == 1_012_173_952
+    assert sum(p.numel() for p in wm.predictor.parameters()) == 305_220_992
+    assert wm.config.tokens_per_frame == 256 and wm.config.action_dim == 7 and wm.state_update_name == "franka"
+
+
 def test_folder_in_earlier_format_loads(tmp_path):
     wm = tiny_world_model(action_dim=2, state_dim=2)  # additive state rule
     reference = _outputs_2d(wm)
@@ -152,9 +162,9 @@ def test_loaded_in_bf16_with_an_attention_implementation(tmp_path, attn):
         roll = loaded.rollout(z[:, :2], states[:, :2], actions[:, 1:], context_actions=actions[:, :1])
     reference = _outputs(wm)
     assert z.dtype == torch.bfloat16 and roll.predictions.dtype == torch.bfloat16
-    # bf16 has 8 bits of mantissa: normalised features (unit scale) agree to a few 1e-2
-    assert (z.float() - reference[0]).abs().max().item() < 0.15
-    assert (roll.predictions.float() - reference[3]).abs().mean().item() < 0.05
+    # bf16 keeps 8 bits of mantissa: measured 0.029 max on the normalised features, 0.0063 mean on the rollout
+    assert (z.float() - reference[0]).abs().max().item() < 0.06
+    assert (roll.predictions.float() - reference[3]).abs().mean().item() < 0.02
     # "auto" resolves per machine: bf16 or float32, never anything else
     auto = VJEPA2WorldModel.from_pretrained(folder, dtype="auto")
     assert auto.dtype in (torch.bfloat16, torch.float32)

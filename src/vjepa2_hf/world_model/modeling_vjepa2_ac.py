@@ -217,6 +217,14 @@ class VJEPA2ACLayer(nn.Module):
         return hidden_states, weights
 
 
+def _frame_causal_mask(past_frames: int, num_frames: int, per_frame: int, device: torch.device) -> torch.Tensor:
+    """Boolean `(num_frames * per_frame, (past_frames + num_frames) * per_frame)`, True where a new token may attend:
+    every token of its own frame and of the frames before it."""
+    query_frame = torch.arange(past_frames, past_frames + num_frames, device=device).repeat_interleave(per_frame)
+    key_frame = torch.arange(past_frames + num_frames, device=device).repeat_interleave(per_frame)
+    return key_frame[None, :] <= query_frame[:, None]
+
+
 class VJEPA2ACPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     config_class = VJEPA2ACConfig
     config: VJEPA2ACConfig
@@ -417,12 +425,7 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
 
         attention_mask = None
         if cfg.is_frame_causal and num_frames > 1:
-            per_frame = c + n
-            query_frame = torch.arange(past_frames, past_frames + num_frames, device=x.device).repeat_interleave(
-                per_frame
-            )
-            key_frame = torch.arange(past_frames + num_frames, device=x.device).repeat_interleave(per_frame)
-            attention_mask = key_frame[None, :] <= query_frame[:, None]  # (L_new, L_total), True = attend
+            attention_mask = _frame_causal_mask(past_frames, num_frames, c + n, x.device)
 
         if output_attentions is None:
             output_attentions = bool(cfg.output_attentions)

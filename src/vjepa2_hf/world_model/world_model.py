@@ -42,15 +42,15 @@ def _part_attention(attn_implementation: str | dict[str, str] | None) -> dict[st
     """`{"encoder": choice, "predictor": choice}` from one choice for both parts or a dict per part."""
     if attn_implementation is None or isinstance(attn_implementation, str):
         return dict.fromkeys(WORLD_MODEL_PARTS, attn_implementation)
-    names = {key: key.removesuffix("_config") for key in attn_implementation or ()} if isinstance(
+    # keys: the part names, or the sub-config names of `VJEPA2WorldModelConfig` ("encoder_config", ...)
+    by_part = {str(k).removesuffix("_config"): v for k, v in attn_implementation.items()} if isinstance(
         attn_implementation, dict) else None
-    if names is None or set(names.values()) - set(WORLD_MODEL_PARTS):
+    if by_part is None or set(by_part) - set(WORLD_MODEL_PARTS):
         raise ValueError(
             f"`attn_implementation` must be a str or a dict with keys among {WORLD_MODEL_PARTS}, got "
             f"{attn_implementation!r}"
         )
-    return {name: next((v for k, v in attn_implementation.items() if names[k] == name), None)
-            for name in WORLD_MODEL_PARTS}
+    return {name: by_part.get(name) for name in WORLD_MODEL_PARTS}
 
 
 def _align_storage(model: nn.Module, alignment: int = 64) -> None:
@@ -315,19 +315,21 @@ class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
         parts = _part_attention(attn_implementation)
         legacy = Path(pretrained_model_name_or_path) / LEGACY_WORLD_MODEL_CONFIG
         if legacy.is_file():
-            model = cls._from_legacy_folder(legacy.parent, parts, load, state_update, processor)
+            model, info = cls._from_legacy_folder(legacy.parent, parts, load, state_update, processor), None
         else:
             choice = {f"{name}_config": v for name, v in parts.items() if v is not None}
             if choice:
                 kwargs["attn_implementation"] = choice
             model = super().from_pretrained(pretrained_model_name_or_path, *args, **load, **kwargs)
+            model, info = model if isinstance(model, tuple) else (model, None)  # `output_loading_info=True`
             if state_update is not None:
                 model.set_state_update(state_update)
             if processor is not None:
                 model.processor, model.config.frame_processor = processor, processor.to_dict()
         _align_storage(model)
         model.encoder.requires_grad_(False)  # loading replaced the parameters built frozen in `__init__`
-        return model.eval()
+        model.eval()
+        return model if info is None else (model, info)
 
     @classmethod
     def _from_legacy_folder(cls, root: Path, parts: dict, load: dict, state_update, processor) -> "VJEPA2WorldModel":
