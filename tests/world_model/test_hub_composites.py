@@ -303,3 +303,37 @@ def test_policy_push_to_hub_uploads_the_save_pretrained_folder(tmp_path, monkeyp
     for name, data in calls["files"].items():
         assert data == (local / name).read_bytes(), name
     assert VJEPA2ACPolicy.from_pretrained(tmp_path / "uploaded").config == policy.config
+
+
+def test_saved_folders_load_in_a_fresh_process(tmp_path):
+    """Folders hold the encoder in transformers' split q/k/v layout (as `main` writes it); a fresh process that
+    imports only the world model loads both formats to the same rollouts, bit for bit."""
+    import os
+    import subprocess
+    import sys
+
+    from safetensors import safe_open
+
+    wm = tiny_world_model(seed=4)
+    new, legacy = wm.save_pretrained(tmp_path / "new"), save_in_earlier_format(wm, tmp_path / "legacy")
+    with safe_open(str(legacy / "encoder" / "model.safetensors"), "pt") as f:
+        assert any(k.endswith("attention.query.weight") for k in f.keys())
+    with safe_open(str(new / "model.safetensors"), "pt") as f:
+        assert any(k.endswith("encoder.layer.0.attention.query.weight") for k in f.keys())
+    torch.save(_outputs(wm), tmp_path / "reference.pt")
+    code = (
+        "import sys, torch\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from world_model.test_hub_composites import _outputs\n"
+        "from vjepa2_hf.world_model.world_model import VJEPA2WorldModel\n"
+        f"out = [_outputs(VJEPA2WorldModel.from_pretrained(p)) for p in ({str(new)!r}, {str(legacy)!r})]\n"
+        f"torch.save(out, {str(tmp_path / 'fresh.pt')!r})\n"
+    )
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env = {**os.environ, "PYTHONPATH": src, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    reference = torch.load(tmp_path / "reference.pt")
+    for outputs in torch.load(tmp_path / "fresh.pt"):
+        for a, b in zip(outputs, reference):
+            assert torch.equal(a, b)
