@@ -1,7 +1,7 @@
 """Registration of the package's configs, models, processors and pipelines with transformers, on first use.
 
-Our models use their own model types (`vjepa2_hf`, `vjepa2_ac`, `vjepa2_world_model`, `vjepa2_vlm`), not `vjepa2`, which transformers
-owns. Configs of model type `vjepa2` (the `facebook/vjepa2-*` repos) load into our classes through
+Our models use their own model types (`vjepa2_hf`, `vjepa2_ac`, `vjepa2_world_model`, `vjepa2_vlm`), not `vjepa2`,
+which transformers owns. Configs of model type `vjepa2` (the `facebook/vjepa2-*` repos) load into our classes through
 `VJEPA2Config.from_pretrained` and `VJEPA2Model.from_pretrained` directly.
 
 `import vjepa2_hf` must stay cheap, and importing transformers' Auto classes alone costs seconds, so nothing is

@@ -66,7 +66,8 @@ def test_save_pretrained_automodel_round_trip_is_bit_identical(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
     saved = json.loads((folder / "config.json").read_text())
     assert saved["model_type"] == "vjepa2_world_model" and saved["state_update"] == "franka"
-    assert saved["encoder_config"]["model_type"] == "vjepa2_hf" and saved["predictor_config"]["model_type"] == "vjepa2_ac"
+    assert saved["encoder_config"]["model_type"] == "vjepa2_hf"
+    assert saved["predictor_config"]["model_type"] == "vjepa2_ac"
     assert saved["frame_processor"]["crop_aspect"] == 1.35
 
     config = AutoConfig.from_pretrained(folder)
@@ -85,7 +86,7 @@ def test_save_pretrained_automodel_round_trip_is_bit_identical(tmp_path):
 
 
 def test_built_from_config_and_from_parts_agree():
-    """`VJEPA2WorldModel(config)` builds both parts; built from parts (`from_configs`) the parts are not re-initialised."""
+    """`VJEPA2WorldModel(config)` builds both parts; built from parts (`from_configs`) they are not re-initialised."""
     wm = tiny_world_model(seed=3)
     torch.manual_seed(3)
     from vjepa2_hf.encoder.modeling_vjepa2 import VJEPA2VisionModel

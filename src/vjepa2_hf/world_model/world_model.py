@@ -206,7 +206,9 @@ class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
             encoder, config = config, VJEPA2WorldModelConfig(encoder_config=config.config,
                                                              predictor_config=predictor.config)
         elif not isinstance(config, VJEPA2WorldModelConfig):
-            raise ValueError(f"`config` must be a VJEPA2WorldModelConfig or a VJEPA2VisionModel, got {type(config).__name__}")
+            raise ValueError(
+                f"`config` must be a VJEPA2WorldModelConfig or a VJEPA2VisionModel, got {type(config).__name__}"
+            )
         if processor is not None:
             config.frame_processor = processor.to_dict()
         super().__init__(config)
@@ -376,9 +378,10 @@ class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
         outs = [self.encoder(flat[i : i + chunk]).last_hidden_state for i in range(0, flat.shape[0], chunk)]
         h = torch.cat(outs, dim=0)
         if h.shape[1] != self.tokens_per_frame:
+            grid = self.predictor.config.grid_size
             raise ValueError(
                 f"frames of {tuple(pixel_values.shape[-2:])} give {h.shape[1]} tokens, the predictor expects "
-                f"{self.tokens_per_frame} ({self.predictor.config.grid_size}x{self.predictor.config.grid_size}); resize frames to "
+                f"{self.tokens_per_frame} ({grid}x{grid}); resize frames to "
                 f"{self.predictor.config.crop_size} px (see `encode_images`)"
             )
         return self.normalize(h.view(b, t, h.shape[1], h.shape[2]))
