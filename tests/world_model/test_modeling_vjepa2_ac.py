@@ -363,7 +363,12 @@ def test_convert_official_command_writes_a_world_model_folder(tmp_path):
     heads = str(wm.predictor.config.pred_num_attention_heads)
     assert main(["convert-official", "--world-model", "--arch", "tiny", "--ac-num-heads", heads,
                  "--checkpoint", str(path), "--output-dir", str(out)]) == 0
-    loaded = VJEPA2WorldModel.from_pretrained(out)
+    # the transformers layout of the composite (not the earlier encoder/ + predictor/ + world_model.json)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
+    from transformers import AutoModel
+
+    loaded = AutoModel.from_pretrained(out)
+    assert isinstance(loaded, VJEPA2WorldModel) and loaded.state_update_name == "franka"
     assert loaded.predictor.config.pred_num_attention_heads == wm.predictor.config.pred_num_attention_heads
     for part in ("encoder", "predictor"):
         reference = getattr(wm, part).state_dict()

@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-steps", type=int, default=600, help="when training first")
     parser.add_argument("--episodes", type=int, default=400, help="random trajectories to collect when training")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                        help="planning dtype; 'auto': bf16 on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16), "
+                             "float32 otherwise (the choice is logged)")
     parser.add_argument("--energy-landscape", default=None, metavar="NPZ",
                         help="compute an energy landscape PNG on the first two frames of this trajectory file")
 
@@ -54,7 +57,7 @@ def _energy_landscape(args: argparse.Namespace) -> int:
     if len(ep["frames"]) < 2:
         raise ValueError(f"{args.energy_landscape}: the first episode needs at least 2 frames")
     if args.model:
-        model = VJEPA2WorldModel.from_pretrained(args.model)
+        model = VJEPA2WorldModel.from_pretrained(args.model, dtype=args.dtype)
         title = "V-JEPA 2-AC energy landscape"
     else:
         from ..encoder.configuration_vjepa2 import VJEPA2Config
@@ -90,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         output_dir=args.output_dir, model=args.model, image_size=args.image_size, episodes=args.episodes,
         train_steps=args.train_steps, eval_episodes=args.eval_episodes, samples=args.samples,
         iterations=args.iterations, topk=args.topk, horizon=args.horizon, constraint=args.constraint,
-        max_steps=args.max_steps, seed=args.seed,
+        max_steps=args.max_steps, seed=args.seed, dtype=args.dtype,
     )
     report = run_reaching_experiment(cfg)
     print(json.dumps(report["planning"], indent=2))

@@ -1,15 +1,15 @@
 """The V-JEPA 2 encoder and predictor."""
 
-from .configuration_vjepa2 import HUB_REPOS, PRESETS, VJEPA2Config
-from .convert_vjepa2_checkpoint import convert_official_checkpoint, export_to_official, export_to_transformers
-from .modeling_vjepa2 import (
-    VJEPA2EncoderOutput,
-    VJEPA2Model,
-    VJEPA2ModelOutput,
-    VJEPA2PredictorOutput,
-    VJEPA2PreTrainedModel,
-    VJEPA2VisionModel,
-)
+from ..lazy_imports import attach
+
+# submodules are imported on first use of one of their names
+_SUBMODULES = {
+    "configuration_vjepa2": ['HUB_REPOS', 'PRESETS', 'VJEPA2Config'],
+    "convert_vjepa2_checkpoint": ['convert_official_checkpoint', 'export_to_official', 'export_to_transformers'],
+    "modeling_vjepa2": ['VJEPA2EncoderOutput', 'VJEPA2Model', 'VJEPA2ModelOutput', 'VJEPA2PreTrainedModel', 'VJEPA2PredictorOutput', 'VJEPA2VisionModel'],
+}
+
+__getattr__, __dir__ = attach(__name__, _SUBMODULES)
 
 __all__ = [
     "HUB_REPOS",

@@ -26,22 +26,22 @@ state), with ``data.sources`` pointing at a CSV / folder of your videos. Against
 maintainers) if they fall.
 """
 
-from .configuration_pretraining import PretrainingConfig, list_pretraining_presets, load_pretraining_config
-from .data import GlobalBatchSampler, StepIndexedDataset, SyntheticMotionClips
-from .ema import ema_update
-from .masking import (
-    OFFICIAL_MASK_CONFIGS,
-    MaskBlockConfig,
-    MaskedBatch,
-    MultiBlockMaskCollator,
-    MultiBlockMaskGenerator,
-    StepSample,
-)
-from .modeling_pretraining import VJEPA2ForPretraining, VJEPA2PretrainingOutput
-from ..training.checkpointing import CorruptCheckpointError, find_last_checkpoint, save_checkpoint, verify_checkpoint
-from ..training.loop import NonFiniteLossError
-from ..training.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
-from .train_vjepa2 import PretrainingResult, pretrain
+from ..lazy_imports import attach
+
+# submodules are imported on first use of one of their names
+_SUBMODULES = {
+    "..training.checkpointing": ['CorruptCheckpointError', 'find_last_checkpoint', 'save_checkpoint', 'verify_checkpoint'],
+    "..training.loop": ['NonFiniteLossError'],
+    "..training.schedulers": ['LinearSchedule', 'ScheduledOptimizer', 'WarmupConstantCooldownSchedule'],
+    "configuration_pretraining": ['PretrainingConfig', 'list_pretraining_presets', 'load_pretraining_config'],
+    "data": ['GlobalBatchSampler', 'StepIndexedDataset', 'SyntheticMotionClips'],
+    "ema": ['ema_update'],
+    "masking": ['MaskBlockConfig', 'MaskedBatch', 'MultiBlockMaskCollator', 'MultiBlockMaskGenerator', 'OFFICIAL_MASK_CONFIGS', 'StepSample'],
+    "modeling_pretraining": ['VJEPA2ForPretraining', 'VJEPA2PretrainingOutput'],
+    "train_vjepa2": ['PretrainingResult', 'pretrain'],
+}
+
+__getattr__, __dir__ = attach(__name__, _SUBMODULES)
 
 __all__ = [
     "CorruptCheckpointError",

@@ -3,36 +3,29 @@ with the Trainer, the video-classification pipeline, model cards, Hub upload and
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy_imports import attach
 
-from .attentive_pooler import (
-    OFFICIAL_PROBE_LAYER_NORM_EPS,
-    OFFICIAL_PROBE_NUM_HEADS,
-    AttentiveClassifier,
-    AttentiveProbeResult,
-    VJEPA2AttentivePooler,
-    evaluate_attentive_probe,
-    train_attentive_probe,
-)
-from .convert_probe_checkpoint import convert_official_probe, internal_probe_to_official, official_probe_to_internal
-from .modeling_anticipation import VJEPA2AnticipationOutput, VJEPA2ForActionAnticipation, sigmoid_focal_loss
-from .modeling_probe import VJEPA2ForVideoClassification, VJEPA2VideoClassifierOutput
-
-# heavier modules (Trainer, pipelines, Hub) load on first use
-_LAZY = {
-    "run_probe": "run_video_classification",
-    "ModelArguments": "run_video_classification",
-    "DataArguments": "run_video_classification",
-    "ProbeRunResult": "run_video_classification",
-    "default_training_arguments": "run_video_classification",
-    "VJEPA2VideoClassificationPipeline": "pipeline_video_classification",
-    "register_video_classification_pipeline": "pipeline_video_classification",
-    "export_classifier_to_transformers": "export",
-    "push_folder_to_hub": "hub",
-    "write_video_classification_card": "model_card",
-    "train_anticipation_probe": "anticipation_training",
+# submodules (the Trainer, pipelines and the Hub included) are imported on first use of one of their names
+_SUBMODULES = {
+    "attentive_pooler": [
+        "OFFICIAL_PROBE_LAYER_NORM_EPS", "OFFICIAL_PROBE_NUM_HEADS", "AttentiveClassifier", "AttentiveProbeResult",
+        "VJEPA2AttentivePooler", "evaluate_attentive_probe", "train_attentive_probe",
+    ],
+    "convert_probe_checkpoint": ["convert_official_probe", "internal_probe_to_official", "official_probe_to_internal"],
+    "modeling_anticipation": ["VJEPA2AnticipationOutput", "VJEPA2ForActionAnticipation", "sigmoid_focal_loss"],
+    "modeling_probe": ["VJEPA2ForVideoClassification", "VJEPA2VideoClassifierOutput"],
+    "run_video_classification": [
+        "run_probe", "ModelArguments", "DataArguments", "ProbeRunResult", "default_training_arguments",
+    ],
+    "pipeline_video_classification": ["VJEPA2VideoClassificationPipeline", "register_video_classification_pipeline"],
+    "export": ["export_classifier_to_transformers"],
+    "hub": ["push_folder_to_hub"],
+    "model_card": ["write_video_classification_card"],
+    "anticipation_training": ["train_anticipation_probe"],
 }
+_LAZY = [name for module in list(_SUBMODULES)[4:] for name in _SUBMODULES[module]]
+
+__getattr__, __dir__ = attach(__name__, _SUBMODULES)
 
 __all__ = [
     "OFFICIAL_PROBE_LAYER_NORM_EPS",
@@ -55,19 +48,13 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def register_probe_classes() -> None:
     """Register `VJEPA2ForVideoClassification` with `AutoModelForVideoClassification` and install the PyAV-based
     `video-classification` pipeline (called by `vjepa2_hf.register_auto_classes`)."""
     from transformers import AutoModelForVideoClassification
 
     from ..encoder.configuration_vjepa2 import VJEPA2Config
+    from .modeling_probe import VJEPA2ForVideoClassification
     from .pipeline_video_classification import register_video_classification_pipeline
 
     AutoModelForVideoClassification.register(VJEPA2Config, VJEPA2ForVideoClassification, exist_ok=True)

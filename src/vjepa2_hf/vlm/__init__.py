@@ -1,6 +1,6 @@
 """V-JEPA 2 video-language model: encoder + projector + any causal LLM, for video question answering.
 
-Importing this package registers, in-process:
+`vjepa2_hf.auto_registration` registers, by name and on first use of transformers' Auto classes / pipelines:
 
 * `AutoConfig` model type `"vjepa2_vlm"` -> [`VJEPA2VLMConfig`];
 * `AutoModelForImageTextToText` -> [`VJEPA2VLMForConditionalGeneration`] (not `AutoModelForCausalLM`: the model
@@ -9,42 +9,23 @@ Importing this package registers, in-process:
 * the pipeline task `"video-text-to-text"` -> [`VideoTextToTextPipeline`].
 """
 
-from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
-from transformers.pipelines import PIPELINE_REGISTRY
+from ..lazy_imports import attach
 
-from .configuration_vjepa2_vlm import VJEPA2VLMConfig
-from .evaluation import (
-    BENCHMARK_METRICS,
-    accuracy,
-    evaluate_benchmark_file,
-    evaluate_records,
-    multi_binary_accuracy,
-    paired_accuracy,
-    score_predictions,
-)
-from .modeling_vjepa2_vlm import (
-    VJEPA2VLMCausalLMOutputWithPast,
-    VJEPA2VLMForConditionalGeneration,
-    VJEPA2VLMPreTrainedModel,
-    add_placeholder_tokens,
-)
-from .pipeline_video_text_to_text import VideoTextToTextPipeline
-from .presets import VLM_PRESETS, assemble_vlm, count_parameters, memory_requirements, vlm_config_from_preset
-from .processing_vjepa2_vlm import VJEPA2VLMProcessor, sample_frame_indices
-from .projectors import build_projector
-from .qa_datasets import VideoQACollator, VideoQADataset, VideoQARecord, load_qa_records, write_qa_records
-from .scoring import build_messages, format_mc_question, parse_mc_answer, predict_multiple_choice
-from .tiny import build_word_tokenizer, tiny_vlm_config
+# submodules are imported on first use of one of their names
+_SUBMODULES = {
+    "configuration_vjepa2_vlm": ['VJEPA2VLMConfig'],
+    "evaluation": ['BENCHMARK_METRICS', 'accuracy', 'evaluate_benchmark_file', 'evaluate_records', 'multi_binary_accuracy', 'paired_accuracy', 'score_predictions'],
+    "modeling_vjepa2_vlm": ['VJEPA2VLMCausalLMOutputWithPast', 'VJEPA2VLMForConditionalGeneration', 'VJEPA2VLMPreTrainedModel', 'add_placeholder_tokens'],
+    "pipeline_video_text_to_text": ['VideoTextToTextPipeline'],
+    "presets": ['VLM_PRESETS', 'assemble_vlm', 'count_parameters', 'memory_requirements', 'vlm_config_from_preset'],
+    "processing_vjepa2_vlm": ['VJEPA2VLMProcessor', 'sample_frame_indices'],
+    "projectors": ['build_projector'],
+    "qa_datasets": ['VideoQACollator', 'VideoQADataset', 'VideoQARecord', 'load_qa_records', 'write_qa_records'],
+    "scoring": ['build_messages', 'format_mc_question', 'parse_mc_answer', 'predict_multiple_choice'],
+    "tiny": ['build_word_tokenizer', 'tiny_vlm_config'],
+}
 
-AutoConfig.register(VJEPA2VLMConfig.model_type, VJEPA2VLMConfig, exist_ok=True)
-AutoModelForImageTextToText.register(VJEPA2VLMConfig, VJEPA2VLMForConditionalGeneration, exist_ok=True)
-AutoProcessor.register(VJEPA2VLMConfig, VJEPA2VLMProcessor, exist_ok=True)
-PIPELINE_REGISTRY.register_pipeline(
-    "video-text-to-text",
-    pipeline_class=VideoTextToTextPipeline,
-    pt_model=AutoModelForImageTextToText,
-    type="multimodal",
-)
+__getattr__, __dir__ = attach(__name__, _SUBMODULES)
 
 __all__ = [
     "BENCHMARK_METRICS",

@@ -53,6 +53,7 @@ class ReachingExperimentConfig:
     use_cache: bool = True
     mixed_precision: str = "no"
     seed: int = 0
+    dtype: str = "float32"  # planning dtype of the world model; "auto": bf16 where the hardware runs it natively
     progress_bar: bool = True
 
 
@@ -131,7 +132,7 @@ def run_reaching_experiment(cfg: ReachingExperimentConfig) -> dict[str, Any]:
         model_dir = summary["model_dir"]
     else:
         model_dir = cfg.model
-    world_model = VJEPA2WorldModel.from_pretrained(model_dir)
+    world_model = VJEPA2WorldModel.from_pretrained(model_dir, dtype=cfg.dtype)
     report["planning"] = evaluate_in_reach_env(world_model, cfg, env)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return report

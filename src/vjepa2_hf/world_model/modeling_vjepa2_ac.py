@@ -33,7 +33,9 @@ class VJEPA2ACCache:
     """Keys and values of every predictor block for the frames processed so far.
 
     Each layer holds a key and a value tensor of shape `(batch_size, num_heads, num_frames * tokens_per_frame,
-    head_dim)` where `tokens_per_frame` counts conditioning and patch tokens. Frames are only ever appended.
+    head_dim)` where `tokens_per_frame` counts conditioning and patch tokens. Frames are only ever appended. After
+    `reserve(n)` the next `n` frames are written into preallocated buffers and attention reads views of them (no
+    concatenation copy of all past keys/values at every step).
     """
 
     def __init__(self, num_layers: int, tokens_per_frame: int) -> None:
@@ -41,30 +43,49 @@ class VJEPA2ACCache:
         self.tokens_per_frame = tokens_per_frame
         self.keys: list[torch.Tensor | None] = [None] * num_layers
         self.values: list[torch.Tensor | None] = [None] * num_layers
+        self.lengths: list[int] = [0] * num_layers  # filled tokens per layer (buffers may be longer)
 
     @property
     def num_frames(self) -> int:
-        if self.keys[0] is None:
-            return 0
-        return self.keys[0].shape[2] // self.tokens_per_frame
+        return self.lengths[0] // self.tokens_per_frame
 
     @property
     def batch_size(self) -> int | None:
         return None if self.keys[0] is None else self.keys[0].shape[0]
 
+    def reserve(self, num_frames: int, batch_size: int, num_heads: int, head_dim: int, dtype, device) -> None:
+        """Preallocate room for `num_frames` more frames in new buffers (this cache's past entries are copied in;
+        tensors shared with other caches are left untouched)."""
+        extra = num_frames * self.tokens_per_frame
+        for i in range(self.num_layers):
+            length = self.lengths[i]
+            for store in (self.keys, self.values):
+                buf = torch.empty(batch_size, num_heads, length + extra, head_dim, dtype=dtype, device=device)
+                if length:
+                    buf[:, :, :length] = store[i][:, :, :length]
+                store[i] = buf
+
     def update(self, layer_idx: int, key: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Append the keys/values of new frames for one layer; return all keys/values of that layer."""
-        if self.keys[layer_idx] is not None:
-            key = torch.cat((self.keys[layer_idx], key), dim=2)
-            value = torch.cat((self.values[layer_idx], value), dim=2)
-        self.keys[layer_idx] = key
-        self.values[layer_idx] = value
+        start, end = self.lengths[layer_idx], self.lengths[layer_idx] + key.shape[2]
+        old_k, old_v = self.keys[layer_idx], self.values[layer_idx]
+        if old_k is not None and old_k.shape[2] >= end and old_k.shape[0] == key.shape[0]:
+            old_k[:, :, start:end] = key  # reserved room
+            old_v[:, :, start:end] = value
+            key, value = old_k[:, :, :end], old_v[:, :, :end]
+        else:
+            if old_k is not None:
+                key = torch.cat((old_k[:, :, :start], key), dim=2)
+                value = torch.cat((old_v[:, :, :start], value), dim=2)
+            self.keys[layer_idx], self.values[layer_idx] = key, value
+        self.lengths[layer_idx] = end
         return key, value
 
     def _map(self, fn) -> "VJEPA2ACCache":
         out = VJEPA2ACCache(self.num_layers, self.tokens_per_frame)
-        out.keys = [None if k is None else fn(k) for k in self.keys]
-        out.values = [None if v is None else fn(v) for v in self.values]
+        out.keys = [None if k is None else fn(k[:, :, :n]) for k, n in zip(self.keys, self.lengths)]
+        out.values = [None if v is None else fn(v[:, :, :n]) for v, n in zip(self.values, self.lengths)]
+        out.lengths = list(self.lengths)
         return out
 
     def repeat_interleave(self, repeats: int) -> "VJEPA2ACCache":
@@ -79,7 +100,8 @@ class VJEPA2ACCache:
         return self._map(lambda t: t.clone())
 
     def copy(self) -> "VJEPA2ACCache":
-        """A shallow copy: appending to it leaves this cache unchanged (appends build new tensors)."""
+        """A shallow copy: appending to it leaves this cache unchanged (appends build new tensors or write past
+        this cache's length into buffers it no longer reads; `reserve` always allocates new buffers)."""
         return self._map(lambda t: t)
 
 
@@ -92,10 +114,14 @@ class VJEPA2ACPredictorOutput(ModelOutput):
             for every input frame ``t``, the predicted encoder tokens of frame ``t + 1`` (not layer-normalised; the
             official code applies `F.layer_norm` afterwards when `normalize_reps` is set).
         cache ([`VJEPA2ACCache`], *optional*): keys and values of all frames so far, when `use_cache`.
+        attentions (`tuple(torch.FloatTensor)`, *optional*): with `output_attentions=True`, one tensor per block of
+            shape `(batch_size, num_heads, new_tokens, cached_tokens + new_tokens)`: the softmax attention weights
+            (conditioning tokens included; masked entries are 0).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     cache: VJEPA2ACCache | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 class VJEPA2ACAttention(nn.Module):
@@ -124,13 +150,19 @@ class VJEPA2ACAttention(nn.Module):
         attention_mask: torch.Tensor | None = None,
         cache: VJEPA2ACCache | None = None,
         layer_idx: int = 0,
-    ) -> torch.Tensor:
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """
         Args:
             hidden_states: `(B, L, C)` tokens of the new frames.
             cos, sin: RoPE tables `(1, 1, L, head_dim)` for those tokens.
             attention_mask: boolean `(L, L_past + L)`, True where attention is allowed; `None` for full attention.
             cache: cache to read past keys/values from and append the new ones to.
+            output_attentions: also return the attention weights `(B, h, L, L_past + L)`; they exist only in the
+                eager computation, which then runs whatever `attn_implementation` says.
+
+        Returns:
+            `(output (B, L, C), weights or None)`.
         """
         batch_size, seq_len, width = hidden_states.shape
         qkv = self.qkv(hidden_states).view(batch_size, seq_len, 3, self.num_heads, self.head_dim)
@@ -139,15 +171,17 @@ class VJEPA2ACAttention(nn.Module):
         key = apply_rope(key, cos, sin)
         if cache is not None:
             key, value = cache.update(layer_idx, key, value)
-        if self.config._attn_implementation == "eager":
+        weights = None
+        if output_attentions or self.config._attn_implementation == "eager":
             scores = torch.matmul(query, key.transpose(-1, -2)) * self.head_dim**-0.5
             if attention_mask is not None:
                 scores = scores.masked_fill(~attention_mask, float("-inf"))
-            out = torch.matmul(F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype), value)
+            weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+            out = torch.matmul(weights, value)
         else:
             out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
         out = out.transpose(1, 2).reshape(batch_size, seq_len, width)
-        return self.proj(out)
+        return self.proj(out), (weights if output_attentions else None)
 
 
 class VJEPA2ACLayer(nn.Module):
@@ -173,11 +207,22 @@ class VJEPA2ACLayer(nn.Module):
         sin: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         cache: VJEPA2ACCache | None = None,
-    ) -> torch.Tensor:
-        attn = self.attention(self.norm1(hidden_states), cos, sin, attention_mask, cache, self.layer_idx)
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attn, weights = self.attention(
+            self.norm1(hidden_states), cos, sin, attention_mask, cache, self.layer_idx, output_attentions
+        )
         hidden_states = hidden_states + self.drop_path(attn)
         hidden_states = hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
-        return hidden_states
+        return hidden_states, weights
+
+
+def _frame_causal_mask(past_frames: int, num_frames: int, per_frame: int, device: torch.device) -> torch.Tensor:
+    """Boolean `(num_frames * per_frame, (past_frames + num_frames) * per_frame)`, True where a new token may attend:
+    every token of its own frame and of the frames before it."""
+    query_frame = torch.arange(past_frames, past_frames + num_frames, device=device).repeat_interleave(per_frame)
+    key_frame = torch.arange(past_frames + num_frames, device=device).repeat_interleave(per_frame)
+    return key_frame[None, :] <= query_frame[:, None]
 
 
 class VJEPA2ACPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
@@ -275,7 +320,14 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
                 f"`encoder_hidden_states` must have shape (batch_size, num_frames * {n}, {cfg.hidden_size}), got "
                 f"{tuple(encoder_hidden_states.shape)}"
             )
-        batch_size, num_tokens, _ = encoder_hidden_states.shape
+        num_tokens = encoder_hidden_states.shape[1]
+        # a batch of 1 for the frames and states is shared by all action sequences (planning: embedded once)
+        batch_size = actions.shape[0] if actions is not None and actions.ndim == 3 else encoder_hidden_states.shape[0]
+        if encoder_hidden_states.shape[0] not in (1, batch_size):
+            raise ValueError(
+                f"`encoder_hidden_states` must have batch size 1 or {batch_size} (that of `actions`), got "
+                f"{encoder_hidden_states.shape[0]}"
+            )
         if num_tokens == 0 or num_tokens % n:
             raise ValueError(
                 f"`encoder_hidden_states` must hold a whole number of frames of {n} tokens "
@@ -283,7 +335,8 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
             )
         num_frames = num_tokens // n
         for name, tensor, width in (("actions", actions, cfg.action_dim), ("states", states, cfg.state_dim)):
-            if tensor is None or tensor.ndim != 3 or tuple(tensor.shape) != (batch_size, num_frames, width):
+            shared = name == "states" and tensor is not None and tensor.shape[0] == 1
+            if tensor is None or tensor.ndim != 3 or tuple(tensor.shape) != (1 if shared else batch_size, num_frames, width):
                 raise ValueError(
                     f"`{name}` must have shape (batch_size={batch_size}, num_frames={num_frames}, "
                     f"{name[:-1]}_dim={width}), got {None if tensor is None else tuple(tensor.shape)}"
@@ -317,21 +370,26 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         cache: VJEPA2ACCache | None = None,
         use_cache: bool = False,
         return_dict: bool = True,
+        output_attentions: bool | None = None,
     ) -> VJEPA2ACPredictorOutput | tuple:
         r"""
         Args:
             encoder_hidden_states (`torch.FloatTensor` of shape `(batch_size, num_frames * tokens_per_frame,
-                hidden_size)`): encoder tokens of consecutive frames (each frame encoded on its own and, for the
+                hidden_size)`, or a batch of 1 shared by all action sequences): encoder tokens of consecutive frames (each frame encoded on its own and, for the
                 released model, layer-normalised), in (frame, row, column) order.
             actions (`torch.FloatTensor` of shape `(batch_size, num_frames, action_dim)`): the action taken at each
                 frame (from frame ``t`` to ``t + 1``).
-            states (`torch.FloatTensor` of shape `(batch_size, num_frames, state_dim)`): the state at each frame.
+            states (`torch.FloatTensor` of shape `(batch_size, num_frames, state_dim)`, or a batch of 1 shared by
+                all action sequences): the state at each frame.
             extrinsics (`torch.FloatTensor` of shape `(batch_size, num_frames, extrinsics_dim)`, *optional*): camera
                 extrinsics per frame; required and used only when `config.use_extrinsics`.
             cache ([`VJEPA2ACCache`], *optional*): keys/values of earlier frames; the inputs are then the
                 frames that follow them (their temporal positions continue after the cached frames). The cache is
                 updated in place.
             use_cache (`bool`): return a cache (a new one if `cache` is None).
+            output_attentions (`bool`, *optional*): return every block's attention weights (default:
+                `config.output_attentions`). They are computed eagerly, so with sdpa this call runs eager attention
+                (same outputs to float rounding).
 
         Returns:
             [`VJEPA2ACPredictorOutput`] with `last_hidden_state` of shape `(batch_size, num_frames *
@@ -342,20 +400,23 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         if (use_cache or cache is not None) and not cfg.is_frame_causal:
             raise ValueError("a key/value cache needs block-causal attention (`is_frame_causal=True`)")
         num_frames = self._check_inputs(encoder_hidden_states, actions, states, extrinsics, past_frames)
-        if cache is not None and past_frames and cache.batch_size != encoder_hidden_states.shape[0]:
+        batch_size = actions.shape[0]
+        if cache is not None and past_frames and cache.batch_size != batch_size:
             raise ValueError(
                 f"`cache` holds a batch of {cache.batch_size} but the inputs have "
-                f"{encoder_hidden_states.shape[0]}; expand it with `repeat_interleave`/`index_select` first"
+                f"{batch_size}; expand it with `repeat_interleave`/`index_select` first"
             )
         if use_cache and cache is None:
             cache = self.new_cache()
 
-        batch_size = encoder_hidden_states.shape[0]
         n, c = cfg.tokens_per_frame, cfg.num_cond_tokens
-        x = self.predictor_embed(encoder_hidden_states).view(batch_size, num_frames, n, -1)  # (B, T, N, C)
+        # frames / states shared by the batch (batch 1) are embedded once and broadcast
+        x = self.predictor_embed(encoder_hidden_states).view(-1, num_frames, n, self.config.pred_hidden_size)
         cond = [self.action_encoder(actions).unsqueeze(2), self.state_encoder(states).unsqueeze(2)]
         if cfg.use_extrinsics:
             cond.append(self.extrinsics_encoder(extrinsics).unsqueeze(2))
+        x = x.expand(batch_size, -1, -1, -1)
+        cond = [t.expand(batch_size, -1, -1, -1) for t in cond]
         x = torch.cat((*cond, x), dim=2).flatten(1, 2)  # (B, T * (c + N), C)
 
         pos = self._positions(past_frames, num_frames, x.device)
@@ -364,21 +425,21 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
 
         attention_mask = None
         if cfg.is_frame_causal and num_frames > 1:
-            per_frame = c + n
-            query_frame = torch.arange(past_frames, past_frames + num_frames, device=x.device).repeat_interleave(
-                per_frame
-            )
-            key_frame = torch.arange(past_frames + num_frames, device=x.device).repeat_interleave(per_frame)
-            attention_mask = key_frame[None, :] <= query_frame[:, None]  # (L_new, L_total), True = attend
+            attention_mask = _frame_causal_mask(past_frames, num_frames, c + n, x.device)
 
+        if output_attentions is None:
+            output_attentions = bool(cfg.output_attentions)
+        attentions = []
         for layer in self.layer:
-            x = layer(x, cos, sin, attention_mask, cache)
+            x, weights = layer(x, cos, sin, attention_mask, cache, output_attentions)
+            attentions.append(weights)
 
         x = x.view(batch_size, num_frames, c + n, -1)[:, :, c:].flatten(1, 2)  # drop conditioning tokens
         x = self.predictor_proj(self.predictor_norm(x))
+        attentions = tuple(attentions) if output_attentions else None
         if not return_dict:
-            return (x, cache)
-        return VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache)
+            return (x, cache) if attentions is None else (x, cache, attentions)
+        return VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache, attentions=attentions)
 
 
 __all__ = [

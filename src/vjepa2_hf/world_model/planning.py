@@ -41,7 +41,8 @@ def l1_energy(predicted: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
             or `predicted.shape`.
 
     Returns:
-        `torch.Tensor` of shape `(num_samples,)`.
+        `torch.Tensor` of shape `(num_samples,)`, float32 whatever the dtype of the predictions (bf16/fp16 world
+        models): the energies that rank candidates are computed in float32.
     """
     if goal.shape == predicted.shape[1:]:
         goal = goal.unsqueeze(0)
@@ -50,7 +51,15 @@ def l1_energy(predicted: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
             f"`goal` must have shape {tuple(predicted.shape[1:])} (one goal frame, e.g. (tokens_per_frame, "
             f"hidden_size)) to match the predictions {tuple(predicted.shape)}, got {tuple(goal.shape)}"
         )
-    return (predicted - goal).abs().flatten(1).mean(dim=1)
+    if predicted.dtype == torch.float32 and goal.dtype == torch.float32:
+        return (predicted - goal).abs().flatten(1).mean(dim=1)
+    # low-precision predictions: the difference and the mean in float32, a chunk of samples at a time so that
+    # no float32 copy of all predictions is held
+    goal = goal.float()
+    chunk = max(1, (1 << 24) // max(1, predicted[0].numel()))
+    return torch.cat(
+        [(p.float() - goal).abs().flatten(1).mean(dim=1) for p in predicted.split(chunk)]
+    )
 
 
 # ---------------------------------------------------------------------------------------------- constraints
@@ -168,6 +177,10 @@ def cem(
 ) -> CEMOutput:
     """Plan `horizon` actions that bring the predicted final frame closest to `goal` with the cross-entropy method.
 
+    Sampling, the energies and the refit (mean, std, top-k) are float32 whatever the world model's dtype: the
+    candidates passed to `rollout_fn` are float32 (a bf16/fp16 world model casts them at its boundary, as
+    `VJEPA2WorldModel.rollout` does) and the goal is cast to float32 once per plan.
+
     Each iteration, for each step ``h`` of the horizon in turn, draws ``torch.randn(num_samples, F)`` (F = number
     of free dims) from `generator` (the global RNG when None), scales and shifts it by the step's std and mean,
     projects it with `constraint`, writes it into full-width actions (other dims = `fixed_value`) and applies
@@ -201,7 +214,9 @@ def cem(
         raise ValueError(f"`topk` must be in [1, num_samples={num_samples}], got {topk}")
     if device is None:
         device = goal.device
-    dtype = torch.float32
+    dtype = torch.float32  # CEM statistics stay float32; `rollout_fn` casts candidates to the model's dtype
+    if goal.is_floating_point() and goal.dtype != dtype:
+        goal = goal.float()  # once per plan, not per iteration
     nf = len(free)
     mean = torch.as_tensor(init_mean, dtype=dtype, device=device).expand(horizon, nf).clone()
     std = torch.as_tensor(init_std, dtype=dtype, device=device).expand(horizon, nf).clone()
@@ -225,7 +240,7 @@ def cem(
             steps.append(full)
         candidates = torch.stack(steps, dim=1)  # (S, H, A)
         final = rollout_fn(candidates)
-        energy = energy_fn(final, goal)
+        energy = energy_fn(final, goal).float()
         if energy.shape != (num_samples,):
             raise ValueError(f"the energy must have shape ({num_samples},), got {tuple(energy.shape)}")
         order = energy.topk(topk, largest=False).indices

@@ -12,72 +12,33 @@ Observations follow LeRobot's keys, with the raw keys of gymnasium-style environ
 * state: ``observation.state`` `(B, state_dim)`, or ``agent_pos``.
 
 `select_action` returns a float tensor `(B, action_dim)` (B = 1 for a single observation).
+
+A saved policy is a world-model folder (`config.json`, `model.safetensors`: `AutoModel` loads it) plus the policy's
+`policy_config.json`: `policy.save_pretrained(dir)`, `VJEPA2ACPolicy.from_pretrained(dir or repo id)`,
+`policy.push_to_hub(repo_id)`. Goals are per episode and are not saved.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .configuration_vjepa2_ac_policy import POLICY_CONFIG_NAME, VJEPA2ACPolicyConfig
 from .planning import BoxConstraint, L1BallConstraint, cem, official_cem
 
 OBS_IMAGE = "observation.image"
 OBS_IMAGES_PREFIX = "observation.images."
 OBS_STATE = "observation.state"
 GOAL_IMAGE = "observation.images.goal"
-
-
-@dataclass
-class VJEPA2ACPolicyConfig:
-    """Planner settings of [`VJEPA2ACPolicy`].
-
-    Args:
-        planner (`str`, defaults to "cem"): ``"cem"`` (generic, constraint below) or ``"official"`` (the official
-            Franka planner, `official_cem`, 7-D actions only).
-        horizon, num_samples, iterations, topk: CEM sizes (paper: 1, 800, 10, 10).
-        constraint (`str`, defaults to "l1"): ``"l1"`` (each action in an L1 ball of `l1_radius`, the paper) or
-            ``"box"`` (per-coordinate `[action_low, action_high]`).
-        l1_radius (`float`, defaults to 0.075): the paper's radius.
-        action_low, action_high: box bounds (scalars or one per free dim).
-        free_dims (`list[int]`, *optional*): optimised action dims (others 0); None = all.
-        init_std (`float`): initial sampling std (None: `l1_radius` or half the box width).
-        momentum_mean, momentum_std: CEM momenta.
-        official_kwargs (`dict`): extra arguments of `official_cem` (maxnorm, momenta, close_gripper, ...).
-        use_cache (`bool`, defaults to True): KV-cached rollouts.
-        seed (`int`, *optional*): seed of the planner's RNG (reset by `reset()`), for reproducible episodes.
-        subgoal_switch_energy (`float`, *optional*): move to the next subgoal early when the current frame's energy
-            to it falls below this value.
-    """
-
-    planner: str = "cem"
-    horizon: int = 1
-    num_samples: int = 800
-    iterations: int = 10
-    topk: int = 10
-    constraint: str = "l1"
-    l1_radius: float = 0.075
-    action_low: float | list[float] = -0.075
-    action_high: float | list[float] = 0.075
-    free_dims: list[int] | None = None
-    init_std: float | None = None
-    momentum_mean: float = 0.0
-    momentum_std: float = 0.0
-    official_kwargs: dict[str, Any] = field(default_factory=dict)
-    use_cache: bool = True
-    seed: int | None = 0
-    subgoal_switch_energy: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.planner not in ("cem", "official"):
-            raise ValueError(f"`planner` must be 'cem' or 'official', got {self.planner!r}")
-        if self.constraint not in ("l1", "box"):
-            raise ValueError(f"`constraint` must be 'l1' or 'box', got {self.constraint!r}")
 
 
 class VJEPA2ACPolicy(nn.Module):
@@ -199,7 +160,7 @@ class VJEPA2ACPolicy(nn.Module):
                 self._goal_index += 1
                 self._steps_on_goal = 0
             elif self.config.subgoal_switch_energy is not None:
-                energy = float((frame_embedding - goals[self._goal_index]).abs().mean())
+                energy = float((frame_embedding.float() - goals[self._goal_index].float()).abs().mean())
                 if energy < self.config.subgoal_switch_energy:
                     self._goal_index += 1
                     self._steps_on_goal = 0
@@ -271,6 +232,60 @@ class VJEPA2ACPolicy(nn.Module):
 
     def config_dict(self) -> dict[str, Any]:
         return asdict(self.config)
+
+    # ------------------------------------------------------------------ save / load / Hub
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> Path:
+        """Write the world model (`config.json`, `model.safetensors`; `kwargs` go to its `save_pretrained`) and
+        `policy_config.json` into `save_directory`; returns the folder."""
+        root = self.world_model.save_pretrained(save_directory, **kwargs)
+        self.config.save_pretrained(root)
+        return root
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_name_or_path: str | os.PathLike,
+        config: VJEPA2ACPolicyConfig | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        token: str | bool | None = None,
+        **world_model_kwargs,
+    ) -> "VJEPA2ACPolicy":
+        """Load a policy from a folder of `save_pretrained` or a Hub repo id.
+
+        Args:
+            config ([`VJEPA2ACPolicyConfig`], *optional*): planner settings replacing the saved ones.
+            world_model_kwargs: passed to `VJEPA2WorldModel.from_pretrained` (`dtype`, `attn_implementation`, ...).
+        """
+        from .world_model import VJEPA2WorldModel
+
+        root = Path(pretrained_name_or_path)
+        if not root.is_dir():
+            from huggingface_hub import snapshot_download
+
+            root = Path(snapshot_download(str(pretrained_name_or_path), revision=revision, cache_dir=cache_dir,
+                                          token=token))
+        config = config or VJEPA2ACPolicyConfig.from_pretrained(root)
+        return cls(VJEPA2WorldModel.from_pretrained(root, **world_model_kwargs), config)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        commit_message: str = "Upload VJEPA2ACPolicy",
+        private: bool | None = None,
+        token: str | None = None,
+        revision: str | None = None,
+        create_pr: bool = False,
+    ):
+        """Upload the `save_pretrained` folder to the Hub repo `repo_id` (created if needed); returns the commit."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp)
+            return api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message,
+                                     revision=revision, create_pr=create_pr)
 
 
 __all__ = ["VJEPA2ACPolicy", "VJEPA2ACPolicyConfig"]

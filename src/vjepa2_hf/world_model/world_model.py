@@ -20,18 +20,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import PreTrainedModel
 from transformers.utils import ModelOutput, logging
 
 from ..encoder.configuration_vjepa2 import VJEPA2Config
 from ..encoder.modeling_vjepa2 import VJEPA2VisionModel
+from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2_ac import VJEPA2ACConfig
+from .configuration_vjepa2_world_model import VJEPA2WorldModelConfig
 from .modeling_vjepa2_ac import VJEPA2ACCache, VJEPA2ACPredictor
 from .poses import StateUpdate, get_state_update
 from .processing_vjepa2_ac import VJEPA2ACFrameProcessor
 
 logger = logging.get_logger(__name__)
 
-WORLD_MODEL_CONFIG = "world_model.json"
+LEGACY_WORLD_MODEL_CONFIG = "world_model.json"  # the format before the composite config: still loads
 WORLD_MODEL_PARTS = ("encoder", "predictor")
 
 
@@ -39,12 +42,25 @@ def _part_attention(attn_implementation: str | dict[str, str] | None) -> dict[st
     """`{"encoder": choice, "predictor": choice}` from one choice for both parts or a dict per part."""
     if attn_implementation is None or isinstance(attn_implementation, str):
         return dict.fromkeys(WORLD_MODEL_PARTS, attn_implementation)
-    if not isinstance(attn_implementation, dict) or set(attn_implementation) - set(WORLD_MODEL_PARTS):
+    # keys: the part names, or the sub-config names of `VJEPA2WorldModelConfig` ("encoder_config", ...)
+    by_part = {str(k).removesuffix("_config"): v for k, v in attn_implementation.items()} if isinstance(
+        attn_implementation, dict) else None
+    if by_part is None or set(by_part) - set(WORLD_MODEL_PARTS):
         raise ValueError(
             f"`attn_implementation` must be a str or a dict with keys among {WORLD_MODEL_PARTS}, got "
             f"{attn_implementation!r}"
         )
-    return {name: attn_implementation.get(name) for name in WORLD_MODEL_PARTS}
+    return {name: by_part.get(name) for name in WORLD_MODEL_PARTS}
+
+
+def _align_storage(model: nn.Module, alignment: int = 64) -> None:
+    """Copy weights that lie at unaligned addresses (safetensors memory-maps them at the file's offsets) into fresh,
+    aligned memory, one tensor at a time. The CPU matmul kernels take other code paths on unaligned data, which
+    changes rollouts in the last bit: aligned, a loaded model reproduces the saved one exactly."""
+    with torch.no_grad():
+        for tensor in (*model.parameters(), *model.buffers()):
+            if tensor.device.type == "cpu" and tensor.numel() and tensor.data_ptr() % alignment:
+                tensor.data = tensor.data.clone()
 
 
 @dataclass
@@ -143,45 +159,83 @@ def ac_training_losses(
     )
 
 
-class VJEPA2WorldModel(nn.Module):
-    """Frozen V-JEPA 2 encoder + V-JEPA 2-AC predictor.
+class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
+    """Frozen V-JEPA 2 encoder + V-JEPA 2-AC predictor, a transformers model with a composite config.
+
+    Build it from a config (`VJEPA2WorldModel(config)`, random weights), from two configs (`from_configs`), from two
+    built parts (`VJEPA2WorldModel(encoder, predictor, state_update=..., processor=...)`), or load it with
+    `from_pretrained` / `AutoModel.from_pretrained` (a folder of `save_pretrained`, a Hub repo, or a folder of the
+    earlier `encoder/` + `predictor/` + `world_model.json` layout).
 
     Args:
-        encoder ([`VJEPA2VisionModel`]): the frame encoder (kept frozen: no gradients, eval mode).
-        predictor ([`VJEPA2ACPredictor`]): the action-conditioned predictor.
-        state_update (`str` or callable, defaults to "franka"): how a planned action advances the state during a
-            rollout: ``"franka"`` (official `compute_new_pose`), ``"additive"`` (state + action), or a function
-            `(states (B, S), actions (B, A)) -> (B, S)`.
-        processor ([`VJEPA2ACFrameProcessor`], *optional*): frame preprocessing (default: centre square crop to the
-            encoder's crop size, ImageNet normalisation).
+        config ([`VJEPA2WorldModelConfig`] or [`VJEPA2VisionModel`]): the composite config; or, as the first
+            positional argument with `predictor`, the already built encoder.
+        predictor ([`VJEPA2ACPredictor`], *optional*): the action-conditioned predictor, with a built encoder.
+        state_update (`str` or callable, *optional*): how a planned action advances the state during a rollout:
+            ``"franka"`` (official `compute_new_pose`), ``"additive"`` (state + action), or a function
+            `(states (B, S), actions (B, A)) -> (B, S)` (not saveable). Default: the config's (``"franka"``).
+        processor ([`VJEPA2ACFrameProcessor`], *optional*): frame preprocessing (default: the config's
+            `frame_processor`, else a centre square crop to the encoder's crop size, ImageNet normalisation).
+        encoder ([`VJEPA2VisionModel`], *optional*): an already built encoder, with a config.
+
+    Modules: `encoder` (kept frozen: no gradients, eval mode) and `predictor`.
     """
+
+    config_class = VJEPA2WorldModelConfig
+    config: VJEPA2WorldModelConfig
+    base_model_prefix = ""
+    main_input_name = "actions"
+    _supports_sdpa = True
+
+    @classmethod
+    def _can_set_attn_implementation(cls) -> bool:
+        return True  # the parts read `config._attn_implementation` at every call
 
     def __init__(
         self,
-        encoder: VJEPA2VisionModel,
-        predictor: VJEPA2ACPredictor,
-        state_update: str | StateUpdate = "franka",
+        config: VJEPA2WorldModelConfig | VJEPA2VisionModel,
+        predictor: VJEPA2ACPredictor | None = None,
+        state_update: str | StateUpdate | None = None,
         processor: VJEPA2ACFrameProcessor | None = None,
+        *,
+        encoder: VJEPA2VisionModel | None = None,
     ) -> None:
-        super().__init__()
-        enc_cfg, pred_cfg = encoder.config, predictor.config
-        if enc_cfg.hidden_size != pred_cfg.hidden_size:
+        if isinstance(config, VJEPA2VisionModel):  # VJEPA2WorldModel(encoder, predictor, ...)
+            if predictor is None:
+                raise ValueError("built from an encoder, the world model needs its `predictor` too")
+            encoder, config = config, VJEPA2WorldModelConfig(encoder_config=config.config,
+                                                             predictor_config=predictor.config)
+        elif not isinstance(config, VJEPA2WorldModelConfig):
             raise ValueError(
-                f"encoder width {enc_cfg.hidden_size} differs from the predictor's `hidden_size` "
-                f"{pred_cfg.hidden_size}"
+                f"`config` must be a VJEPA2WorldModelConfig or a VJEPA2VisionModel, got {type(config).__name__}"
             )
-        if enc_cfg.crop_size // enc_cfg.patch_size != pred_cfg.grid_size:
-            raise ValueError(
-                f"encoder token grid {enc_cfg.crop_size // enc_cfg.patch_size} per side (crop {enc_cfg.crop_size}, patch "
-                f"{enc_cfg.patch_size}) differs from the predictor's {pred_cfg.grid_size}"
-            )
-        self.encoder = encoder
-        self.predictor = predictor
+        if processor is not None:
+            config.frame_processor = processor.to_dict()
+        super().__init__(config)
+        for part in (encoder, predictor):  # built (or loaded) by the caller: `post_init` must not re-initialise it
+            for module in () if part is None else part.modules():
+                module._is_hf_initialized = True
+        self.encoder = encoder if encoder is not None else VJEPA2VisionModel(config.encoder_config)
+        self.predictor = predictor if predictor is not None else VJEPA2ACPredictor(config.predictor_config)
+        # one config object per part, shared with the parts (attention switches and dtypes stay in sync)
+        self.config.encoder_config, self.config.predictor_config = self.encoder.config, self.predictor.config
+        self.config._validate()
+        self.set_state_update(config.state_update if state_update is None else state_update)
+        settings = config.frame_processor or {"crop_size": config.encoder_config.crop_size}
+        self.processor = processor or VJEPA2ACFrameProcessor(**settings)
+        self.config.frame_processor = self.processor.to_dict()
+        self.post_init()
         self.encoder.requires_grad_(False)
         self.encoder.eval()
+
+    def set_state_update(self, state_update: str | StateUpdate) -> None:
+        """Set the rollout state rule: a name (``"franka"``, ``"additive"``, saved in the config) or a function."""
         self.state_update_name = state_update if isinstance(state_update, str) else None
         self.state_update = get_state_update(state_update) if isinstance(state_update, str) else state_update
-        self.processor = processor or VJEPA2ACFrameProcessor(crop_size=enc_cfg.crop_size)
+        self.config.state_update = self.state_update_name
+
+    def _init_weights(self, module: nn.Module) -> None:
+        pass  # the composite owns no weights: the parts initialise their own
 
     def train(self, mode: bool = True) -> "VJEPA2WorldModel":
         super().train(mode)
@@ -189,8 +243,9 @@ class VJEPA2WorldModel(nn.Module):
         return self
 
     @property
-    def config(self) -> VJEPA2ACConfig:
-        return self.predictor.config
+    def dtype(self) -> torch.dtype:
+        """The predictor's dtype: rollouts run in it (inputs are cast at the boundary)."""
+        return self.predictor.dtype
 
     @property
     def tokens_per_frame(self) -> int:
@@ -205,13 +260,13 @@ class VJEPA2WorldModel(nn.Module):
         **kwargs,
     ) -> "VJEPA2WorldModel":
         """A randomly initialised world model (e.g. the tiny test model); `attn_implementation` as in
-        [`~VJEPA2WorldModel.from_pretrained`]."""
+        [`~VJEPA2WorldModel.from_pretrained`]; `kwargs`: `state_update`, `processor`."""
         for config, choice in zip((encoder_config, predictor_config), _part_attention(attn_implementation).values()):
             if choice is not None:
                 config._attn_implementation = choice
         return cls(VJEPA2VisionModel(encoder_config), VJEPA2ACPredictor(predictor_config), **kwargs)
 
-    def set_attn_implementation(self, attn_implementation: str | dict[str, str]) -> None:
+    def set_attn_implementation(self, attn_implementation: str | dict[str, str], **kwargs) -> None:
         """Switch the attention of both parts (`"sdpa"`, `"eager"`) or of each part
         (`{"encoder": ..., "predictor": ...}`)."""
         for name, choice in _part_attention(attn_implementation).items():
@@ -223,45 +278,79 @@ class VJEPA2WorldModel(nn.Module):
         return {name: getattr(self, name).config._attn_implementation for name in WORLD_MODEL_PARTS}
 
     # ---------------------------------------------------------------------------------------------- save / load
-    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
-        """Write `encoder/`, `predictor/` (transformers model folders) and `world_model.json`."""
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> Path:
+        """transformers' `save_pretrained`: `config.json` (both parts' configs, the state rule, the frame processor)
+        and the weights of both parts in one `model.safetensors`; returns the folder."""
         if self.state_update_name is None:
             raise ValueError("cannot save a world model with a custom `state_update` function; use a named rule")
-        root = Path(save_directory)
-        root.mkdir(parents=True, exist_ok=True)
-        self.encoder.save_pretrained(root / "encoder")
-        self.predictor.save_pretrained(root / "predictor")
-        meta = {"state_update": self.state_update_name, "processor": self.processor.to_dict()}
-        (root / WORLD_MODEL_CONFIG).write_text(json.dumps(meta, indent=2))
-        return root
+        super().save_pretrained(save_directory, **kwargs)
+        return Path(save_directory)
 
     @classmethod
     def from_pretrained(
-        cls, path: str | os.PathLike, attn_implementation: str | dict[str, str] | None = None, **kwargs
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *args,
+        attn_implementation: str | dict[str, str] | None = None,
+        dtype: str | torch.dtype | None = None,
+        device: str | None = None,
+        state_update: str | StateUpdate | None = None,
+        processor: VJEPA2ACFrameProcessor | None = None,
+        **kwargs,
     ) -> "VJEPA2WorldModel":
-        """Load a folder written by `save_pretrained` (or by the AC checkpoint converter).
+        """Load a world model: a folder of `save_pretrained`, a Hub repo, or a folder of the earlier layout
+        (`encoder/`, `predictor/`, `world_model.json`, as the AC checkpoint converter wrote it before).
 
         Args:
             attn_implementation (`str` or `dict`, *optional*): attention of both parts (`"sdpa"`, the default, or
-                `"eager"`), or per part: `{"encoder": "eager", "predictor": "sdpa"}` (a part not named: sdpa).
-            kwargs: `state_update`, `processor` (default: those saved in the folder).
+                `"eager"`), or per part: `{"encoder": "eager", "predictor": "sdpa"}` (a part not named: its saved
+                choice, sdpa by default).
+            dtype (`str` or `torch.dtype`, *optional*): weights dtype; ``"auto"`` picks bf16 on CUDA and on CPUs
+                with native bf16, float32 otherwise (see `vjepa2_hf.auto_dtype`). None keeps the stored dtype.
+            device (`str`, *optional*): device that `"auto"` decides for (the model is not moved).
+            state_update, processor: override those saved with the model.
+            kwargs: passed to transformers' `from_pretrained` (`revision`, `cache_dir`, `strict`, ...).
         """
-        root = Path(path)
-        if not (root / WORLD_MODEL_CONFIG).is_file():
-            raise FileNotFoundError(f"{root} is not a world-model folder (no {WORLD_MODEL_CONFIG})")
-        meta = json.loads((root / WORLD_MODEL_CONFIG).read_text())
-        parts = {k: {"attn_implementation": v} if v else {} for k, v in _part_attention(attn_implementation).items()}
-        encoder = VJEPA2VisionModel.from_pretrained(root / "encoder", **parts["encoder"])
-        predictor = VJEPA2ACPredictor.from_pretrained(root / "predictor", **parts["predictor"])
-        kwargs.setdefault("state_update", meta.get("state_update", "franka"))
-        kwargs.setdefault("processor", VJEPA2ACFrameProcessor(**meta["processor"]) if "processor" in meta else None)
-        return cls(encoder, predictor, **kwargs).eval()
+        from ..auto_dtype import resolve_dtype
+
+        load = {} if dtype is None else {"dtype": resolve_dtype(dtype, device)}
+        parts = _part_attention(attn_implementation)
+        legacy = Path(pretrained_model_name_or_path) / LEGACY_WORLD_MODEL_CONFIG
+        if legacy.is_file():
+            model, info = cls._from_legacy_folder(legacy.parent, parts, load, state_update, processor), None
+        else:
+            choice = {f"{name}_config": v for name, v in parts.items() if v is not None}
+            if choice:
+                kwargs["attn_implementation"] = choice
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **load, **kwargs)
+            model, info = model if isinstance(model, tuple) else (model, None)  # `output_loading_info=True`
+            if state_update is not None:
+                model.set_state_update(state_update)
+            if processor is not None:
+                model.processor, model.config.frame_processor = processor, processor.to_dict()
+        _align_storage(model)
+        model.encoder.requires_grad_(False)  # loading replaced the parameters built frozen in `__init__`
+        model.eval()
+        return model if info is None else (model, info)
+
+    @classmethod
+    def _from_legacy_folder(cls, root: Path, parts: dict, load: dict, state_update, processor) -> "VJEPA2WorldModel":
+        """A folder of the earlier format: `encoder/` and `predictor/` model folders plus `world_model.json`."""
+        meta = json.loads((root / LEGACY_WORLD_MODEL_CONFIG).read_text())
+        attn = {k: {"attn_implementation": v} if v else {} for k, v in parts.items()}
+        encoder = VJEPA2VisionModel.from_pretrained(root / "encoder", **load, **attn["encoder"])
+        predictor = VJEPA2ACPredictor.from_pretrained(root / "predictor", **load, **attn["predictor"])
+        if state_update is None:
+            state_update = meta.get("state_update", "franka")
+        if processor is None and "processor" in meta:
+            processor = VJEPA2ACFrameProcessor(**meta["processor"])
+        return cls(encoder, predictor, state_update=state_update, processor=processor)
 
     # ---------------------------------------------------------------------------------------------- encoding
     def normalize(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """Layer-normalise tokens without affine parameters (official `F.layer_norm(h, (h.size(-1),))`) when
         `normalize_reps` is set."""
-        if not self.config.normalize_reps:
+        if not self.predictor.config.normalize_reps:
             return hidden_states
         return F.layer_norm(hidden_states, (hidden_states.shape[-1],))
 
@@ -281,6 +370,7 @@ class VJEPA2WorldModel(nn.Module):
                 f"`pixel_values` must have shape (batch_size, num_frames, 3, H, W), got {tuple(pixel_values.shape)}"
             )
         b, t = pixel_values.shape[:2]
+        pixel_values = pixel_values.to(self.encoder.dtype)
         flat = pixel_values.reshape(b * t, 1, *pixel_values.shape[2:])  # each frame alone
         tubelet = self.encoder.config.tubelet_size
         flat = flat.expand(-1, tubelet, -1, -1, -1)  # duplicated into one tubelet, as the official code
@@ -288,10 +378,11 @@ class VJEPA2WorldModel(nn.Module):
         outs = [self.encoder(flat[i : i + chunk]).last_hidden_state for i in range(0, flat.shape[0], chunk)]
         h = torch.cat(outs, dim=0)
         if h.shape[1] != self.tokens_per_frame:
+            grid = self.predictor.config.grid_size
             raise ValueError(
                 f"frames of {tuple(pixel_values.shape[-2:])} give {h.shape[1]} tokens, the predictor expects "
-                f"{self.tokens_per_frame} ({self.config.grid_size}x{self.config.grid_size}); resize frames to "
-                f"{self.config.crop_size} px (see `encode_images`)"
+                f"{self.tokens_per_frame} ({grid}x{grid}); resize frames to "
+                f"{self.predictor.config.crop_size} px (see `encode_images`)"
             )
         return self.normalize(h.view(b, t, h.shape[1], h.shape[2]))
 
@@ -310,7 +401,7 @@ class VJEPA2WorldModel(nn.Module):
         if embeddings.ndim != 4 or embeddings.shape[-2] != self.tokens_per_frame:
             raise ValueError(
                 f"embeddings must have shape (batch_size, num_frames, {self.tokens_per_frame}, "
-                f"{self.config.hidden_size}), got {tuple(embeddings.shape)}"
+                f"{self.predictor.config.hidden_size}), got {tuple(embeddings.shape)}"
             )
         return embeddings.flatten(1, 2)
 
@@ -364,7 +455,7 @@ class VJEPA2WorldModel(nn.Module):
 
     # ---------------------------------------------------------------------------------------------- rollouts
     def _check_rollout(self, context_embeddings, context_states, actions, context_actions):
-        cfg = self.config
+        cfg = self.predictor.config
         if context_embeddings.ndim != 4 or context_embeddings.shape[2:] != (cfg.tokens_per_frame, cfg.hidden_size):
             raise ValueError(
                 f"`context_embeddings` must have shape (batch_size, num_context_frames, {cfg.tokens_per_frame}, "
@@ -423,14 +514,23 @@ class VJEPA2WorldModel(nn.Module):
                 `encode_context` (computed once per plan and reused by every CEM iteration); it is not modified.
 
         Returns:
-            [`VJEPA2RolloutOutput`] with predictions `(B, H, N, D)` and assumed states `(B, H, S)`.
+            [`VJEPA2RolloutOutput`] with predictions `(B, H, N, D)` in the predictor's dtype and assumed states
+            `(B, H, S)` in float32 (or the states' dtype when that is wider). Embeddings and actions are cast to the
+            predictor's dtype at the boundary; the state update runs in float32 (pose composition in bf16 would
+            drift) and each state is cast when it enters the predictor.
         """
         self._check_rollout(context_embeddings, context_states, actions, context_actions)
+        dtype = self.dtype
+        context_embeddings = context_embeddings.to(dtype)
+        context_states = context_states.to(torch.promote_types(context_states.dtype, torch.float32))
+        actions_full = actions.to(context_states.dtype)  # for the state update
+        actions = actions.to(dtype)
+        if context_actions is not None:
+            context_actions = context_actions.to(dtype)
         bsz, horizon = actions.shape[:2]
         bc, tc = context_embeddings.shape[:2]
         n = self.tokens_per_frame
         preds, states = [], []
-        state = context_states[:, -1].expand(bsz, -1)
         if use_cache:
             if tc > 1:  # past context frames: run once (shared when Bc == 1), then expand to the candidates
                 if context_cache is None:
@@ -440,14 +540,19 @@ class VJEPA2WorldModel(nn.Module):
                 cache = context_cache.repeat_interleave(bsz) if bc == 1 and bsz > 1 else context_cache.copy()
             else:
                 cache = self.predictor.new_cache()
-            frame = context_embeddings[:, -1].expand(bsz, -1, -1)  # (B, N, D)
+            pc = self.predictor.config
+            cache.reserve(horizon, bsz, pc.pred_num_attention_heads, pc.head_dim, dtype, actions.device)
+            # the current frame and state are shared by all candidates (Bc == 1): embedded once, broadcast
+            frame = context_embeddings[:, -1]  # (Bc, N, D)
+            state = context_states[:, -1]
             for step in range(horizon):
-                out = self.predictor(frame, actions[:, step : step + 1], state[:, None], cache=cache)
+                out = self.predictor(frame, actions[:, step : step + 1], state[:, None].to(dtype), cache=cache)
                 frame = self.normalize(out.last_hidden_state)
-                state = self.state_update(state, actions[:, step])
+                state = self.state_update(state.expand(bsz, -1), actions_full[:, step])
                 preds.append(frame)
                 states.append(state)
         else:
+            state = context_states[:, -1].expand(bsz, -1)
             frames = context_embeddings.expand(bsz, -1, -1, -1)
             past_actions = (
                 context_actions.expand(bsz, -1, -1) if tc > 1 else actions.new_zeros(bsz, 0, actions.shape[-1])
@@ -455,9 +560,9 @@ class VJEPA2WorldModel(nn.Module):
             all_states = context_states.expand(bsz, -1, -1)
             for step in range(horizon):
                 acts = torch.cat((past_actions, actions[:, : step + 1]), dim=1)
-                out = self.predictor(frames.flatten(1, 2), acts, all_states).last_hidden_state[:, -n:]
+                out = self.predictor(frames.flatten(1, 2), acts, all_states.to(dtype)).last_hidden_state[:, -n:]
                 frame = self.normalize(out)
-                state = self.state_update(state, actions[:, step])
+                state = self.state_update(state, actions_full[:, step])
                 frames = torch.cat((frames, frame[:, None]), dim=1)
                 all_states = torch.cat((all_states, state[:, None]), dim=1)
                 preds.append(frame)
@@ -473,6 +578,7 @@ class VJEPA2WorldModel(nn.Module):
         close_gripper: int | None = None,
         use_cache: bool = True,
         generator: torch.Generator | None = None,
+        compile: bool = False,
         **mpc_args,
     ) -> torch.Tensor:
         """The official notebook wrapper's `WorldModel.infer_next_action`: the official CEM (`official_cem`) from one
@@ -483,13 +589,15 @@ class VJEPA2WorldModel(nn.Module):
             rep (`torch.FloatTensor` of shape `(N, D)` or `(1, 1, N, D)`): normalised embedding of the current frame.
             pose (`torch.FloatTensor` of shape `(7,)` or `(1, 1, 7)`): current end-effector pose.
             goal_rep (`torch.FloatTensor` of shape `(N, D)` or `(1, 1, N, D)`): normalised goal embedding.
+            use_cache (`bool`): KV-cached rollouts (False: the notebook's uncached rollout).
+            compile (`bool`): `torch.compile` the predictor blocks first (`compile_predictor`).
 
         Returns:
             `torch.FloatTensor` of shape `(rollout, 7)`: the planned actions (execute the first, then replan).
         """
         from .planning import official_cem
 
-        cfg = self.config
+        cfg = self.predictor.config
         shape = (cfg.tokens_per_frame, cfg.hidden_size)
         rep, goal_rep = rep.reshape(-1, *rep.shape[-2:]), goal_rep.reshape(-1, *goal_rep.shape[-2:])
         if tuple(rep.shape) != (1, *shape) or tuple(goal_rep.shape) != (1, *shape):
@@ -500,7 +608,7 @@ class VJEPA2WorldModel(nn.Module):
         pose = pose.reshape(1, 1, -1)
         args = {"rollout": 2, "samples": 400, "topk": 10, "cem_steps": 10, "momentum_mean": 0.15,
                 "momentum_std": 0.15, "maxnorm": 0.05, **mpc_args}
-        fn = self.rollout_fn(rep[None], pose.to(rep.dtype), use_cache=use_cache)
+        fn = self.rollout_fn(rep[None], pose.float(), use_cache=use_cache, compile=compile)
         return official_cem(fn, goal_rep[0], close_gripper=close_gripper, generator=generator, **args)
 
     @torch.no_grad()
@@ -509,8 +617,20 @@ class VJEPA2WorldModel(nn.Module):
     ) -> VJEPA2ACCache:
         """Keys/values of all context frames but the last (whose action is being planned), for `rollout`."""
         cache = self.predictor.new_cache()
-        self.predictor(self._flat(context_embeddings[:, :-1]), context_actions, context_states[:, :-1], cache=cache)
+        dtype = self.dtype
+        self.predictor(self._flat(context_embeddings[:, :-1].to(dtype)), context_actions.to(dtype),
+                       context_states[:, :-1].to(dtype), cache=cache)
         return cache
+
+    def compile_predictor(self, **compile_kwargs) -> "VJEPA2WorldModel":
+        """`torch.compile` the predictor blocks' MLPs (fc1 -> GELU -> fc2) in place, once; every block shares the
+        compiled code (parameters are graph inputs). The attention and its KV cache stay eager (the cache is a
+        Python object mutated every step). Idempotent."""
+        if not getattr(self, "_predictor_compiled", False):
+            for layer in self.predictor.layer:
+                layer.mlp.compile(**{"dynamic": False, **compile_kwargs})
+            self._predictor_compiled = True
+        return self
 
     def rollout_fn(
         self,
@@ -518,9 +638,13 @@ class VJEPA2WorldModel(nn.Module):
         context_states: torch.Tensor,
         context_actions: torch.Tensor | None = None,
         use_cache: bool = True,
+        compile: bool = False,
     ) -> Callable[[torch.Tensor], torch.Tensor]:
         """A planner callback: `(S, H, A)` candidate plans -> `(S, N, D)` last predicted frame of each. With
-        `use_cache` the context frames are run through the predictor once, not at every CEM iteration."""
+        `use_cache` the context frames are run through the predictor once, not at every CEM iteration; with
+        `compile` the predictor blocks are compiled first (`compile_predictor`)."""
+        if compile:
+            self.compile_predictor()
         shared: dict[str, VJEPA2ACCache] = {}
 
         @torch.no_grad()
