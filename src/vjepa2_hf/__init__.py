@@ -14,6 +14,7 @@ from .encoder import (
     export_to_official,
     export_to_transformers,
 )
+from .feature_extraction import EmbeddingJobResult, embed_videos
 from .pretraining import (
     MultiBlockMaskCollator,
     MultiBlockMaskGenerator,
@@ -96,6 +97,8 @@ __all__ = [
     "convert_official_checkpoint",
     "export_to_official",
     "export_to_transformers",
+    "EmbeddingJobResult",
+    "embed_videos",
     "ClipSampler",
     "MultiViewEvalTransform",
     "VideoClipDataset",

@@ -81,6 +81,8 @@ class VJEPA2Config(PretrainedConfig):
         num_frames (`int`, *optional*): frames the video-classification pipeline samples per clip; defaults to
             `frames_per_clip`.
         rope_theta (`float`, defaults to 10000): RoPE base.
+        check_finite_inputs (`bool`, defaults to True): the encoder's forward raises a `ValueError` counting the NaN /
+            Inf values of `pixel_values_videos` (one `isfinite` pass; False skips it, e.g. for CUDA-graph capture).
     """
 
     model_type = "vjepa2_hf"
@@ -114,6 +116,7 @@ class VJEPA2Config(PretrainedConfig):
         pooler_layer_norm_eps: float | None = None,
         num_frames: int | None = None,
         rope_theta: float = 10000.0,
+        check_finite_inputs: bool = True,
         **kwargs: Any,
     ) -> None:
         self.patch_size = patch_size
@@ -143,6 +146,7 @@ class VJEPA2Config(PretrainedConfig):
         self.pooler_layer_norm_eps = pooler_layer_norm_eps
         self.num_frames = frames_per_clip if num_frames is None else num_frames
         self.rope_theta = rope_theta
+        self.check_finite_inputs = bool(check_finite_inputs)
         # A `config.json` of transformers' `vjepa2` type loads as ours: keep our model_type so that our weight
         # conversions (split q/k/v -> fused qkv) apply and our saves say what they are.
         kwargs.pop("model_type", None)
