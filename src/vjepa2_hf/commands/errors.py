@@ -14,7 +14,15 @@ import os
 import sys
 from typing import Callable
 
-__all__ = ["DEBUG_ENV", "EXIT_USAGE", "format_error", "is_expected_error", "pop_debug_flag", "run_command"]
+__all__ = [
+    "DEBUG_ENV",
+    "EXIT_USAGE",
+    "format_error",
+    "is_expected_error",
+    "pop_debug_flag",
+    "require_local_or_hub",
+    "run_command",
+]
 
 DEBUG_ENV = "VJEPA2_HF_DEBUG"
 EXIT_USAGE = 2
@@ -36,6 +44,15 @@ def pop_debug_flag(argv: list[str]) -> tuple[bool, list[str]]:
     debug = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
     rest = [a for a in argv if a != "--debug"]
     return debug or len(rest) != len(argv), rest
+
+
+def require_local_or_hub(value: str | None, what: str) -> None:
+    """Raise `FileNotFoundError` when `value` looks like a local path (absolute, `./`, `~`, or with more than one
+    `/`) and does not exist; a Hub repo id (`namespace/name`) is left to the Hub client."""
+    if value is None or os.path.exists(os.path.expanduser(value)):
+        return
+    if os.path.isabs(value) or value.startswith((".", "~")) or value.count("/") > 1:
+        raise FileNotFoundError(f"{what} not found: {value}")
 
 
 def is_expected_error(error: BaseException) -> bool:
