@@ -8,7 +8,8 @@ Measured (videos/s over the embedding loop; model loading and process start-up e
 the naive loop; the job with 0 and 2 DataLoader workers in one process; the job with 0 and 2 workers in each of 2
 processes (`torchrun --nproc_per_node 2`, gloo on CPU). Then ViT-L in bfloat16 (random weights, a reduced count):
 naive loop vs the job with 2 workers. Then the cost of the NaN / Inf input check relative to a forward pass.
-Prints one JSON line per measurement and the ratios to the naive loop.
+Prints one JSON line per measurement, with the load average (a shared machine makes single runs noisy: the naive loop
+runs first and last and the ratios use the mean of both), and the ratios to the naive loop.
 """
 
 from __future__ import annotations
@@ -113,19 +114,33 @@ def emit(record: dict) -> None:
     print(json.dumps(record), flush=True)
 
 
+def _load() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
 def bench_tiny(args, paths, data: Path, work: Path) -> float:
+    """The naive loop runs first and last (the machine may be shared): ratios use the mean of both."""
     encoder, processor = load_encoder_and_processor("tiny")
-    naive = naive_loop(paths, encoder, processor, args.frames, torch.float32)
-    emit({"model": "tiny", "mode": "naive loop", "processes": 1, "workers": 0, "videos_per_s": round(naive, 2)})
+    naive_first = naive_loop(paths, encoder, processor, args.frames, torch.float32)
+    emit({"model": "tiny", "mode": "naive loop (first)", "processes": 1, "workers": 0,
+          "videos_per_s": round(naive_first, 2), "load_avg": _load()})
+    records = []
     for workers in args.workers:
         vps = job_in_process(paths, work / f"tiny_w{workers}", "tiny", workers, args, "float32")
-        emit({"model": "tiny", "mode": "embed_videos", "processes": 1, "workers": workers, "videos_per_s": round(vps, 2),
-              "vs_naive": round(vps / naive, 2)})
+        records.append({"model": "tiny", "mode": "embed_videos", "processes": 1, "workers": workers, "videos_per_s": vps,
+                        "load_avg": _load()})
     if not args.skip_multiprocess:
         for workers in args.workers:
             vps, wall = job_two_processes(data, work / f"tiny_p2_w{workers}", workers, args)
-            emit({"model": "tiny", "mode": "torchrun embed", "processes": 2, "workers": workers,
-                  "videos_per_s": round(vps, 2), "vs_naive": round(vps / naive, 2), "wall_s_with_startup": round(wall, 1)})
+            records.append({"model": "tiny", "mode": "torchrun embed", "processes": 2, "workers": workers,
+                            "videos_per_s": vps, "wall_s_with_startup": round(wall, 1), "load_avg": _load()})
+    naive_last = naive_loop(paths, encoder, processor, args.frames, torch.float32)
+    emit({"model": "tiny", "mode": "naive loop (last)", "processes": 1, "workers": 0,
+          "videos_per_s": round(naive_last, 2), "load_avg": _load()})
+    naive = (naive_first + naive_last) / 2
+    for record in records:
+        emit({**record, "videos_per_s": round(record["videos_per_s"], 2),
+              "vs_naive": round(record["videos_per_s"] / naive, 2)})
     emit({"model": "tiny", "nan_check": nan_check_cost(encoder, args.batch_size, args.frames, 64, torch.float32, 5)})
     return naive
 
@@ -160,7 +175,12 @@ def main() -> int:
     parser.add_argument("--vitl-videos", type=int, default=8, help="videos for ViT-L bf16 (0 = skip)")
     parser.add_argument("--skip-multiprocess", action="store_true")
     parser.add_argument("--data-dir", default=None, help="generate / reuse the clips here")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of the in-process runs (torchrun's processes get OMP_NUM_THREADS=1 each); "
+                        "1 by default so that every mode runs with the same setting")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     root = Path(args.data_dir or Path(tempfile.gettempdir()) / "vjepa2_bench_embed")
     data = root / f"clips_{args.size}px_{args.frames}f_{args.num_videos}"

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tokens", action="store_true", help="also store per-token features (large)")
     parser.add_argument("--layers", type=int, nargs="+", default=[],
                         help="also store the pooled output of these blocks (e.g. 17 19 21 23)")
-    parser.add_argument("--shard-size", type=int, default=1000, help="videos per Parquet shard (unit of resuming)")
+    parser.add_argument("--shard-size", type=int, default=None,
+                        help="videos per Parquet shard, the unit of resuming (default 1000, 32 with --tokens)")
     parser.add_argument("--on-error", choices=["skip", "fail"], default="skip",
                         help="skip bad files (listed in errors.jsonl) or stop at the first one")
     parser.add_argument("--overwrite", action="store_true", help="start over instead of resuming")

@@ -303,7 +303,7 @@ def embed_videos(
     *,
     model: Any = "tiny",
     processor: Any = None,
-    dtype: str | torch.dtype = "float32",
+    dtype: str | torch.dtype | None = None,
     device: str | torch.device | None = None,
     batch_size: int = 8,
     num_workers: int = 0,
@@ -313,7 +313,7 @@ def embed_videos(
     clip_reduction: str = "mean",
     output_tokens: bool = False,
     layers: Sequence[int] = (),
-    shard_size: int = 1000,
+    shard_size: int | None = None,
     on_error: str = "skip",
     overwrite: bool = False,
     path_column: str = "path",
@@ -328,7 +328,8 @@ def embed_videos(
         output_dir: the job folder (created; a rerun resumes it).
         model: `"tiny"`, a model folder, a Hub repo id, or a loaded `VJEPA2VisionModel`-compatible model.
         processor: a `VJEPA2VideoProcessor` (default: the model's, or one at the model's crop size).
-        dtype: `"float32"`, `"bfloat16"` or `"float16"` (weights and compute).
+        dtype: `"float32"`, `"bfloat16"` or `"float16"` (weights and compute). Default: float32 for a model named
+            by a string, the model's own dtype for a loaded model (which is then used as it is, not copied).
         device: default: the process's accelerator under `torchrun` / `accelerate launch`, else CUDA when available,
             else CPU.
         batch_size: videos per forward pass (each contributes `clips_per_video` clips).
@@ -339,7 +340,8 @@ def embed_videos(
         output_tokens: also store the per-token features `[tokens, hidden]` (large: ViT-L, 16 frames at 256 px
             is 2048 x 1024 floats per video).
         layers: also store the token-mean of these blocks' outputs (column `layer_{i}_embedding`).
-        shard_size: inputs per Parquet shard (the unit of resuming and of the split across processes).
+        shard_size: inputs per Parquet shard (the unit of resuming and of the split across processes; a shard's rows
+            are held in memory until it is written). Default: 1000, or 32 with `output_tokens`.
         on_error: `"skip"` (bad inputs get an error row and go to `errors.jsonl`) or `"fail"` (raise
             `BadVideoError` naming the first bad input).
         overwrite: delete an existing job's output first instead of resuming it.
@@ -350,20 +352,12 @@ def embed_videos(
     Returns:
         `EmbeddingJobResult` (on the main process: the whole folder's counts and the bad inputs).
     """
+    shard_size = (32 if output_tokens else 1000) if shard_size is None else int(shard_size)
     _check_options(batch_size, num_workers, shard_size, clip_reduction, on_error)
     sampling = ClipSampling(num_frames, frame_step, clips_per_video)
-    torch_dtype = _resolve_dtype(dtype)
     listed = list_embedding_inputs(inputs, path_column=path_column, video_column=video_column)
     state, device = _distributed_state(device)
-    if isinstance(model, (str, os.PathLike)):
-        from .encoder_loading import load_encoder_and_processor
-
-        encoder, default_processor = load_encoder_and_processor(model, torch_dtype, seed=seed)
-    else:
-        from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
-
-        encoder, default_processor = model.eval(), VJEPA2VideoProcessor(crop_size=model.config.crop_size)
-    processor = processor or default_processor
+    encoder, processor, torch_dtype = _resolve_model(model, processor, dtype, seed)
     spec = {
         "inputs": listed.fingerprint(), "num_inputs": len(listed), "model": _model_id(model),
         "seed": seed if _model_id(model) == "tiny" else None, "dtype": str(torch_dtype).replace("torch.", ""),
@@ -384,6 +378,22 @@ def embed_videos(
     result = job.finalize(processed, seconds)
     logger.info(result.summary())
     return result
+
+
+def _resolve_model(model: Any, processor: Any, dtype: str | torch.dtype | None, seed: int):
+    """(encoder in eval mode, processor, dtype): a named model is loaded in `dtype` (float32 by default); a loaded
+    model keeps its own dtype unless `dtype` says otherwise."""
+    if isinstance(model, (str, os.PathLike)):
+        from .encoder_loading import load_encoder_and_processor
+
+        torch_dtype = _resolve_dtype(dtype or "float32")
+        encoder, default_processor = load_encoder_and_processor(model, torch_dtype, seed=seed)
+    else:
+        from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+
+        torch_dtype = _resolve_dtype(dtype or model.dtype)
+        encoder, default_processor = model.eval(), VJEPA2VideoProcessor(crop_size=model.config.crop_size)
+    return encoder, processor or default_processor, torch_dtype
 
 
 def _sum_over_processes(value: int, state) -> int:
