@@ -7,6 +7,7 @@ from .lazy_imports import attach
 # parts nor transformers' Auto classes); `register_auto_classes` registers with transformers when those load.
 _SUBMODULES = {
     "encoder": ['HUB_REPOS', 'VJEPA2Config', 'VJEPA2EncoderOutput', 'VJEPA2Model', 'VJEPA2ModelOutput', 'VJEPA2PreTrainedModel', 'VJEPA2PredictorOutput', 'VJEPA2VisionModel', 'convert_official_checkpoint', 'export_to_official', 'export_to_transformers'],
+    "feature_extraction": ['EmbeddingJobResult', 'embed_videos'],
     "pretraining": ['MultiBlockMaskCollator', 'MultiBlockMaskGenerator', 'PretrainingConfig', 'VJEPA2ForPretraining', 'VJEPA2PretrainingOutput', 'load_pretraining_config', 'pretrain'],
     "probe": ['AttentiveClassifier', 'VJEPA2AnticipationOutput', 'VJEPA2AttentivePooler', 'VJEPA2ForActionAnticipation', 'VJEPA2ForVideoClassification', 'VJEPA2VideoClassifierOutput', 'convert_official_probe', 'train_attentive_probe'],
     "probe.pipeline_video_classification": ['VJEPA2VideoClassificationPipeline'],
@@ -33,6 +34,8 @@ __all__ = [
     "convert_official_checkpoint",
     "export_to_official",
     "export_to_transformers",
+    "EmbeddingJobResult",
+    "embed_videos",
     "ClipSampler",
     "MultiViewEvalTransform",
     "VideoClipDataset",

@@ -30,7 +30,7 @@ def _top_level_parser() -> argparse.ArgumentParser:
     epilog = "commands:\n" + "\n".join(f"  {name:<18}{help_}" for name, (_, help_) in COMMANDS.items())
     parser = argparse.ArgumentParser(
         prog="vjepa2-hf",
-        description="V-JEPA 2 for the Hugging Face ecosystem.",
+        description="V-JEPA 2 for the Hugging Face ecosystem. --debug (or VJEPA2_HF_DEBUG=1) shows tracebacks.",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -40,6 +40,9 @@ def _top_level_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .commands.errors import pop_debug_flag, run_command
+
+    debug, argv = pop_debug_flag(argv)
     top = _top_level_parser()
     if not argv or argv[0] in ("-h", "--help"):
         top.print_help()
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser(prog=f"vjepa2-hf {name}", description=help_)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    return int(module.run(args) or 0)
+    return run_command(name, lambda: module.run(args), debug=debug)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,8 +9,11 @@ predictor of a full checkpoint loaded into the encoder alone).
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
+
+from .checkpoint_files import check_model_folder
 
 
 def _filtered(keys, patterns) -> list[str]:
@@ -26,14 +29,21 @@ class StrictLoadingMixin:
         want_info = kwargs.pop("output_loading_info", False)
         if strict:  # collect shape mismatches in the report below instead of transformers' RuntimeError
             kwargs.setdefault("ignore_mismatched_sizes", True)
-        model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
+        if source is not None and os.path.isdir(source):
+            check_model_folder(source)  # a truncated file: say so, naming it
+        try:
+            model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
+        except Exception as error:
+            if type(error).__name__ != "SafetensorError":
+                raise
+            raise ValueError(f"cannot read the weights of {source}: the file is truncated or corrupt ({error})") from error
         if strict:
             missing = _filtered(info.get("missing_keys", ()), cls._keys_to_ignore_on_load_missing)
             unexpected = _filtered(info.get("unexpected_keys", ()), cls._keys_to_ignore_on_load_unexpected)
             mismatched = sorted(info.get("mismatched_keys", ()))
             errors = list(info.get("error_msgs", ())) + [f"{k}: {v}" for k, v in info.get("conversion_errors", {}).items()]
             if missing or unexpected or mismatched or errors:
-                source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
                 lines = [f"checkpoint {source} does not match {cls.__name__}:"]
                 for label, values in (("missing keys", missing), ("unexpected keys", unexpected),
                                       ("wrong shapes (key, checkpoint, model)", mismatched), ("errors", errors)):

@@ -85,7 +85,7 @@ def test_official_checkpoint_errors(tmp_path):
         convert_official_checkpoint(tmp_path / "nope.pt", config=tiny_config())
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(path.read_bytes()[:2000])
-    with pytest.raises(ValueError, match="cannot read official checkpoint"):
+    with pytest.raises(ValueError, match="truncated.pt is a truncated or corrupt PyTorch checkpoint"):
         convert_official_checkpoint(truncated, config=tiny_config())
 
 

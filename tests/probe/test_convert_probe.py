@@ -132,7 +132,7 @@ def test_convert_official_command_converts_a_probe_on_an_official_backbone(backb
         diff = (model(clips).logits - reference).abs().max().item()
     assert diff < 1e-5, diff
     with pytest.raises(ValueError, match="pooler-input-layers"):
-        main([*args, "--pooler-input-layers", "a,b"])
+        main([*args, "--pooler-input-layers", "a,b", "--debug"])  # --debug: the exception, not the one-line message
     with pytest.raises(ValueError, match="pass --probe too"):
-        main(["convert-official", "--checkpoint", str(tmp_path / "pretrain.pt"), "--arch", "tiny",
+        main(["--debug", "convert-official", "--checkpoint", str(tmp_path / "pretrain.pt"), "--arch", "tiny",
               "--frames-per-clip", "8", "--output-dir", str(tmp_path / "x")])

@@ -217,7 +217,8 @@ def test_export_command_writes_a_classifier_folder_plain_transformers_loads(tmp_
         diff = (ours(clips).logits - theirs(pixel_values_videos=clips).logits).abs().max().item()
     assert diff <= 1e-4, diff
     with pytest.raises(ValueError, match="transformers' format only"):
-        main(["export", "--model", str(tmp_path / "ours"), "--format", "official", "--output-dir", str(tmp_path / "x.pt")])
+        main(["--debug", "export", "--model", str(tmp_path / "ours"), "--format", "official", "--output-dir",
+              str(tmp_path / "x.pt")])
 
 
 @pytest.mark.parametrize("route", ["config", "unfreeze", "from_pretrained"])

@@ -78,3 +78,21 @@ def test_pipeline_runs_transformers_format_classifiers(tmp_path, direction_data)
     assert type(classifier.model) is transformers.VJEPA2ForVideoClassification
     result = classifier(_clip(direction_data), top_k=2)
     assert len(result) == 2 and result[0]["label"].startswith("LABEL_")
+
+
+def test_pipeline_list_with_bad_files_keeps_the_good_results(classifier_dir, direction_data, tmp_path):
+    classifier = pipeline("video-classification", model=str(classifier_dir))
+    good = sorted(glob.glob(os.path.join(direction_data, "test", "*", "*.mp4")))[:2]
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "text.mp4").write_text("not a video")
+    inputs = [good[0], str(tmp_path / "empty.mp4"), good[1], str(tmp_path / "text.mp4"), str(tmp_path / "gone.mp4")]
+    results = classifier(inputs, top_k=2)
+    assert len(results) == 5
+    for i in (0, 2):
+        assert results[i] == classifier(inputs[i], top_k=2)  # the good items are untouched
+    for i, reason in ((1, "empty file"), (3, "cannot open as a video"), (4, "not found")):
+        assert len(results[i]) == 1 and results[i][0]["label"] is None and reason in results[i][0]["error"], results[i]
+    with pytest.raises(ValueError, match="empty file"):  # one input: raises, as before
+        classifier(str(tmp_path / "empty.mp4"))
+    with pytest.raises(ValueError, match="empty file"):  # a list with on_error="raise"
+        classifier(inputs, on_error="raise")

@@ -161,4 +161,4 @@ def test_probe_command_line(direction_data, tmp_path):
     assert main(["probe", str(config)]) == 0 and (tmp_path / "json" / "model.safetensors").is_file()
     with pytest.raises(ValueError, match="unknown probe arguments"):
         config.write_text(json.dumps({"model": "tiny", "data": "x", "epochs": 3}))
-        main(["probe", str(config)])
+        main(["probe", str(config), "--debug"])  # --debug: the exception itself, not the one-line message

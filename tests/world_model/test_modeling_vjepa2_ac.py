@@ -375,5 +375,5 @@ def test_convert_official_command_writes_a_world_model_folder(tmp_path):
         for key, value in getattr(loaded, part).state_dict().items():
             assert torch.equal(value, reference[key]), f"{part}.{key}"
     with pytest.raises(ValueError, match="--world-model converts the AC checkpoint alone"):
-        main(["convert-official", "--world-model", "--arch", "tiny", "--checkpoint", str(path), "--output-dir",
+        main(["--debug", "convert-official", "--world-model", "--arch", "tiny", "--checkpoint", str(path), "--output-dir",
               str(tmp_path / "x"), "--probe", str(path)])

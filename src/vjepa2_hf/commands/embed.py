@@ -1,81 +1,91 @@
-"""`vjepa2-hf embed`: per-token and pooled clip embeddings of video files.
+"""`vjepa2-hf embed`: V-JEPA 2 embeddings of a video corpus into Parquet shards (`vjepa2_hf.embed_videos`).
 
-With no video given, it writes a synthetic moving-shapes clip with the package's own generator and embeds that,
-with a tiny random model unless `--model` names a saved model folder or a Hub repo.
+Inputs: video / image files, folders (recursive), a CSV or JSONL manifest, or `--dataset` (a `save_to_disk`
+folder). With none given, it writes a synthetic moving-shapes clip and embeds that (a dry run). Rerunning the same
+command resumes; `torchrun --nproc_per_node N -m vjepa2_hf.cli embed ...` splits the work over N processes.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import tempfile
 from pathlib import Path
 
-import torch
-from safetensors.torch import save_file
-from tqdm.auto import tqdm
-from transformers.utils import logging
-
-logger = logging.get_logger(__name__)
+from ._options import add_output_dir_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("videos", nargs="*", help="video or image files (default: a synthetic clip written here)")
+    parser.add_argument("videos", nargs="*",
+                        help="video or image files, folders, or one .csv/.jsonl manifest (default: a synthetic clip)")
+    parser.add_argument("--dataset", default=None, help="a `datasets` folder (save_to_disk) with a video column")
+    parser.add_argument("--video-column", default="video", help="video column of --dataset")
+    parser.add_argument("--path-column", default="path", help="path column of a manifest")
+    add_output_dir_argument(parser, ["--out"], default="embeddings",
+                            help="job folder: data/*.parquet, errors.jsonl, manifest.json (rerun to resume)")
     parser.add_argument("--model", default="tiny", help="'tiny' (random, for a dry run), a model folder or a Hub repo")
-    parser.add_argument("--num-frames", type=int, default=16, help="frames sampled evenly over each video")
-    parser.add_argument("--out", default="embeddings.safetensors", help="output file (safetensors)")
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default=None, help="default: this process's GPU when there is one, else cpu")
+    parser.add_argument("--batch-size", type=int, default=8, help="videos per forward pass")
+    parser.add_argument("--num-workers", type=int, default=2, help="DataLoader decoding processes (0: none)")
+    parser.add_argument("--num-frames", type=int, default=16, help="frames per clip")
+    parser.add_argument("--frame-step", type=int, default=None,
+                        help="frames this far apart, centred in the segment (default: spread evenly over it)")
+    parser.add_argument("--clips-per-video", type=int, default=1, help="clips, one per equal temporal segment")
+    parser.add_argument("--clip-reduction", choices=["mean", "none"], default="mean",
+                        help="mean of the clips' features, or one feature per clip")
+    parser.add_argument("--tokens", action="store_true", help="also store per-token features (large)")
+    parser.add_argument("--layers", type=int, nargs="+", default=[],
+                        help="also store the pooled output of these blocks (e.g. 17 19 21 23)")
+    parser.add_argument("--shard-size", type=int, default=None,
+                        help="videos per Parquet shard, the unit of resuming (default 1000, 32 with --tokens)")
+    parser.add_argument("--on-error", choices=["skip", "fail"], default="skip",
+                        help="skip bad files (listed in errors.jsonl) or stop at the first one")
+    parser.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the 'tiny' random model")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def load_encoder_and_processor(model: str, dtype: torch.dtype = torch.float32):
-    """A `VJEPA2VisionModel` and its `VJEPA2VideoProcessor` from 'tiny', a folder or a Hub repo."""
-    from ..encoder import VJEPA2Config, VJEPA2VisionModel
-    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+def _synthetic_clip(output_dir: str, seed: int, num_frames: int) -> str:
+    from ..video.encoding import write_video
+    from ..video.synthetic import render_motion_clip, sample_motion_spec
 
-    if model == "tiny":
-        config = VJEPA2Config.from_preset("tiny")
-        return VJEPA2VisionModel(config).to(dtype).eval(), VJEPA2VideoProcessor(crop_size=config.crop_size)
-    encoder = VJEPA2VisionModel.from_pretrained(model, dtype=dtype).eval()
-    try:
-        processor = VJEPA2VideoProcessor.from_pretrained(model)
-    except (OSError, ValueError):
-        logger.warning(f"{model} has no video processor config; using crop {encoder.config.crop_size}")
-        processor = VJEPA2VideoProcessor(crop_size=encoder.config.crop_size)
-    return encoder, processor
+    path = Path(output_dir) / "synthetic" / f"synthetic_clip_seed{seed}_{num_frames}f.mp4"
+    if path.is_file():
+        return str(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_video(path, render_motion_clip(sample_motion_spec(seed, num_frames=num_frames)), fps=8)
+    print(f"no video given: wrote a synthetic clip to {path}")
+    return str(path)
+
+
+def _inputs(args: argparse.Namespace):
+    if args.dataset is not None:
+        if args.videos:
+            raise ValueError("give either video paths or --dataset, not both")
+        if not Path(args.dataset).is_dir():
+            raise FileNotFoundError(f"--dataset folder not found: {args.dataset}")
+        import datasets
+
+        return datasets.load_from_disk(args.dataset)
+    return [str(v) for v in args.videos] or [_synthetic_clip(args.output_dir, args.seed, args.num_frames)]
 
 
 def run(args: argparse.Namespace) -> int:
-    dtype = getattr(torch, args.dtype)
-    torch.manual_seed(args.seed)
-    videos = [str(v) for v in args.videos]
-    if not videos:
-        from ..video.synthetic import render_motion_clip, sample_motion_spec
-        from ..video.encoding import write_video
+    from accelerate import PartialState
 
-        folder = Path(tempfile.mkdtemp(prefix="vjepa2_embed_"))
-        spec = sample_motion_spec(args.seed, num_frames=args.num_frames)
-        path = folder / "synthetic_clip.mp4"
-        write_video(path, render_motion_clip(spec), fps=8)
-        videos = [str(path)]
-        print(f"no video given: wrote a synthetic clip to {path}")
-    encoder, processor = load_encoder_and_processor(args.model, dtype)
-    tokens, pooled = [], []
-    grid = None
-    for video in tqdm(videos, desc="embedding", unit="video"):
-        pixels = processor(video, num_frames=args.num_frames)["pixel_values_videos"].to(dtype)
-        with torch.inference_mode():
-            out = encoder(pixels)
-        tokens.append(out.last_hidden_state[0].float())
-        pooled.append(out.pooler_output[0].float())
-        grid = out.grid
-    out_path = Path(args.out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(
-        {"tokens": torch.stack(tokens), "pooled": torch.stack(pooled)},
-        out_path,
-        metadata={"videos": json.dumps(videos), "grid": json.dumps(list(grid)), "model": args.model},
+    from ..feature_extraction import embed_videos
+
+    result = embed_videos(
+        _inputs(args), args.output_dir, model=args.model, dtype=args.dtype, device=args.device,
+        batch_size=args.batch_size, num_workers=args.num_workers, num_frames=args.num_frames,
+        frame_step=args.frame_step, clips_per_video=args.clips_per_video, clip_reduction=args.clip_reduction,
+        output_tokens=args.tokens, layers=args.layers, shard_size=args.shard_size, on_error=args.on_error,
+        overwrite=args.overwrite, path_column=args.path_column, video_column=args.video_column, seed=args.seed,
+        progress=not args.no_progress,
     )
-    print(f"wrote {out_path}: tokens {tuple(torch.stack(tokens).shape)} (grid {grid}), pooled "
-          f"{tuple(torch.stack(pooled).shape)}")
+    if PartialState().is_main_process:
+        print(result.summary())
+        for error in result.errors[:5]:
+            print(f"  skipped {error['path']}: {error['error']}")
+        if result.num_skipped:
+            print(f"  all {result.num_skipped} bad inputs with reasons: {result.output_dir / 'errors.jsonl'}")
     return 0

@@ -33,7 +33,9 @@ def _architecture(model: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..encoder import VJEPA2Model
     from ..encoder.convert_vjepa2_checkpoint import export_to_official, export_to_transformers
+    from .errors import require_local_or_hub
 
+    require_local_or_hub(args.model, "--model")
     if _architecture(args.model) == CLASSIFIER:
         return _export_classifier(args)
     model = VJEPA2Model.from_pretrained(args.model)

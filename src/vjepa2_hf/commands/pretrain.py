@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(list_pretraining_presets()))
         return 0
     if not args.config:
-        print("error: --config FILE_OR_PRESET is required (see --list-presets)", file=sys.stderr)
+        print("vjepa2-hf pretrain: error: --config FILE_OR_PRESET is required (see --list-presets)", file=sys.stderr)
         return 2
     overrides = list(args.overrides)
     if args.output_dir:
@@ -38,10 +38,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = pretrain(args.config, resume=args.resume, overrides=overrides)
     except (NonFiniteLossError, CorruptCheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"vjepa2-hf pretrain: error: {error}", file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError) as error:  # bad config or input: the message says what and where
-        print(f"error: {error}", file=sys.stderr)
+        print(f"vjepa2-hf pretrain: error: {error}", file=sys.stderr)
         return 2
     if result.stopped:
         print(f"stopped early ({result.stopped}) at step {result.step}; last checkpoint {result.last_checkpoint}")

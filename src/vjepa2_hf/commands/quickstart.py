@@ -4,6 +4,7 @@ pipeline -> report, on CPU in a few minutes (see `vjepa2_hf.workflows.quickstart
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..workflows.quickstart import SMALL_SETTINGS, QuickstartSettings
 from ._options import add_output_dir_argument
@@ -38,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..workflows.quickstart import run_quickstart
+    from .errors import require_local_or_hub
+
+    require_local_or_hub(args.model, "--model")
+    if args.data is not None and not Path(args.data).is_dir():
+        raise FileNotFoundError(f"--data folder not found: {args.data}")
 
     settings = QuickstartSettings(
         output_dir=args.output_dir,

@@ -156,6 +156,8 @@ class VJEPA2Config(PretrainedConfig):
         teacher_embed_dim (`int`, *optional*): width of the predictor output over all levels (the distilled
             ViT-B/L predict their ViT-G teacher's 1664 channels); `None` uses `hidden_size` per level.
         return_all_tokens (`bool`): the predictor also predicts the context tokens (`predictor_proj_context`).
+        check_finite_inputs (`bool`, defaults to True): the encoder's forward raises a `ValueError` counting the NaN /
+            Inf values of `pixel_values_videos` (one `isfinite` pass; False skips it, e.g. for CUDA-graph capture).
     """
 
     model_type = "vjepa2_hf"
@@ -198,6 +200,7 @@ class VJEPA2Config(PretrainedConfig):
         num_distillation_outputs: int = 1,
         teacher_embed_dim: int | None = None,
         return_all_tokens: bool = False,
+        check_finite_inputs: bool = True,
         **kwargs: Any,
     ) -> None:
         self.patch_size = patch_size
@@ -244,6 +247,7 @@ class VJEPA2Config(PretrainedConfig):
         self.num_distillation_outputs = num_distillation_outputs
         self.teacher_embed_dim = teacher_embed_dim
         self.return_all_tokens = return_all_tokens
+        self.check_finite_inputs = bool(check_finite_inputs)
         # A `config.json` of transformers' `vjepa2` type loads as ours: keep our model_type so that our weight
         # conversions (split q/k/v -> fused qkv) apply and our saves say what they are.
         kwargs.pop("model_type", None)

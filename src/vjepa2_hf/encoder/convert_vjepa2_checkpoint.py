@@ -279,10 +279,19 @@ def load_official_file(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"official checkpoint not found: {path}")
+    from ..checkpoint_files import describe_torch_file
+
+    kind = describe_torch_file(path)
+    if kind == "other":
+        raise ValueError(
+            f"{path} is not a PyTorch checkpoint (neither a zip archive written by torch.save nor a legacy pickle "
+            f"checkpoint; {path.stat().st_size} bytes)"
+        )
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=kind == "zip")
     except Exception as error:  # truncated zip, pickle with code objects, ...
-        raise ValueError(f"cannot read official checkpoint {path}: {error}") from error
+        state = "truncated or corrupt" if kind == "zip" else "unreadable"
+        raise ValueError(f"{path} is a {state} PyTorch checkpoint ({type(error).__name__}: {error})") from error
 
 
 def convert_official_checkpoint(

@@ -28,6 +28,7 @@ from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput, logging
 
+from ..input_checks import check_finite_inputs
 from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2 import VJEPA2Config
 from .rope import grid_positions, index_to_positions, rope_cos_sin, scale_positions, swap_pairs
@@ -414,6 +415,7 @@ class VJEPA2Encoder(nn.Module):
         output_attentions: bool = False,
         output_hierarchical: bool = False,
     ) -> VJEPA2EncoderOutput:
+        check_finite_inputs(pixel_values_videos, self.config)
         hidden_states, grid = self.embeddings(pixel_values_videos)
         batch, num_tokens, _ = hidden_states.shape
         if visible_mask is None:

@@ -11,6 +11,11 @@ Clips are sampled as the official ``VideoDataset`` (``ClipSampler.pretraining``:
 ``fps``, 4 by default) and augmented with the official training transform (random resized crop, horizontal flip,
 ImageNet normalisation). Images become static clips (the frame repeated), as the official dataset does. Randomness
 comes from the global RNGs, which the pretraining loader seeds per sample from ``(seed, step, row)``.
+
+Bad files (missing, empty, truncated, not a video) are skipped: each is logged with a running count
+(``VideoClipSource.bad_files``, a `BadFileHandler`) and replaced by the next file of the list, so a run never stops on
+one; ``max_consecutive_errors`` files failing in a row (a wrong folder, a dead mount) still stop it, and
+``on_error="raise"`` stops at the first.
 """
 
 from __future__ import annotations
@@ -65,7 +70,10 @@ class VideoClipSource(Dataset):
         random_resized_crop_scale: tuple[float, float] = (0.3, 1.0),
         random_resized_crop_ratio: tuple[float, float] = (0.75, 1.35),
         horizontal_flip: bool = True,
+        on_error: str = "skip",
+        max_consecutive_errors: int = 50,
     ):
+        from ..video.bad_files import BadFileHandler
         from ..video.sampling import ClipSampler
         from ..video.transforms import VideoTrainTransform
 
@@ -78,11 +86,26 @@ class VideoClipSource(Dataset):
             random_resize_aspect_ratio=tuple(random_resized_crop_ratio) if train else (1.0, 1.0),
             random_horizontal_flip=horizontal_flip and train,
         )
+        self.bad_files = BadFileHandler(on_error, max_consecutive=max_consecutive_errors)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> torch.Tensor:
+        from ..video.bad_files import BAD_FILE_ERRORS
+
+        for attempt in range(len(self.files)):
+            current = (index + attempt) % len(self.files)
+            try:
+                clip = self._load(current)
+            except BAD_FILE_ERRORS as error:
+                self.bad_files.report(self.files[current], error)
+                continue
+            self.bad_files.success()
+            return clip
+        raise ValueError(f"none of the {len(self.files)} files of this source could be read")
+
+    def _load(self, index: int) -> torch.Tensor:
         from ..video.sampling import load_clips
 
         rng = np.random.default_rng(int(np.random.randint(0, 2**31 - 1)))

@@ -55,10 +55,11 @@ def _default_processor(model: Any):
 
 
 def _evenly_spaced(num_video_frames: int, num_frames: int, start: int = 0, stop: int | None = None) -> np.ndarray:
-    """`num_frames` indices spread over `[start, stop)` (the transformers converter's `arange(0, n, n / fpc)`)."""
-    stop = num_video_frames if stop is None else stop
-    length = max(stop - start, 1)
-    return (start + np.arange(num_frames) * (length / num_frames)).astype(np.int64).clip(0, num_video_frames - 1)
+    """`num_frames` indices spread over `[start, stop)` (the transformers converter's `arange(0, n, n / fpc)`); a
+    span shorter than `num_frames` repeats its last frame (`vjepa2_hf.video.sampling.evenly_spaced_indices`)."""
+    from ..video.sampling import evenly_spaced_indices
+
+    return evenly_spaced_indices(num_video_frames, num_frames, start, stop)
 
 
 class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
@@ -72,8 +73,17 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
         num_views (`int`, defaults to 1): spatial views (3 = the official left / centre / right crops); the
             prediction is the mean of the views' softmax.
 
+        on_error (`str`): `"raise"` (default for one input) or `"report"` (default for a list): an input that cannot
+            be read (missing, empty, truncated, not a video) gives `[{"label": None, "score": None, "error": reason}]`
+            and the other inputs keep their results. Reporting needs `batch_size=1` (the default).
+
     Inputs: a video file path, or a `[T, H, W, C]` / `[T, C, H, W]` uint8 array or tensor (a list means a batch).
     """
+
+    def __call__(self, inputs: Any = None, **kwargs: Any):
+        if isinstance(inputs, (list, tuple)) and "on_error" not in kwargs and is_vjepa2_model(self.model):
+            kwargs["on_error"] = "report"
+        return super().__call__(inputs, **kwargs)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         model = kwargs.get("model", args[0] if args else None)
@@ -94,11 +104,16 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
         function_to_apply=None,
         num_segments=None,
         num_views=None,
+        on_error=None,
     ):
         preprocess, forward, postprocess = super()._sanitize_parameters(
             top_k=top_k, num_frames=num_frames, frame_sampling_rate=frame_sampling_rate,
             function_to_apply=function_to_apply,
         )
+        if on_error is not None:
+            if on_error not in ("raise", "report"):
+                raise ValueError(f"`on_error` must be 'raise' or 'report', got {on_error!r}")
+            preprocess["on_error"] = on_error
         for name, value in (("num_segments", num_segments), ("num_views", num_views)):
             if value is not None:
                 if int(value) < 1:
@@ -149,13 +164,21 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
                 clips.append(np.clip(start + np.arange(num_frames) * int(step), 0, total - 1).astype(np.int64))
         return clips
 
-    def preprocess(self, video, num_frames=None, frame_sampling_rate=None, num_segments=1, num_views=1):
+    def preprocess(self, video, num_frames=None, frame_sampling_rate=None, num_segments=1, num_views=1, on_error="raise"):
         if not is_vjepa2_model(self.model):
             if num_segments != 1 or num_views != 1:
                 raise ValueError("`num_segments` / `num_views` are only supported for V-JEPA 2 models")
             return super().preprocess(video, num_frames=num_frames, frame_sampling_rate=frame_sampling_rate or 1)
+        from ..video.bad_files import BAD_FILE_ERRORS
+
         num_frames = self._frames_per_clip(num_frames)
-        clips = self._read_clips(video, num_frames, frame_sampling_rate, num_segments)
+        try:
+            clips = self._read_clips(video, num_frames, frame_sampling_rate, num_segments)
+        except BAD_FILE_ERRORS as error:
+            if on_error != "report":
+                raise
+            logger.warning(f"video-classification: cannot read {video!s:.200}: {error}")
+            return {"error": f"{type(error).__name__}: {error}"}
         if num_views == 1:
             views = [[self.video_processor(clip, return_tensors="pt")["pixel_values_videos"][0] for clip in clips]]
         else:
@@ -172,6 +195,17 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
         else:
             pixel_values = torch.stack([torch.stack(segments) for segments in views]).unsqueeze(0)  # (1, V, S, T, C, H, W)
         return {"pixel_values_videos": pixel_values.to(self.dtype or torch.float32)}
+
+
+    def _forward(self, model_inputs):
+        if "error" in model_inputs:  # an unreadable input reported with on_error="report"
+            return model_inputs
+        return super()._forward(model_inputs)
+
+    def postprocess(self, model_outputs, top_k=5, function_to_apply=None):
+        if isinstance(model_outputs, dict) and "error" in model_outputs:
+            return [{"label": None, "score": None, "error": model_outputs["error"]}]
+        return super().postprocess(model_outputs, top_k=top_k, function_to_apply=function_to_apply)
 
 
 def register_video_classification_pipeline() -> None:

@@ -97,6 +97,8 @@ def _check_exists(path: str) -> None:
         raise FileNotFoundError(f"video file not found: {path}")
     if os.path.isdir(path):
         raise VideoDecodeError(path, "is a directory, expected a video or image file")
+    if os.path.getsize(path) == 0:
+        raise VideoDecodeError(path, "empty file (0 bytes)")
 
 
 def _looks_like_image(head: bytes) -> bool:

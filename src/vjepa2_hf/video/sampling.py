@@ -17,6 +17,11 @@ Rules (`src/datasets/video_dataset.py` of facebookresearch/vjepa2):
   shifted by `i * ((n - clip_len) // (num_clips - 1))` when `n > clip_len`.
 * A still image is a one-frame video: every index is 0 (a static clip).
 
+Evenly spaced sampling (`evenly_spaced_indices`, used by `VJEPA2VideoProcessor(num_frames=...)`, the
+video-classification pipeline and `embed_videos`): `T` indices `start + floor(i * L / T)` over a span of `L >= T`
+frames; a span shorter than the clip (`L < T`, down to a one-frame file or an image) gives every frame once, then
+repeats the last frame up to `T` (a 3-frame video asked for 8 frames reads frames `0 1 2 2 2 2 2 2`).
+
 Deviations, all documented: a `frame_step` that would be 0 (a video slower than the target fps) is raised to 1 with a
 warning (the official code asserts); a video with fewer frames than `num_clips` gets partitions of one frame, with
 indices clipped to the last frame (the official code fails).
@@ -36,11 +41,40 @@ from .decoding import VideoDecodeError, VideoMetadata, VideoReader
 
 logger = logging.get_logger(__name__)
 
-__all__ = ["ClipSampler", "LoadedClips", "VideoTooShortError", "compute_frame_step", "load_clips", "sample_clip_indices"]
+__all__ = [
+    "ClipSampler",
+    "LoadedClips",
+    "VideoTooShortError",
+    "compute_frame_step",
+    "evenly_spaced_indices",
+    "load_clips",
+    "sample_clip_indices",
+]
 
 
 class VideoTooShortError(VideoDecodeError):
     """Raised with `filter_short_videos=True` when a video is shorter than one clip."""
+
+
+def evenly_spaced_indices(num_video_frames: int, num_frames: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+    """`num_frames` frame indices spread evenly over `[start, stop)` of a `num_video_frames`-frame video.
+
+    A span shorter than `num_frames` gives each of its frames once, then repeats its last frame (the short-video
+    rule of the module docstring), so the result always has exactly `num_frames` indices.
+
+    Returns:
+        int64 array `[num_frames]`, values in `[0, num_video_frames)`.
+    """
+    if num_video_frames < 1 or num_frames < 1:
+        raise ValueError(f"`num_video_frames` and `num_frames` must be >= 1, got {num_video_frames} and {num_frames}")
+    stop = num_video_frames if stop is None else min(int(stop), num_video_frames)
+    start = min(max(int(start), 0), num_video_frames - 1)
+    length = max(stop - start, 1)
+    if length >= num_frames:
+        idx = start + (np.arange(num_frames) * (length / num_frames)).astype(np.int64)
+    else:
+        idx = start + np.minimum(np.arange(num_frames), length - 1)
+    return idx.astype(np.int64).clip(0, num_video_frames - 1)
 
 
 def compute_frame_step(

@@ -13,6 +13,10 @@ plain Python class with the same configuration format and the same arithmetic:
 
 Output: `BatchFeature({"pixel_values_videos": float32 [B, T, 3, crop, crop]})`.
 
+With `num_frames=T`, every video comes out with exactly `T` frames, spread evenly; a video shorter than `T` (a
+3-frame file, a one-frame file, an image) gives all its frames, then its last frame repeated. Float inputs holding
+NaN or Inf raise a `ValueError` saying how many values are affected (uint8 inputs cannot hold them).
+
 It reads `video_preprocessor_config.json` (or `preprocessor_config.json`) from a local folder or a Hub repo such as
 `facebook/vjepa2-vitl-fpc64-256`, and `save_pretrained` writes `video_preprocessor_config.json` in transformers' format
 (with `"video_processor_type": "VJEPA2VideoProcessor"`), so transformers' `AutoVideoProcessor` loads what this class
@@ -42,6 +46,8 @@ import torch
 from transformers import BatchFeature
 from transformers.utils import logging
 
+from ..input_checks import check_finite
+from .sampling import evenly_spaced_indices
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, _is_pil, center_crop, normalize, resize_short_side, to_video_tensor
 
 logger = logging.get_logger(__name__)
@@ -265,15 +271,21 @@ class VJEPA2VideoProcessor:
         )
 
     def preprocess_video(self, video: Any, *, input_data_format: str | None = None, num_frames: int | None = None):
-        """One video -> float32 `[T, 3, crop, crop]` (or un-cropped when `do_center_crop=False`)."""
+        """One video -> float32 `[T, 3, crop, crop]` (or un-cropped when `do_center_crop=False`).
+
+        With `num_frames`, exactly `num_frames` frames are kept, spread evenly (`evenly_spaced_indices`): a shorter
+        video (or an image) gives all its frames, then its last frame repeated.
+        """
         if isinstance(video, (str, os.PathLike)) and num_frames is not None:
             from .decoding import VideoReader
 
             with VideoReader(video) as reader:
-                n = reader.metadata.num_frames
-                idx = np.arange(0, n, n / num_frames).astype(int)[:num_frames] if n >= num_frames else np.arange(n)
-                video = reader.get_frames(idx)
+                video = reader.get_frames(evenly_spaced_indices(reader.metadata.num_frames, int(num_frames)))
         x = to_video_tensor(video, input_data_format=input_data_format, convert_rgb=self.do_convert_rgb)
+        if num_frames is not None and x.shape[0] != num_frames:
+            x = x[torch.from_numpy(evenly_spaced_indices(x.shape[0], int(num_frames)))]
+        if x.is_floating_point():
+            check_finite(x, "video pixel values")
         if self.do_resize:
             x = resize_short_side(x, self.size["shortest_edge"], mode=_RESAMPLE[self.resample], antialias=True)
         if self.do_center_crop:
@@ -302,7 +314,8 @@ class VJEPA2VideoProcessor:
                 path) or a batch of them (a list, or a 5-D array `[B, T, ...]`). Images count as one-frame videos.
             return_tensors: `"pt"` (stacked tensor, needs equal T), `"np"`, or None (list of tensors).
             input_data_format: `"channels_last"` / `"channels_first"` to skip the channel-axis inference.
-            num_frames: for file paths only: read this many evenly spaced frames instead of the whole file.
+            num_frames: keep exactly this many evenly spaced frames (file paths read only those); shorter videos and
+                images repeat their last frame (see `vjepa2_hf.video.sampling.evenly_spaced_indices`).
             device: move the output there.
             kwargs: per-call overrides of the configuration (e.g. `crop_size=384`).
 
