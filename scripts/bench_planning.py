@@ -102,7 +102,8 @@ def _timed(fn):
     return time.perf_counter() - t0, out
 
 
-def compare(size: str, mpc: dict, repeats: int, dtypes: list[str], compile_: bool, profile: bool) -> dict:
+def compare(size: str, mpc: dict, repeats: int, dtypes: list[str], compile_: bool, profile: bool,
+            warmup: bool = True, uncached: bool = True) -> dict:
     import copy
 
     ours, official, WorldModel = build(size)
@@ -115,7 +116,7 @@ def compare(size: str, mpc: dict, repeats: int, dtypes: list[str], compile_: boo
     if "bf16" in dtypes:
         models["bf16"] = copy.deepcopy(ours).to(torch.bfloat16)
     for name, wm in models.items():
-        if name == "fp32":
+        if name == "fp32" and uncached:
             variants["ours fp32 uncached"] = (
                 lambda wm=wm: wm.infer_next_action(rep, pose, goal, use_cache=False, **mpc))
         variants[f"ours {name}"] = lambda wm=wm: wm.infer_next_action(rep, pose, goal, **mpc)
@@ -123,12 +124,14 @@ def compare(size: str, mpc: dict, repeats: int, dtypes: list[str], compile_: boo
             variants[f"ours {name} compiled"] = lambda wm=wm: wm.infer_next_action(rep, pose, goal, compile=True, **mpc)
     times = {k: [] for k in variants}
     plans = {}
-    for r in range(repeats + 1):  # round 0 warms up (and compiles); then the variants alternate
+    first = 0 if warmup else 1
+    for r in range(first, repeats + 1):  # round 0 warms up (and compiles); then the variants alternate
         for key, fn in variants.items():
             torch.manual_seed(100 + r)  # the official planner draws from the global RNG; ours too (generator=None)
             seconds, plan = _timed(fn)
             if r:
                 times[key].append(seconds)
+                print(f"    round {r}: {key} {seconds:.3f} s", flush=True)
             plans[key] = plan
     best = {k: min(v) for k, v in times.items()}
     result = {
@@ -171,6 +174,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--dtypes", default="fp32,bf16")
     p.add_argument("--compile", action="store_true", help="also time the torch.compile path")
     p.add_argument("--profile", action="store_true", help="print a per-operator profile of each variant")
+    p.add_argument("--no-warmup", action="store_true", help="time the first round too (no compile variants)")
+    p.add_argument("--no-uncached", action="store_true", help="skip the uncached ablation")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -188,7 +193,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     }
     sizes = [args.only] if args.only else ["released", "tiny"]
     dtypes = args.dtypes.split(",")
-    results = [compare(s, runs[s], args.repeats, dtypes, args.compile, args.profile) for s in sizes]
+    results = [compare(s, runs[s], args.repeats, dtypes, args.compile, args.profile, not args.no_warmup,
+                       not args.no_uncached) for s in sizes]
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2, default=str)

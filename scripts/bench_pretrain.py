@@ -186,6 +186,139 @@ def _bench_in_subprocess(argv: list[str] | None, dtype_name: str) -> dict:
             return json.load(f)["results"][0]
 
 
+
+# ---------------------------------------------------------------------------------------------- vs the official step
+OFFICIAL_DIR = "/work/shared/reference/official-vjepa2.0"
+
+
+def _official_step_fn(model, batch, frames: int, size: int, autocast):
+    """The official `app/vjepa/train.py` train step (forward_target, forward_context, loss_fn, AdamW, foreach EMA)
+    on official modules imported from the reference folder, holding `model`'s weights. Returns `step() -> loss`."""
+    import types
+
+    if "timm.models.layers" not in sys.modules:  # drop_path at rate 0 (the reference copy has no timm)
+        layers = types.ModuleType("timm.models.layers")
+        layers.drop_path = lambda x, drop_prob=0.0, training=False: x
+        sys.modules.update({"timm": types.ModuleType("timm"), "timm.models": types.ModuleType("timm.models"),
+                            "timm.models.layers": layers})
+    sys.path.insert(0, OFFICIAL_DIR)
+    import torch.nn.functional as F
+    from src.masks.utils import apply_masks
+    from src.models import predictor as vit_pred
+    from src.models import vision_transformer as video_vit
+    from src.utils.wrappers import MultiSeqWrapper, PredictorMultiSeqWrapper
+
+    from vjepa2_hf.encoder.convert_vjepa2_checkpoint import internal_to_official, split_qkv
+
+    cfg = model.config
+    kw = dict(img_size=size, patch_size=cfg.patch_size, num_frames=frames, tubelet_size=cfg.tubelet_size,
+              uniform_power=True, use_sdpa=True, use_rope=True)
+    from functools import partial
+
+    def vit():  # official `vit_large` with this model's depth (the reduced comparison keeps fewer blocks)
+        return video_vit.VisionTransformer(embed_dim=cfg.hidden_size, depth=cfg.num_hidden_layers,
+                                           num_heads=cfg.num_attention_heads, mlp_ratio=4, qkv_bias=True,
+                                           norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), **kw)
+
+    enc, tgt = vit(), vit()
+    pred = vit_pred.vit_predictor(**kw, use_mask_tokens=True, num_mask_tokens=cfg.pred_num_mask_tokens, embed_dim=enc.embed_dim,
+                                  predictor_embed_dim=cfg.pred_hidden_size, depth=cfg.pred_num_hidden_layers,
+                                  num_heads=cfg.pred_num_attention_heads)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("target_encoder.")}
+    off = internal_to_official(split_qkv(state) if any(".query." in k for k in enc.state_dict()) else state)
+    enc.load_state_dict(off["encoder"])
+    tgt.load_state_dict(off["encoder"])
+    pred.load_state_dict(off["predictor"])
+    encoder, target_encoder, predictor = MultiSeqWrapper(enc), MultiSeqWrapper(tgt), PredictorMultiSeqWrapper(pred)
+    for p in target_encoder.parameters():
+        p.requires_grad = False
+    groups = [
+        {"params": [p for m in (encoder, predictor) for n, p in m.named_parameters() if "bias" not in n and p.ndim != 1]},
+        {"params": [p for m in (encoder, predictor) for n, p in m.named_parameters() if "bias" in n or p.ndim == 1],
+         "weight_decay": 0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=5.25e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.04)
+    clips = [batch.pixel_values_videos.permute(0, 2, 1, 3, 4).contiguous()]  # official (B, C, T, H, W)
+    masks_enc, masks_pred = [list(batch.context_masks)], [list(batch.target_masks)]
+
+    def step() -> float:
+        with autocast:
+            with torch.no_grad():
+                h = [F.layer_norm(hi, (hi.size(-1),)) for hi in target_encoder(clips)]
+            z = predictor(encoder(clips, masks_enc), masks_enc, masks_pred)
+            h = [apply_masks(hi, mi, concat=False) for hi, mi in zip(h, masks_pred)]
+            loss, n = 0, 0
+            for zi, hi in zip(z, h):
+                for zij, hij in zip(zi, hi):
+                    loss += torch.mean(torch.abs(zij - hij) ** 1.0) / 1.0
+                    n += 1
+            loss /= n
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        with torch.no_grad():
+            params_k = list(target_encoder.parameters())
+            params_q = list(encoder.parameters())
+            torch._foreach_mul_(params_k, 0.99925)
+            torch._foreach_add_(params_k, params_q, alpha=1 - 0.99925)
+        return float(loss)
+
+    return step
+
+
+def compare_official(args, dtype_name: str) -> dict:
+    """Ours and the official step on the same weights, masks and clips, alternating in one process."""
+    device = torch.device("cpu")
+    model, optimizer = build(args.preset, device)
+    if args.layers:
+        model = _truncate(model, args.layers)
+        from vjepa2_hf.pretraining.optimization import build_adamw, build_param_groups
+
+        optimizer = build_adamw(build_param_groups(model, 0.04), lr=5.25e-4, betas=(0.9, 0.999), eps=1e-8)
+    batch = make_batch(model, args.batch, args.frames, args.size, device)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if dtype_name == "bf16" else contextlib.nullcontext()
+    official = _official_step_fn(model, batch, args.frames, args.size, autocast)
+    ours = lambda: train_step(model, optimizer, batch, autocast)  # noqa: E731
+    losses = {"ours": ours(), "official": official()}  # warm-up; first-step losses must agree (same weights)
+    times = {"ours": [], "official": []}
+    for _ in range(args.steps):
+        for name, fn in (("official", official), ("ours", ours)):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    result = {"dtype": dtype_name, "layers": args.layers or model.config.num_hidden_layers,
+              "first_step_loss": losses, "seconds": times, "median": med,
+              "official_over_ours": med["official"] / med["ours"]}
+    print(f"[{dtype_name}] encoder blocks {result['layers']}, predictor {model.config.pred_hidden_size}x"
+          f"{model.config.pred_num_hidden_layers}: official {med['official']:.2f} s, ours {med['ours']:.2f} s -> "
+          f"official/ours {result['official_over_ours']:.2f}x (first-step loss ours {losses['ours']:.6f}, official "
+          f"{losses['official']:.6f})", flush=True)
+    if args.profile:
+        result["profile"] = {"ours": _op_profile(ours), "official": _op_profile(official)}
+    return result
+
+
+def _truncate(model, layers: int):
+    """Keep the first `layers` encoder blocks (context and target) for a reduced-size comparison."""
+    for enc in (model.encoder, model.target_encoder):
+        enc.layer = enc.layer[:layers]
+    model.config.num_hidden_layers = layers
+    return model
+
+
+def _op_profile(fn, top: int = 10) -> list:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) or 1
+    rows = sorted(((e.key, round(e.self_cpu_time_total / total, 3)) for e in events), key=lambda r: -r[1])[:top]
+    print("   ", ", ".join(f"{k} {100 * s:.0f}%" for k, s in rows), flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="vit_large", help="VJEPA2Config preset (default: vit_large)")
@@ -200,7 +333,19 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads on CPU")
     parser.add_argument("--activation-checkpointing", action="store_true")
     parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--vs-official", action="store_true",
+                        help="time ours against the official app/vjepa/train.py step (CPU, same weights and masks)")
+    parser.add_argument("--layers", type=int, default=None, help="with --vs-official: keep this many encoder blocks")
+    parser.add_argument("--profile", action="store_true", help="with --vs-official: per-operator profiles")
     args = parser.parse_args(argv)
+    if args.vs_official:
+        print(f"ours vs official step: {args.preset}, {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
+              f"official masks, cpu x {torch.get_num_threads()} ({torch.backends.cpu.get_cpu_capability()})")
+        out = [compare_official(args, d.strip()) for d in args.dtypes.split(",")]
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=2, default=str)
+        return 0
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if args.threads:
         torch.set_num_threads(args.threads)

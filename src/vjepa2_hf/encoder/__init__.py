@@ -11,6 +11,10 @@ _SUBMODULES = {
 
 __getattr__, __dir__ = attach(__name__, _SUBMODULES)
 
+# registers the split<->fused qkv weight conversion with transformers (checkpoints saved with split q/k/v); any
+# use of the encoder package needs it, `import vjepa2_hf` alone does not import this package
+from . import convert_vjepa2_checkpoint  # noqa: E402,F401
+
 __all__ = [
     "HUB_REPOS",
     "PRESETS",
