@@ -17,6 +17,7 @@ MISSING = "/nonexistent/vjepa2_hf_test/missing"
 MISSING_PATH_ARGS = {
     "quickstart": ["--data", MISSING, "--small"],
     "embed": [f"{MISSING}.mp4", "--output-dir", "{tmp}/emb"],
+    "feature-map": [f"{MISSING}.mp4", "--output-dir", "{tmp}/maps"],
     "convert-official": ["--checkpoint", f"{MISSING}.pt", "--arch", "vit_large", "--output-dir", "{tmp}/c"],
     "export": ["--model", MISSING, "--format", "official", "--output-dir", "{tmp}/e.pt"],
     "synth": ["--output-dir", "{tmp}/a_file/out", "--num-videos", "2"],  # a parent that is a file, not a folder

@@ -46,6 +46,8 @@ def test_feature_map_command_on_a_tiny_v21_model(tmp_path, capsys, features):
     assert image[:, 64:].std() > 10  # a coloured map, not a flat picture
 
 
-def test_feature_map_command_refuses_hierarchical_on_v20(tmp_path):
-    with pytest.raises(ValueError, match="needs a V-JEPA 2.1 model"):
-        main(["feature-map", "--features", "hierarchical", "--output-dir", str(tmp_path / "m")])
+def test_feature_map_command_refuses_hierarchical_on_v20(tmp_path, capsys):
+    assert main(["feature-map", "--features", "hierarchical", "--output-dir", str(tmp_path / "m")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("vjepa2-hf feature-map: error: ") and error.count("\n") == 1
+    assert "needs a V-JEPA 2.1 model" in error

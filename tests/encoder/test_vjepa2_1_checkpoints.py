@@ -105,15 +105,18 @@ def test_convert_official_command(tmp_path, capsys):
     torch.save(official_checkpoint(SHAPES["distilled"], "ema_encoder"), tmp_path / "tiny21.pt")
     out = tmp_path / "converted"
     args = ["convert-official", "--checkpoint", str(tmp_path / "tiny21.pt"), "--arch", "vjepa2_1_vit_base_384",
-            "--config", str(tmp_path / "cfg"), "--out", str(out)]
+            "--config", str(tmp_path / "cfg"), "--output-dir", str(out)]
     assert main(args) == 0
     assert "ema_encoder" in capsys.readouterr().out
     model = VJEPA2Model.from_pretrained(out).eval()
+    capsys.readouterr()  # the loading progress bar
     with torch.no_grad():
         features = model(our_input("video"), skip_predictor=True, output_hierarchical=True)
     assert (features.hierarchical_hidden_state - REFERENCE["distilled/video/hierarchical"]).abs().max() <= 2e-5
-    with pytest.raises(ValueError, match="no 'target_encoder' entry"):
-        main(args[:-2] + ["--encoder-key", "target_encoder", "--out", str(tmp_path / "x")])
+    assert main(args[:-2] + ["--encoder-key", "target_encoder", "--output-dir", str(tmp_path / "x")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("vjepa2-hf convert-official: error: ") and error.count("\n") == 1
+    assert "no 'target_encoder' entry" in error
 
 
 def test_transformers_export_is_refused_and_old_field_name_maps(tmp_path):

@@ -35,11 +35,11 @@ def _synthetic_frames(num_frames: int, seed: int) -> torch.Tensor:
 
 def run(args: argparse.Namespace) -> int:
     from ..encoder.feature_maps import feature_map_images, pca_feature_maps, save_feature_maps
-    from .embed import load_encoder_and_processor
+    from ..feature_extraction.encoder_loading import load_encoder_and_processor
 
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(args.seed)
-    encoder, processor = load_encoder_and_processor(args.model, dtype)
+    encoder, processor = load_encoder_and_processor(args.model, dtype, seed=args.seed)
     if args.features == "hierarchical" and not encoder.config.is_vjepa2_1:
         raise ValueError(f"--features hierarchical needs a V-JEPA 2.1 model; {args.model} is V-JEPA 2")
     source = args.video if args.video is not None else _synthetic_frames(max(args.num_frames, 1), args.seed)

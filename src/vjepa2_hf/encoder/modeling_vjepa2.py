@@ -872,7 +872,3 @@ __all__ = [
     "VJEPA2EncoderOutput",
     "apply_masks",
 ]
-
-# Saved folders hold transformers' split q/k/v layout: the conversion to our fused `qkv` is registered with the model
-# classes, not only when the conversion module happens to be imported (lazy imports made that depend on import order).
-from . import convert_vjepa2_checkpoint as _registers_the_qkv_conversion  # noqa: E402,F401
