@@ -272,7 +272,8 @@ def compare_official(args, dtype_name: str) -> dict:
     model, optimizer = build(args.preset, device)
     if args.layers:
         model = _truncate(model, args.layers)
-        from vjepa2_hf.pretraining.optimization import build_adamw, build_param_groups
+        from vjepa2_hf.pretraining.optimization import build_param_groups
+        from vjepa2_hf.training.optimization import build_adamw
 
         optimizer = build_adamw(build_param_groups(model, 0.04), lr=5.25e-4, betas=(0.9, 0.999), eps=1e-8)
     batch = make_batch(model, args.batch, args.frames, args.size, device)
