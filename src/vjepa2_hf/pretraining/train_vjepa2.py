@@ -52,7 +52,7 @@ from ..training.loop import (
 from ..training.optimization import build_adamw
 from ..training.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
 from .configuration_pretraining import DataArguments, PretrainingConfig, load_pretraining_config
-from .data import GlobalBatchSampler, StepIndexedDataset, SyntheticMotionClips
+from .data import GlobalBatchSampler, NaturalMotionClips, StepIndexedDataset, SyntheticMotionClips
 from .initialization import build_pretraining_model
 from .masking import MultiBlockMaskCollator
 from .modeling_pretraining import export_vjepa2_model
@@ -100,6 +100,9 @@ def build_sources(data: DataArguments, train: bool = True) -> tuple[list[Dataset
                 task=source.task,
                 horizontal_flip=train and data.augment and data.horizontal_flip,
             )
+        elif source.type == "natural":
+            dataset = NaturalMotionClips(source.num_clips, data.frames_per_clip, data.crop_size, seed=source.seed,
+                                         task=source.task if source.task != "direction" else "mixed")
         elif source.type == "videos":
             dataset = _video_source(source, data, train)
         else:  # pragma: no cover - validated by the config
