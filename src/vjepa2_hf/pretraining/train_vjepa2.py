@@ -378,12 +378,13 @@ def _train(run: _Run, callbacks: Sequence[Callable], metrics_log: MetricsLog, pr
         return metrics
 
     def after_step(i: int, metrics: dict[str, float]) -> str | None:
-        if rcfg.report_to and (i % rcfg.log_every == 0 or i == opt.total_steps):
-            run.accelerator.log({f"train/{k}": v for k, v in metrics.items() if k != "step"}, step=i)
-        stopped = "collapse" if _collapsed(run, metrics) else None
-        for callback in callbacks:
+        for callback in callbacks:  # first: what they add to `metrics` (e.g. "eval/knn") reaches the trackers
             callback(i, metrics, run.unwrapped)
-        return stopped
+        added = any("/" in k for k in metrics)
+        if rcfg.report_to and (i % rcfg.log_every == 0 or i == opt.total_steps or added):
+            run.accelerator.log({k if "/" in k else f"train/{k}": v for k, v in metrics.items() if k != "step"},
+                                step=i)
+        return "collapse" if _collapsed(run, metrics) else None
 
     def postfix(metrics: Mapping[str, float]) -> dict[str, str]:
         return dict(loss=f"{metrics['loss']:.4f}", clips_s=f"{smoothed_rate[0]:.1f}",
