@@ -4,6 +4,7 @@ pipeline -> report, on CPU in a few minutes (see `vjepa2_hf.workflows.quickstart
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..workflows.quickstart import SMALL_SETTINGS, QuickstartSettings
 from ._options import add_output_dir_argument
@@ -57,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
     if args.small:
         for key, value in SMALL_SETTINGS.items():
             setattr(settings, key, value)
-    result = run_quickstart(settings)
+    try:
+        result = run_quickstart(settings)
+    except (ValueError, FileNotFoundError) as error:  # bad --data / --model: one line that names the argument
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     for name, metrics in result.results.items():
         print(f"{name:<32} held-out top-1 {metrics['eval_accuracy']:.3f} (chance {metrics['chance_accuracy']:.3f})")
     print(f"report: {result.report}")
