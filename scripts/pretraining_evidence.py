@@ -41,7 +41,7 @@ def main():
                                            track_every=args.track_every)
         print(f"seed {seed}: loss {result.history[0]['loss']:.3f} -> {result.history[-1]['loss']:.3f}; "
               f"tracked {tracker.history}", flush=True)
-        tracker.plot(out / f"seed{seed}" / "frozen_feature_curves.png", chance=1 / 8)
+        tracker.plot(out / f"seed{seed}" / "frozen_feature_curves.png", chance=1 / 12)
         encoders.append(tracker.last_encoder)  # the trained target (EMA) encoder, as exported in final/
     pretrain_seconds = time.perf_counter() - start
     config = tracker.last_model.config

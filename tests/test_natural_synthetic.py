@@ -50,7 +50,7 @@ def test_pan_direction_moves_the_content():
     clip = render_natural_clip(spec).astype(float)
     shift = round(spec.pan_velocity[0])
     assert shift >= 1
-    errors = {s: np.abs(clip[1, :, 10:50] - clip[0, :, 10 + s: 50 + s]).mean() for s in range(-3, 4)}
+    errors = {s: np.abs(clip[1, :, 10:50] - clip[0, :, 10 + s: 50 + s]).mean() for s in range(-6, 7)}
     assert min(errors, key=errors.get) == shift, errors
 
 

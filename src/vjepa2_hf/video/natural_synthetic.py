@@ -51,7 +51,7 @@ PHOTO_SPLITS = {
 }
 _EXTENSIONS = (".png", ".jpg")
 _DIRECTIONS = [(math.cos(a), math.sin(a)) for a in np.arange(8) * math.pi / 4]  # (dx, dy), 0 = right, ccw in 45°
-_SPEEDS = (0.5, 1.5, 3.0)  # object speed classes, pixels per frame at 64 px
+_SPEEDS = (0.5, 1.5, 3.0)  # object speed classes, pixels per frame at 32 px (scaled with the clip size)
 
 
 def photograph_folder() -> Path | None:
@@ -144,7 +144,7 @@ def _sample_object(rng: np.random.Generator, photos, size, velocity, num_frames)
 
 def _pan(rng, size) -> tuple[int, tuple[float, float]]:
     direction = int(rng.integers(8))
-    speed = float(rng.uniform(1.5, 2.5)) * size / 64
+    speed = float(rng.uniform(1.5, 2.5)) * size / 32
     return direction, (_DIRECTIONS[direction][0] * speed, -_DIRECTIONS[direction][1] * speed)
 
 
@@ -166,7 +166,7 @@ def sample_natural_spec(rng: np.random.Generator, task: str, num_frames: int, si
     spec = NaturalSpec(task, 0, num_frames, size, background,
                        view_offset=(int(rng.integers(-size // 4, size // 4 + 1)),
                                     int(rng.integers(-size // 4, size // 4 + 1))))
-    scale = size / 64
+    scale = size / 32
     if task == "camera":
         spec.label = int(rng.integers(12))
         if spec.label < 8:

@@ -53,7 +53,7 @@ class ComparisonRow:
 
 
 def pretrain_natural(output_dir, *, seed: int = 0, steps: int = 300, size: int = 64, num_frames: int = 8,
-                     overrides: Sequence[str] = (), track_task: str = "object_direction", track_every: int = 50,
+                     overrides: Sequence[str] = (), track_task: str = "camera", track_every: int = 50,
                      progress: bool = True):
     """Pretrain the tiny model on natural clips; returns ``(PretrainingResult, FrozenFeatureCallback)``."""
     from ..pretraining import pretrain
