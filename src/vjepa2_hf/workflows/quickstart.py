@@ -31,7 +31,7 @@ __all__ = ["QuickstartSettings", "QuickstartResult", "run_quickstart", "SMALL_SE
 
 @dataclass
 class QuickstartSettings:
-    """Knobs of the quickstart (the defaults are the README's run: about 5-8 minutes on 2 CPU cores).
+    """Knobs of the quickstart (the defaults are the README's run: under 10 minutes on 2 shared CPU cores).
 
     Attributes:
         output_dir: where everything goes.
