@@ -31,7 +31,12 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from vjepa2_hf.workflows.frozen_comparison import compare_frozen_encoders, format_table, pretrain_natural
+    from vjepa2_hf.workflows.frozen_comparison import (
+        random_encoder,
+        compare_frozen_encoders,
+        format_table,
+        pretrain_natural,
+    )
 
     out = Path(args.out)
     encoders, start = [], time.perf_counter()
@@ -41,7 +46,10 @@ def main():
                                            track_every=args.track_every)
         print(f"seed {seed}: loss {result.history[0]['loss']:.3f} -> {result.history[-1]['loss']:.3f}; "
               f"tracked {tracker.history}", flush=True)
-        tracker.plot(out / f"seed{seed}" / "frozen_feature_curves.png", chance=1 / 12)
+        randoms = [tracker.evaluate(random_encoder(tracker.last_model.config, s)) for s in args.random_seeds]
+        baselines = {k: sum(r[k] for r in randoms) / len(randoms) for k in randoms[0]}
+        tracker.plot(out / f"seed{seed}" / "frozen_feature_curves.png", chance=1 / 12, baselines=baselines,
+                     title=f"camera motion (12 classes), held-out photographs, seed {seed}")
         encoders.append(tracker.last_encoder)  # the trained target (EMA) encoder, as exported in final/
     pretrain_seconds = time.perf_counter() - start
     config = tracker.last_model.config
