@@ -31,6 +31,10 @@ NATURAL_RECIPE = [
     " max_temporal_keep: 0.5},"
     " {num_blocks: 1, spatial_scale: [0.3, 0.3], temporal_scale: [1.0, 1.0], aspect_ratio: [0.75, 1.5],"
     " max_temporal_keep: 0.5}]",
+    # a 600-step run: 5x the tiny recipe's learning rate and a faster EMA (measured: no collapse, target std ~0.9)
+    "optimization.lr=1e-3",
+    "optimization.start_lr=1e-4",
+    "optimization.ema=[0.99, 1.0]",
 ]
 
 
@@ -53,7 +57,7 @@ class ComparisonRow:
         return self.pretrained - self.random
 
 
-def pretrain_natural(output_dir, *, seed: int = 0, steps: int = 300, size: int = 64, num_frames: int = 8,
+def pretrain_natural(output_dir, *, seed: int = 0, steps: int = 600, size: int = 32, num_frames: int = 8,
                      overrides: Sequence[str] = (), track_task: str = "camera", track_every: int = 50,
                      progress: bool = True):
     """Pretrain the tiny model on natural clips; returns ``(PretrainingResult, FrozenFeatureCallback)``."""
@@ -84,7 +88,7 @@ def random_encoder(config, seed: int):
 
 def compare_frozen_encoders(
     pretrained: Sequence[torch.nn.Module], config, *, tasks: Sequence[str] = ("object_direction", "camera"),
-    random_seeds: Sequence[int] = (100, 101, 102), num_train: int = 512, num_eval: int = 512, size: int = 64,
+    random_seeds: Sequence[int] = (100, 101, 102), num_train: int = 512, num_eval: int = 512, size: int = 32,
     num_frames: int = 8, protocols: Sequence[str] = PROTOCOLS, probe_seeds: Sequence[int] = (0,), k: int = 20,
     shots: int = 8, attentive_epochs: int = 20, data_seed: int = 30_000,
 ) -> list[ComparisonRow]:
