@@ -33,6 +33,28 @@ def test_quickstart_small_end_to_end(tmp_path):
     assert f"With {num_eval} held-out clips the standard error of the difference is {noise:.3f}" in report
     assert f"the difference is {verdict} two standard errors" in report
 
+    # every frozen-feature protocol ran for both encoders; the report shows each with its standard error
+    protocols = summary["protocols"]
+    assert set(protocols) == set(summary["results"])
+    for name, row in protocols.items():
+        assert set(row) == {"knn", "linear_mean", "linear_mean_std", "low_shot", "attentive"}
+        for protocol, r in row.items():
+            assert 0.0 <= r["accuracy"] <= 1.0
+            se = (r["accuracy"] * (1 - r["accuracy"]) / num_eval) ** 0.5
+            if protocol != "low_shot":
+                assert abs(r["se_clips"] - se) < 1e-6, (name, protocol)
+            assert f"{r['accuracy']:.3f} ± {r['se_clips']:.3f}" in report
+    # the pretrained encoder is not below chance on the pooled protocols (one-sided, 2 SE of 24 clips)
+    pretrained = protocols["pretrained (tiny V-JEPA 2)"]
+    for protocol in ("knn", "linear_mean", "linear_mean_std"):
+        assert pretrained[protocol]["accuracy"] >= 0.125 - 2 * (0.125 * 0.875 / num_eval) ** 0.5, protocol
+
+    # the pipeline labelled a held-out mp4; a wrong top-1 is called wrong
+    prediction = summary["pipeline_prediction"]
+    if prediction["correct"]:
+        assert "Top-1 prediction: correct." in report
+    else:
+        assert f"**wrong**: the true label is {prediction['true_label']}" in report
     # the pipeline labelled a held-out mp4
     prediction = summary["pipeline_prediction"]
     assert prediction["video"].endswith(".mp4") and len(prediction["top"]) == 3
@@ -64,3 +86,12 @@ def test_quickstart_scales_the_tiny_recipe_schedule_to_a_shorter_run():
         f"optimization.cooldown_steps={round(recipe.cooldown_steps / 2)}",
     ]
     assert _scaled_schedule(2, recipe) == ["optimization.warmup_steps=1", "optimization.cooldown_steps=1"]
+
+
+def test_quickstart_rejects_bad_data_before_pretraining(tmp_path, capsys):
+    out = tmp_path / "qs"
+    assert main(["quickstart", "--small", "--data", str(tmp_path / "missing"), "--output-dir", str(out),
+                 "--no_progress"]) != 0
+    err = capsys.readouterr().err
+    assert "--data" in err and "missing" in err and "Traceback" not in err
+    assert not (out / "pretrain").exists()  # it stopped before pretraining

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.small:
         for key, value in SMALL_SETTINGS.items():
             setattr(settings, key, value)
-    result = run_quickstart(settings)
+    result = run_quickstart(settings)  # a bad --data / --model: the command line's one-line error, exit 2
     for name, metrics in result.results.items():
         print(f"{name:<32} held-out top-1 {metrics['eval_accuracy']:.3f} (chance {metrics['chance_accuracy']:.3f})")
     print(f"report: {result.report}")

@@ -36,7 +36,7 @@ __all__ = [
     "load_pretraining_config",
 ]
 
-SOURCE_TYPES = ("synthetic", "videos")
+SOURCE_TYPES = ("synthetic", "natural", "videos")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
@@ -85,7 +85,8 @@ class DataSourceArguments:
 
     Args:
         type (`str`): `"synthetic"`: moving-shapes clips rendered in memory (`vjepa2_hf.video.synthetic`, no files);
-            `"videos"`: a CSV (`path label` per line, the official format), a folder of videos / images, or a
+            `"natural"`: camera / object motion over real photographs (`vjepa2_hf.video.natural_synthetic`, the
+            pretraining split of the photographs; task `direction` means `mixed`); `"videos"`: a CSV (`path label` per line, the official format), a folder of videos / images, or a
             folder written by `vjepa2-hf synth`, decoded with `vjepa2_hf.video`.
         weight (`float`): sampling weight (normalised over the sources; the official K710/SSv2/HowTo mix uses
             0.335/0.100/0.565).
@@ -111,7 +112,7 @@ class DataSourceArguments:
             raise ValueError(f"data source `weight` must be > 0, got {self.weight!r}")
         if self.type == "videos" and not self.path:
             raise ValueError("a `videos` data source needs `path` (a CSV file or a folder)")
-        if self.type == "synthetic" and int(self.num_clips) < 1:
+        if self.type in ("synthetic", "natural") and int(self.num_clips) < 1:
             raise ValueError(f"a `synthetic` data source needs `num_clips` >= 1, got {self.num_clips!r}")
 
 

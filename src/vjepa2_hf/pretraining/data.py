@@ -29,6 +29,7 @@ __all__ = [
     "IMAGENET_STD",
     "GlobalBatchSampler",
     "StepIndexedDataset",
+    "NaturalMotionClips",
     "SyntheticMotionClips",
     "sample_rng",
 ]
@@ -105,6 +106,38 @@ class SyntheticMotionClips(Dataset):
         from ..video.synthetic import render_motion_clip
 
         clip = normalize_clip(render_motion_clip(self._specs[index]))
+        if self.horizontal_flip and torch.rand(()) < 0.5:
+            clip = clip.flip(-1)
+        return clip
+
+
+class NaturalMotionClips(Dataset):
+    """Clips of camera and object motion over real photographs (`vjepa2_hf.video.natural_synthetic`), in memory.
+
+    Like `SyntheticMotionClips`: clip ``i`` depends only on ``(seed, i)``, items are ImageNet-normalised
+    ``[T, 3, size, size]`` floats, ``labels[i]`` is the ``task`` label. ``split`` picks the photographs
+    (``"pretrain"`` or ``"heldout"``: disjoint sets).
+    """
+
+    def __init__(self, num_clips: int, num_frames: int, size: int, seed: int = 0, task: str = "mixed",
+                 split: str = "pretrain", horizontal_flip: bool = False):
+        from ..video.natural_synthetic import sample_natural_spec
+
+        if num_clips < 1:
+            raise ValueError(f"num_clips must be >= 1, got {num_clips}")
+        self.num_clips, self.num_frames, self.size, self.seed, self.task = num_clips, num_frames, size, seed, task
+        self.split, self.horizontal_flip = split, horizontal_flip
+        self._specs = [sample_natural_spec(np.random.default_rng([seed, i]), task, num_frames, size, split)
+                       for i in range(num_clips)]
+        self.labels = [spec.label for spec in self._specs]
+
+    def __len__(self) -> int:
+        return self.num_clips
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        from ..video.natural_synthetic import render_natural_clip
+
+        clip = normalize_clip(render_natural_clip(self._specs[index]))
         if self.horizontal_flip and torch.rand(()) < 0.5:
             clip = clip.flip(-1)
         return clip

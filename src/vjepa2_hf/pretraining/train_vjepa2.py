@@ -52,7 +52,7 @@ from ..training.loop import (
 from ..training.optimization import build_adamw
 from ..training.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
 from .configuration_pretraining import DataArguments, PretrainingConfig, load_pretraining_config
-from .data import GlobalBatchSampler, StepIndexedDataset, SyntheticMotionClips
+from .data import GlobalBatchSampler, NaturalMotionClips, StepIndexedDataset, SyntheticMotionClips
 from .initialization import build_pretraining_model
 from .masking import MultiBlockMaskCollator
 from .modeling_pretraining import export_vjepa2_model
@@ -100,6 +100,9 @@ def build_sources(data: DataArguments, train: bool = True) -> tuple[list[Dataset
                 task=source.task,
                 horizontal_flip=train and data.augment and data.horizontal_flip,
             )
+        elif source.type == "natural":
+            dataset = NaturalMotionClips(source.num_clips, data.frames_per_clip, data.crop_size, seed=source.seed,
+                                         task=source.task if source.task != "direction" else "mixed")
         elif source.type == "videos":
             dataset = _video_source(source, data, train)
         else:  # pragma: no cover - validated by the config
@@ -375,12 +378,13 @@ def _train(run: _Run, callbacks: Sequence[Callable], metrics_log: MetricsLog, pr
         return metrics
 
     def after_step(i: int, metrics: dict[str, float]) -> str | None:
-        if rcfg.report_to and (i % rcfg.log_every == 0 or i == opt.total_steps):
-            run.accelerator.log({f"train/{k}": v for k, v in metrics.items() if k != "step"}, step=i)
-        stopped = "collapse" if _collapsed(run, metrics) else None
-        for callback in callbacks:
+        for callback in callbacks:  # first: what they add to `metrics` (e.g. "eval/knn") reaches the trackers
             callback(i, metrics, run.unwrapped)
-        return stopped
+        added = any("/" in k for k in metrics)
+        if rcfg.report_to and (i % rcfg.log_every == 0 or i == opt.total_steps or added):
+            run.accelerator.log({k if "/" in k else f"train/{k}": v for k, v in metrics.items() if k != "step"},
+                                step=i)
+        return "collapse" if _collapsed(run, metrics) else None
 
     def postfix(metrics: Mapping[str, float]) -> dict[str, str]:
         return dict(loss=f"{metrics['loss']:.4f}", clips_s=f"{smoothed_rate[0]:.1f}",

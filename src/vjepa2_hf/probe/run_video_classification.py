@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 
 from ..encoder.configuration_vjepa2 import PRESET_ALIASES, PRESETS, VJEPA2Config
@@ -668,6 +668,13 @@ def _save_probe_folder(output_dir: Path, model_probe, processor, model_args: Mod
         push_folder_to_hub(folder, model_args.push_to_hub_repo)
 
 
+class _BarWithoutLogLines(ProgressCallback):
+    """The Trainer's progress bar without the `{'loss': ...}` lines it prints on every log."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return None
+
+
 def run_probe(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -676,6 +683,7 @@ def run_probe(
     progress: bool = True,
     data_description: str | None = None,
     card_note: str = "",
+    quiet_logs: bool = False,
 ) -> ProbeRunResult:
     """Train and evaluate a probe, save the model folder (weights, processor, model card, metrics).
 
@@ -684,6 +692,7 @@ def run_probe(
         progress: tqdm bars (feature caching, Trainer).
         data_description: one line about the data for the model card (default: `data_args.data`).
         card_note: an extra sentence for the model card.
+        quiet_logs: keep the Trainer's progress bar but do not print its `{'loss': ...}` log lines.
 
     Returns:
         [`ProbeRunResult`].
@@ -705,6 +714,9 @@ def run_probe(
         preprocess_logits_for_metrics=_logits_only,
         callbacks=[_EpochSetter(data.train_set)] if not model_args.cache_features else None,
     )
+    if quiet_logs:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(_BarWithoutLogLines)
     if data.collator is not None and data_args.num_views > 1:
         # training reads one view; evaluation all of them
         trainer.get_eval_dataloader = _eval_loader_with(trainer, data.eval_collator)

@@ -31,7 +31,7 @@ __all__ = ["QuickstartSettings", "QuickstartResult", "run_quickstart", "SMALL_SE
 
 @dataclass
 class QuickstartSettings:
-    """Knobs of the quickstart (the defaults are the README's run: about 5-8 minutes on 2 CPU cores).
+    """Knobs of the quickstart (the defaults are the README's run: under 10 minutes on 2 shared CPU cores).
 
     Attributes:
         output_dir: where everything goes.
@@ -200,7 +200,7 @@ def _plots(out: Path, pretraining: dict[str, Any], curves: dict[str, dict[str, l
 
 def _report(out: Path, settings: QuickstartSettings, results: dict[str, dict[str, float]], pretraining: dict[str, Any],
             prediction: dict[str, Any], timings: dict[str, float], plots: list[Path], model_dirs: dict[str, Path],
-            data_line: str, chance: float, num_eval: int) -> Path:
+            data_line: str, chance: float, num_eval: int, protocols=None) -> Path:
     lines = ["# V-JEPA 2 quickstart report", ""]
     lines.append(f"Data: {data_line}")
     lines.append("")
@@ -250,6 +250,8 @@ def _report(out: Path, settings: QuickstartSettings, results: dict[str, dict[str
                 "encoder reaches the same pretraining loss, so these clips give the encoder nothing to learn)."
             )
         lines.append("")
+    if protocols:
+        lines += _protocol_lines(protocols, chance)
     lines += [
         "## Pipeline on a held-out video",
         "",
@@ -260,6 +262,9 @@ def _report(out: Path, settings: QuickstartSettings, results: dict[str, dict[str
     ]
     for rank, item in enumerate(prediction["top"], start=1):
         lines.append(f"| {rank} | {item['label']} | {item['score']:.3f} |")
+    verdict = "correct" if prediction["correct"] else (
+        f"**wrong**: the true label is {prediction['true_label']}, the classifier said {prediction['top'][0]['label']}")
+    lines += ["", f"Top-1 prediction: {verdict}."]
     lines += ["", "## Plots", ""]
     lines += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots]
     lines += ["", "## Model folders", ""]
@@ -286,10 +291,16 @@ def run_quickstart(settings: QuickstartSettings | None = None, **overrides: Any)
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # one bar per stage: no "Loading weights" / "Writing model shards" bars
     try:
         return _run(settings)
     finally:
         torch.set_num_threads(previous_threads)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _prepare_data(settings: QuickstartSettings, out: Path) -> tuple[Path | str, str]:
@@ -297,7 +308,8 @@ def _prepare_data(settings: QuickstartSettings, out: Path) -> tuple[Path | str, 
     from ..video.synthetic import generate_motion_dataset
 
     if settings.data is not None:
-        _stage(1, _STAGES, f"using the videos in {settings.data}", settings.progress)
+        _stage(1, _STAGES, f"checking the videos in {settings.data} ...", settings.progress)
+        _validate_data(settings)
         return settings.data, f"`{settings.data}`"
     _stage(1, _STAGES, f"writing {settings.num_videos} synthetic moving-shape videos (mp4) ...", settings.progress)
     data_dir = generate_motion_dataset(
@@ -311,6 +323,21 @@ def _prepare_data(settings: QuickstartSettings, out: Path) -> tuple[Path | str, 
         f"{settings.size}x{settings.size} px (`{Path(data_dir).relative_to(out)}`)"
     )
     return data_dir, data_line
+
+
+def _validate_data(settings: QuickstartSettings) -> None:
+    """Read `--data`'s splits before anything long runs: a clear error now instead of one after pretraining."""
+    from ..probe.run_video_classification import DataArguments, load_video_splits
+
+    try:
+        train, evals, id2label = load_video_splits(
+            DataArguments(data=str(settings.data), frame_step=settings.frame_step), seed=settings.seed)
+    except Exception as error:  # noqa: BLE001 - any failure to read the data is reported as a `--data` error
+        raise ValueError(f"--data {settings.data!r}: expected a folder / CSV / dataset of labelled videos that "
+                         f"`vjepa2-hf probe` reads, but reading it failed: {error}") from error
+    if len(id2label) < 2 or len(train) < 2 or len(evals) < 1:
+        raise ValueError(f"--data {settings.data!r}: expected at least 2 classes, 2 training and 1 held-out video, "
+                         f"got {len(id2label)} classes, {len(train)} training and {len(evals)} held-out videos")
 
 
 def _prepare_encoder(settings: QuickstartSettings, out: Path) -> tuple[Path | str, str, dict[str, Any]]:
@@ -364,7 +391,7 @@ def _probe_one(settings: QuickstartSettings, path: str, folder: Path, data_dir, 
         use_cpu=not torch.cuda.is_available(),
     )
     return run_probe(model_args, data_args, training_args, progress=settings.progress,
-                     data_description=data_line, card_note=note)
+                     data_description=data_line, card_note=note, quiet_logs=True)
 
 
 def _train_probes(settings: QuickstartSettings, out: Path, encoders: dict[str, str], data_dir, data_line: str):
@@ -372,6 +399,7 @@ def _train_probes(settings: QuickstartSettings, out: Path, encoders: dict[str, s
     results: dict[str, dict[str, float]] = {}
     curves: dict[str, dict[str, list[float]]] = {}
     folders: dict[str, Path] = {}
+    probe_dirs: dict[str, Path] = {}
     chance = None
     for index, (name, path) in enumerate(encoders.items()):
         folder = out / "models" / ("pretrained-probe" if index == 0 else "random-probe")
@@ -385,8 +413,66 @@ def _train_probes(settings: QuickstartSettings, out: Path, encoders: dict[str, s
         results[name] = metrics
         curves[name] = curve
         folders[f"classifier: {name} encoder + attentive probe (with model card)"] = folder
+        probe_dirs[name] = folder
         chance = metrics["chance_accuracy"]
-    return results, curves, folders, chance
+    return results, curves, folders, probe_dirs, chance
+
+
+def _cached_split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The frozen features ``(N, tokens, D)`` and labels a probe run cached for ``split`` (views pooled into tokens)."""
+    from safetensors.torch import load_file
+
+    paths = sorted((folder / "feature_cache").glob(f"{split}-*.safetensors"), key=lambda p: p.stat().st_mtime)
+    if not paths:
+        raise FileNotFoundError(f"no cached {split} features in {folder / 'feature_cache'}")
+    stored = load_file(str(paths[-1]))
+    features = stored["features"].float()
+    if features.ndim == 4:  # (N, views, tokens, D)
+        features = features.flatten(1, 2)
+    return features, stored["labels"].long()
+
+
+def _frozen_protocols(settings: QuickstartSettings, folders: dict[str, Path], attentive: dict[str, dict[str, float]],
+                      num_eval: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Every frozen-feature protocol on each encoder's cached features: ``{encoder: {protocol: summary}}``."""
+    from ..probe.frozen_features import binomial_standard_error, evaluate_frozen_features
+
+    table = {}
+    for name, folder in folders.items():
+        train_x, train_y = _cached_split(folder, "train")
+        eval_x, eval_y = _cached_split(folder, "eval")
+        shots = max(1, min(5, int(torch.bincount(train_y).min())))
+        summaries = evaluate_frozen_features(
+            train_x, train_y, eval_x, eval_y, protocols=("knn", "linear_mean", "linear_mean_std", "low_shot"),
+            seeds=(settings.seed, settings.seed + 1, settings.seed + 2), k=min(20, len(train_y)), shots=shots)
+        row = {p: {"accuracy": r.accuracy, "se_seeds": r.se_seeds, "se_clips": r.se_clips}
+               for p, r in summaries.items()}
+        accuracy = attentive[name]["eval_accuracy"]
+        row["attentive"] = {"accuracy": accuracy, "se_seeds": float("nan"),
+                            "se_clips": binomial_standard_error(accuracy, max(num_eval, 1))}
+        row["low_shot"]["shots"] = shots
+        table[name] = row
+    return table
+
+
+def _protocol_lines(protocols: dict[str, dict[str, dict[str, float]]], chance: float) -> list[str]:
+    names = list(protocols)
+    first = next(iter(protocols.values()))
+    shots = first["low_shot"].get("shots", 5)
+    labels = {"knn": "kNN (cosine, mean-pooled)", "linear_mean": "linear, mean-pooled",
+              "linear_mean_std": "linear, mean+std-pooled", "low_shot": f"low-shot linear ({shots} clips/class)",
+              "attentive": "attentive probe (Trainer)"}
+    lines = ["## Frozen-feature protocols (held-out clips)", "",
+             "Accuracy ± standard error over held-out clips (± over 3 probe seeds where the protocol has a seed).", "",
+             "| protocol | " + " | ".join(names) + " | chance |", "|---|" + "---|" * (len(names) + 1)]
+    for protocol, label in labels.items():
+        cells = []
+        for name in names:
+            r = protocols[name][protocol]
+            seeds = "" if math.isnan(r["se_seeds"]) or protocol == "knn" else f" ± {r['se_seeds']:.3f}"
+            cells.append(f"{r['accuracy']:.3f} ± {r['se_clips']:.3f}{seeds}")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {chance:.3f} |")
+    return lines + [""]
 
 
 def _pipeline_prediction(settings: QuickstartSettings, out: Path, data_dir, classifier_dir: Path):
@@ -409,6 +495,7 @@ def _pipeline_prediction(settings: QuickstartSettings, out: Path, data_dir, clas
         "true_label": id2label[int(sample["label"])],
         "top": [{"label": item["label"], "score": float(item["score"])} for item in top],
     }
+    prediction["correct"] = prediction["top"][0]["label"] == prediction["true_label"]
     return prediction, len(eval_split)
 
 
@@ -436,18 +523,20 @@ def _run(settings: QuickstartSettings) -> QuickstartResult:
     model_dirs: dict[str, Path] = {}
     if isinstance(encoder_dir, Path) and pretraining:
         model_dirs["pretrained tiny V-JEPA 2 encoder and predictor (VJEPA2Model)"] = encoder_dir
-    results, curves, classifiers, chance = _train_probes(settings, out, encoders, data_dir, data_line)
+    results, curves, classifiers, probe_dirs, chance = _train_probes(settings, out, encoders, data_dir, data_line)
     model_dirs.update(classifiers)
     timings["probing"] = time.perf_counter() - start
     prediction, num_eval = _timed(timings, "pipeline", _pipeline_prediction, settings, out, data_dir,
                                   next(iter(classifiers.values())))
-    _stage(5, _STAGES, "writing the report and plots ...", settings.progress)
+    _stage(5, _STAGES, "frozen-feature protocols (kNN, linear, low-shot), report and plots ...", settings.progress)
+    protocols = _timed(timings, "protocols", _frozen_protocols, settings, probe_dirs, results, num_eval)
     plots = _plots(out, pretraining, curves, chance)
     timings["total"] = time.perf_counter() - clock
     report = _report(out, settings, results, pretraining, prediction, timings, plots, model_dirs, data_line, chance,
-                     num_eval=num_eval)
+                     num_eval=num_eval, protocols=protocols)
     summary = {
         "results": results,
+        "protocols": protocols,
         "pretraining": {k: v for k, v in pretraining.items() if k != "loss_history"},
         "pipeline_prediction": prediction,
         "timings": timings,
