@@ -12,10 +12,7 @@ os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from vjepa2_hf import VJEPA2Config, VJEPA2Model  # noqa: E402
-from vjepa2_hf.probe import register_probe_classes  # noqa: E402
 from vjepa2_hf.video.synthetic import generate_motion_dataset  # noqa: E402
-
-register_probe_classes()
 
 
 def tiny_config(**overrides) -> VJEPA2Config:
