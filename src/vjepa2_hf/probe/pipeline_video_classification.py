@@ -127,10 +127,9 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
         return preprocess, forward, postprocess
 
     def _frames_per_clip(self, num_frames: int | None) -> int:
-        if num_frames is not None:
-            return int(num_frames)
-        config = self.model.config
-        return int(getattr(config, "num_frames", None) or config.frames_per_clip)
+        from ..encoder.configuration_vjepa2 import clip_num_frames
+
+        return clip_num_frames(self.model.config, num_frames)
 
     def _read_clips(self, video: Any, num_frames: int, step: int | None, num_segments: int) -> list[np.ndarray]:
         """`num_segments` uint8 clips `[num_frames, H, W, 3]` from a path (PyAV) or an array / tensor."""
@@ -184,21 +183,9 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
                 raise
             logger.warning(f"video-classification: cannot read {video!s:.200}: {error}")
             return {"error": f"{type(error).__name__}: {error}"}
-        if num_views == 1:
-            views = [[self.video_processor(clip, return_tensors="pt")["pixel_values_videos"][0] for clip in clips]]
-        else:
-            from ..video.transforms import MultiViewEvalTransform
-
-            crop = self.video_processor.crop_size["height"]
-            transform = MultiViewEvalTransform(
-                crop, num_views, image_mean=self.video_processor.image_mean, image_std=self.video_processor.image_std
-            )
-            per_segment = [transform(clip) for clip in clips]  # S lists of V tensors [T, C, H, W]
-            views = [[per_segment[s][v] for s in range(num_segments)] for v in range(num_views)]
+        pixel_values = self.video_processor.preprocess_clips(clips, num_views).unsqueeze(0)  # (1, V, S, T, C, H, W)
         if num_views == 1 and num_segments == 1:
-            pixel_values = views[0][0].unsqueeze(0)  # (1, T, C, H, W)
-        else:
-            pixel_values = torch.stack([torch.stack(segments) for segments in views]).unsqueeze(0)  # (1, V, S, T, C, H, W)
+            pixel_values = pixel_values[:, 0, 0]  # (1, T, C, H, W)
         return {"pixel_values_videos": pixel_values.to(self.dtype or torch.float32)}
 
 
