@@ -119,3 +119,16 @@ def test_our_model_type_gets_our_pipeline(tmp_path):
     assert type(pipeline("video-classification", model=str(tmp_path))) is VJEPA2VideoClassificationPipeline
     model = VJEPA2ForVideoClassification.from_pretrained(tmp_path)
     assert type(pipeline("video-classification", model=model)) is VJEPA2VideoClassificationPipeline
+
+
+def test_the_old_explicit_registration_is_a_deprecated_no_op():
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    from vjepa2_hf.probe import register_probe_classes
+    from vjepa2_hf.probe.pipeline_video_classification import register_video_classification_pipeline
+
+    for register in (register_probe_classes, register_video_classification_pipeline):
+        with pytest.warns(FutureWarning, match="deprecated"):
+            register()
+        impl = PIPELINE_REGISTRY.supported_tasks["video-classification"]["impl"]
+        assert impl.__name__ == "VideoClassificationTaskPipeline"
