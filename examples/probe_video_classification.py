@@ -15,7 +15,6 @@ import argparse
 from transformers import pipeline
 
 import vjepa2_hf  # noqa: F401 - registers the model classes and the video-classification pipeline
-from vjepa2_hf.probe import register_probe_classes
 from vjepa2_hf.probe.run_video_classification import DataArguments, ModelArguments, default_training_arguments, run_probe
 from vjepa2_hf.video.synthetic import generate_motion_dataset
 
@@ -28,7 +27,6 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--official_probe", action="store_true", help="16 heads, eps 1e-5, 3 + 1 blocks")
     args = parser.parse_args()
-    register_probe_classes()
 
     synthetic = args.data is None
     data = args.data or generate_motion_dataset("outputs/synthetic-direction", 256, num_frames=8, size=64,

@@ -38,10 +38,11 @@ MODELS = [
     ("AutoModelForImageTextToText", "vjepa2_vlm", f"{PKG}.vlm.modeling_vjepa2_vlm", "VJEPA2VLMForConditionalGeneration"),
 ]
 PROCESSORS = [("vjepa2_vlm", f"{PKG}.vlm.processing_vjepa2_vlm", "VJEPA2VLMProcessor")]
-# task -> (module, pipeline class, Auto class, type)
+# task -> (module, pipeline class, Auto class, type). `video-classification` is transformers' task: its class
+# builds our pipeline for our model type only and transformers' own class, unchanged, for every other model.
 PIPELINES = {
     "video-classification": (
-        f"{PKG}.probe.pipeline_video_classification", "VJEPA2VideoClassificationPipeline",
+        f"{PKG}.probe.pipeline_video_classification", "VideoClassificationTaskPipeline",
         "AutoModelForVideoClassification", "video",
     ),
     "video-text-to-text": (

@@ -6,12 +6,12 @@ import pytest
 import torch
 import transformers
 
-from vjepa2_hf import VJEPA2Config, VJEPA2Model
+from vjepa2_hf import VJEPA2Model
 from vjepa2_hf.encoder.convert_vjepa2_checkpoint import split_qkv, to_transformers_config
 
+from ..conftest import tiny_config
 
-def tiny_config(**overrides) -> VJEPA2Config:
-    return VJEPA2Config.from_preset("tiny", **overrides)
+__all__ = ["random_model", "tiny_config", "transformers_twin"]
 
 
 def transformers_twin(model: VJEPA2Model, **config_overrides) -> transformers.VJEPA2Model:

@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
-import torch
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 
 def tiny_run_config(output_dir, **sections) -> dict:
     """A 4-frame, 32-px tiny-model recipe as a dict; `sections` update its sections (dicts are merged)."""
@@ -44,12 +37,3 @@ def tiny_run_config(output_dir, **sections) -> dict:
         else:
             config[name] = value
     return config
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine the default can be many times slower (spinning threads)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+from vjepa2_hf import VJEPA2Model
+from vjepa2_hf.video.synthetic import generate_motion_dataset
 
-from vjepa2_hf import VJEPA2Config, VJEPA2Model  # noqa: E402
-from vjepa2_hf.probe import register_probe_classes  # noqa: E402
-from vjepa2_hf.video.synthetic import generate_motion_dataset  # noqa: E402
+from ..conftest import randomize_parameters, tiny_config
 
-register_probe_classes()
-
-
-def tiny_config(**overrides) -> VJEPA2Config:
-    return VJEPA2Config.from_preset("tiny", **overrides)
-
-
-def randomize_parameters(module: torch.nn.Module, seed: int = 0, scale: float = 0.05) -> torch.nn.Module:
-    """Perturb every parameter (LayerNorms, biases, mask tokens, queries), so that no value is at its init."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in module.parameters():
-            parameter.add_(torch.randn(parameter.shape, generator=generator) * scale)
-    return module
+__all__ = ["randomize_parameters", "tiny_config"]
 
 
 @pytest.fixture(scope="session")
@@ -46,12 +28,3 @@ def direction_data(tmp_path_factory):
     """96 direction clips (8 frames, 64 px) with a 25% held-out split: real H.264 mp4 files."""
     out = tmp_path_factory.mktemp("direction")
     return generate_motion_dataset(out, 96, num_frames=8, size=64, seed=0, task="direction")
-
-
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """Tiny models run fastest on one thread, and a shared 2-core machine makes multi-threaded OpenMP spin-wait."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)

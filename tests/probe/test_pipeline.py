@@ -68,13 +68,16 @@ def test_pipeline_multiview_and_batches(classifier_dir, direction_data):
 
 
 def test_pipeline_runs_transformers_format_classifiers(tmp_path, direction_data):
-    """A classifier saved by transformers (model type `vjepa2`, no `num_frames`) runs with our decoder/processor."""
+    """A classifier saved by transformers (model type `vjepa2`, no `num_frames`) runs with our decoder/processor when
+    asked for (the task itself gives transformers' models transformers' own pipeline: test_pipeline_registration)."""
     config = transformers.VJEPA2Config(
         hidden_size=64, num_hidden_layers=2, num_attention_heads=4, patch_size=8, crop_size=64, frames_per_clip=8,
         pred_hidden_size=32, pred_num_hidden_layers=1, pred_num_attention_heads=4, pred_num_mask_tokens=2, num_labels=8,
     )
     transformers.VJEPA2ForVideoClassification(config).save_pretrained(tmp_path / "hf")
-    classifier = pipeline("video-classification", model=str(tmp_path / "hf"))
+    classifier = pipeline(
+        "video-classification", model=str(tmp_path / "hf"), pipeline_class=VJEPA2VideoClassificationPipeline
+    )
     assert type(classifier.model) is transformers.VJEPA2ForVideoClassification
     result = classifier(_clip(direction_data), top_k=2)
     assert len(result) == 2 and result[0]["label"].startswith("LABEL_")

@@ -174,3 +174,53 @@ def test_bad_inputs():
         proc(np.zeros((1, 40, 40, 3), np.uint8), return_tensors="tf")
     with pytest.raises(FileNotFoundError, match="nothing_here.mp4"):
         proc("nothing_here.mp4")
+
+
+# ------------------------------------------------------------------ the multi-clip, multi-view evaluation layout
+def test_preprocess_clips_is_the_models_view_segment_layout():
+    from vjepa2_hf.video.transforms import MultiViewEvalTransform
+    from vjepa2_hf.video.video_datasets import _stack_views
+
+    rng = np.random.default_rng(0)
+    clips = [rng.integers(0, 256, (4, 40, 56, 3), dtype=np.uint8) for _ in range(2)]  # S=2 segments
+    processor = VJEPA2VideoProcessor(crop_size=32)
+    single = processor.preprocess_clips(clips)
+    assert single.shape == (1, 2, 4, 3, 32, 32)
+    for s, clip in enumerate(clips):
+        torch.testing.assert_close(single[0, s], processor(clip)["pixel_values_videos"][0], rtol=0, atol=0)
+    multi = processor.preprocess_clips(clips, num_views=3)
+    assert multi.shape == (3, 2, 4, 3, 32, 32)
+    official = MultiViewEvalTransform(32, 3)
+    for s, clip in enumerate(clips):
+        for v, view in enumerate(official(clip)):
+            torch.testing.assert_close(multi[v, s], view, rtol=0, atol=0)
+    assert not torch.equal(multi[0], multi[2])  # left and right crops differ
+    # a dataset sample is segment-major [S*V, ...]; views_first gives the same [V, S, ...] as preprocess_clips
+    sample = _stack_views([processor.view_transform(3)(clip) for clip in clips])
+    assert sample.shape == (6, 4, 3, 32, 32)
+    batch = torch.stack([sample, sample.flip(0)])
+    grouped = VJEPA2VideoProcessor.views_first(batch, num_segments=2, num_views=3)
+    torch.testing.assert_close(grouped[0], multi, rtol=0, atol=0)
+    assert grouped.shape == (2, 3, 2, 4, 3, 32, 32)
+    assert VJEPA2VideoProcessor.views_first(batch[:, 0], 1, 1).shape == (2, 4, 3, 32, 32)  # single clip: unchanged
+    assert torch.equal(VJEPA2VideoProcessor.views_first(batch[:, 0], 1, 1), batch[:, 0])
+    assert processor.view_transform(1) is processor
+    with pytest.raises(ValueError, match="num_views"):
+        processor.view_transform(0)
+
+
+def test_one_rule_gives_the_frame_count():
+    import transformers
+
+    from vjepa2_hf.encoder.configuration_vjepa2 import VJEPA2Config, clip_num_frames
+
+    assert clip_num_frames(VJEPA2Config.from_preset("tiny", frames_per_clip=8, num_frames=4)) == 4
+    assert clip_num_frames(VJEPA2Config.from_preset("tiny", frames_per_clip=8)) == 8
+    assert clip_num_frames(transformers.VJEPA2Config(frames_per_clip=16)) == 16  # no num_frames field there
+    assert clip_num_frames(transformers.VJEPA2Config(frames_per_clip=16), 6) == 6
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "src" / "vjepa2_hf"
+    rule = '"num_frames", None) or'
+    holders = [p.relative_to(src).as_posix() for p in src.rglob("*.py") if rule in p.read_text(encoding="utf-8")]
+    assert holders == ["encoder/configuration_vjepa2.py"]

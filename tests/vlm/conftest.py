@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import torch
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-import vjepa2_hf.vlm  # noqa: E402, F401  (registers the auto classes and the pipeline)
-from vjepa2_hf.vlm import VJEPA2VLMForConditionalGeneration, VJEPA2VLMProcessor  # noqa: E402
-from vjepa2_hf.vlm.tiny import build_word_tokenizer, tiny_vlm_config  # noqa: E402
-
-
-@pytest.fixture
-def one_thread():
-    """Run a CPU-bound test on one thread (the test machine's cores are shared; oversubscription is 5-10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from vjepa2_hf.vlm import VJEPA2VLMForConditionalGeneration, VJEPA2VLMProcessor
+from vjepa2_hf.vlm.tiny import build_word_tokenizer, tiny_vlm_config
 
 
 @pytest.fixture(scope="session")

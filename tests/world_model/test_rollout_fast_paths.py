@@ -53,7 +53,7 @@ def test_reserved_cache_matches_concatenation_and_uncached():
     assert snapshot.keys[0].shape[2] == 2 * cache.tokens_per_frame
 
 
-@pytest.mark.slow  # the first inductor compile of the MLP takes minutes on a 2-core CPU (then cached)
+# the first inductor compile of the MLP takes minutes on a 2-core CPU (then cached)
 @torch.no_grad()
 def test_compiled_predictor_plans_the_same():
     wm = tiny_world_model()

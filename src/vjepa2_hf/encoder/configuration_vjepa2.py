@@ -343,3 +343,14 @@ class VJEPA2Config(PretrainedConfig):
 
 
 __all__ = ["VJEPA2Config", "PRESETS", "HUB_REPOS", "V21_ENCODER_KEYS"]
+
+
+def clip_num_frames(config: Any, num_frames: int | None = None) -> int:
+    """Frames per clip a classifier reads: `num_frames` when given, else `config.num_frames` (ours), else
+    `config.frames_per_clip` (transformers' `VJEPA2Config` has no `num_frames`). The one place this rule lives."""
+    if num_frames is not None:
+        return int(num_frames)
+    return int(getattr(config, "num_frames", None) or config.frames_per_clip)
+
+
+__all__ += ["clip_num_frames"]

@@ -82,8 +82,8 @@ class VideoClipItems(torch.utils.data.Dataset):
             indices = self.sampling.indices(total)
             frames = reader.get_frames(np.concatenate(indices))
         t = self.sampling.num_frames
-        clips = [self.processor.preprocess_video(frames[i * t : (i + 1) * t]) for i in range(len(indices))]
-        return torch.stack(clips), indices, total
+        clips = [frames[i * t : (i + 1) * t] for i in range(len(indices))]
+        return self.processor.preprocess_clips(clips)[0], indices, total  # one view: [clips, T, 3, crop, crop]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         position = self.positions[index]

@@ -17,7 +17,9 @@ _SUBMODULES = {
     "run_video_classification": [
         "run_probe", "ModelArguments", "DataArguments", "ProbeRunResult", "default_training_arguments",
     ],
-    "pipeline_video_classification": ["VJEPA2VideoClassificationPipeline", "register_video_classification_pipeline"],
+    "pipeline_video_classification": [
+        "VJEPA2VideoClassificationPipeline", "VideoClassificationTaskPipeline", "register_video_classification_pipeline",
+    ],
     "export": ["export_classifier_to_transformers"],
     "hub": ["push_folder_to_hub"],
     "model_card": ["write_video_classification_card"],
@@ -49,13 +51,13 @@ __all__ = [
 
 
 def register_probe_classes() -> None:
-    """Register `VJEPA2ForVideoClassification` with `AutoModelForVideoClassification` and install the PyAV-based
-    `video-classification` pipeline (called by `vjepa2_hf.register_auto_classes`)."""
-    from transformers import AutoModelForVideoClassification
+    """Deprecated: `import vjepa2_hf` registers `VJEPA2ForVideoClassification` with
+    `AutoModelForVideoClassification` and the `video-classification` task, like every capability's classes (see
+    `vjepa2_hf.auto_registration`)."""
+    import warnings
 
-    from ..encoder.configuration_vjepa2 import VJEPA2Config
-    from .modeling_probe import VJEPA2ForVideoClassification
-    from .pipeline_video_classification import register_video_classification_pipeline
+    from ..auto_registration import register_auto_classes
 
-    AutoModelForVideoClassification.register(VJEPA2Config, VJEPA2ForVideoClassification, exist_ok=True)
-    register_video_classification_pipeline()
+    warnings.warn("register_probe_classes() is deprecated: `import vjepa2_hf` registers the probe's classes",
+                  FutureWarning, stacklevel=2)
+    register_auto_classes()

@@ -214,7 +214,9 @@ def train_anticipation_probe(
     `training_args` should set `remove_unused_columns=False` (as `default_training_arguments` does); the label names
     are set here (`verb_labels`, `noun_labels`, `action_labels`).
     """
-    frames = int(frames_per_clip or getattr(model.config, "num_frames", None) or model.config.frames_per_clip)
+    from ..encoder.configuration_vjepa2 import clip_num_frames
+
+    frames = clip_num_frames(model.config, frames_per_clip or None)
     if data.dropped_eval:
         logger.warning(f"{data.dropped_eval} held-out clips have an action never seen in training: dropped (EK100 rule)")
     model.to(training_args.device)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from transformers.utils import logging
 
+from ..encoder.configuration_vjepa2 import clip_num_frames
 from ..encoder.convert_vjepa2_checkpoint import TRANSFORMERS_CONFIG_FIELDS, split_qkv
 from .modeling_probe import VJEPA2ForVideoClassification, pooler_heads_and_eps
 
@@ -57,7 +58,7 @@ def transformers_config_from(model: VJEPA2ForVideoClassification):
     )
     exported = TransformersVJEPA2Config(**values)
     # read by the video-classification pipeline (transformers' config has no such field)
-    exported.num_frames = int(getattr(config, "num_frames", None) or config.frames_per_clip)
+    exported.num_frames = clip_num_frames(config)
     return exported
 
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..encoder.configuration_vjepa2 import clip_num_frames
 from ..model_card_utils import find_model_card_template, library_versions, markdown_table, render_model_card
 
 __all__ = ["find_model_card_template", "render_model_card", "write_video_classification_card"]
@@ -100,7 +101,7 @@ def write_video_classification_card(
         "num_eval": num_eval,
         "chance": _fmt(chance),
         "metrics_table": markdown_table(metric_rows),
-        "frames": int(getattr(config, "num_frames", None) or config.frames_per_clip),
+        "frames": clip_num_frames(config),
         "crop": config.crop_size,
         "tubelet": config.tubelet_size,
         "patch": config.patch_size,

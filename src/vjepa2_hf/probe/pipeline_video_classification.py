@@ -12,15 +12,16 @@ processor's `load_video` (torchcodec) with transformers' `VJEPA2VideoProcessor` 
   multi-clip multi-view evaluation (`num_segments`, `num_views`: the official protocol, softmax averaged over views);
 * for every other model: behaves exactly as the stock pipeline.
 
-`register_video_classification_pipeline()` installs it as the `video-classification` task (done on
-`import vjepa2_hf` through the package's registration), so `pipeline("video-classification", model=folder)` works;
-`pipeline("video-classification", model=..., pipeline_class=VJEPA2VideoClassificationPipeline)` also works without
-the registration.
+`import vjepa2_hf` registers [`VideoClassificationTaskPipeline`] as the `video-classification` task (through
+`vjepa2_hf.auto_registration`, like every other registration of the package): it builds this class for our model type
+(`vjepa2_hf`) and transformers' own `VideoClassificationPipeline`, unchanged, for every other model (transformers'
+`VJEPA2ForVideoClassification` included), so importing the package changes nothing for transformers' models.
+`pipeline("video-classification", model=..., pipeline_class=VJEPA2VideoClassificationPipeline)` runs this class on
+transformers' V-JEPA 2 classifiers too (PyAV decoding, no torchcodec / torchvision needed).
 """
 
 from __future__ import annotations
 
-import logging as pylogging
 import os
 from typing import Any
 
@@ -31,9 +32,13 @@ from transformers.utils import logging
 
 logger = logging.get_logger(__name__)
 
-__all__ = ["VJEPA2VideoClassificationPipeline", "register_video_classification_pipeline", "is_vjepa2_model"]
+__all__ = [
+    "VJEPA2VideoClassificationPipeline", "VideoClassificationTaskPipeline", "register_video_classification_pipeline",
+    "is_vjepa2_model",
+]
 
 VJEPA2_MODEL_TYPES = ("vjepa2", "vjepa2_hf")
+OUR_MODEL_TYPES = ("vjepa2_hf",)  # what the `video-classification` task hands to our pipeline
 
 
 def is_vjepa2_model(model: Any) -> bool:
@@ -122,10 +127,9 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
         return preprocess, forward, postprocess
 
     def _frames_per_clip(self, num_frames: int | None) -> int:
-        if num_frames is not None:
-            return int(num_frames)
-        config = self.model.config
-        return int(getattr(config, "num_frames", None) or config.frames_per_clip)
+        from ..encoder.configuration_vjepa2 import clip_num_frames
+
+        return clip_num_frames(self.model.config, num_frames)
 
     def _read_clips(self, video: Any, num_frames: int, step: int | None, num_segments: int) -> list[np.ndarray]:
         """`num_segments` uint8 clips `[num_frames, H, W, 3]` from a path (PyAV) or an array / tensor."""
@@ -179,21 +183,9 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
                 raise
             logger.warning(f"video-classification: cannot read {video!s:.200}: {error}")
             return {"error": f"{type(error).__name__}: {error}"}
-        if num_views == 1:
-            views = [[self.video_processor(clip, return_tensors="pt")["pixel_values_videos"][0] for clip in clips]]
-        else:
-            from ..video.transforms import MultiViewEvalTransform
-
-            crop = self.video_processor.crop_size["height"]
-            transform = MultiViewEvalTransform(
-                crop, num_views, image_mean=self.video_processor.image_mean, image_std=self.video_processor.image_std
-            )
-            per_segment = [transform(clip) for clip in clips]  # S lists of V tensors [T, C, H, W]
-            views = [[per_segment[s][v] for s in range(num_segments)] for v in range(num_views)]
+        pixel_values = self.video_processor.preprocess_clips(clips, num_views).unsqueeze(0)  # (1, V, S, T, C, H, W)
         if num_views == 1 and num_segments == 1:
-            pixel_values = views[0][0].unsqueeze(0)  # (1, T, C, H, W)
-        else:
-            pixel_values = torch.stack([torch.stack(segments) for segments in views]).unsqueeze(0)  # (1, V, S, T, C, H, W)
+            pixel_values = pixel_values[:, 0, 0]  # (1, T, C, H, W)
         return {"pixel_values_videos": pixel_values.to(self.dtype or torch.float32)}
 
 
@@ -208,26 +200,25 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
         return super().postprocess(model_outputs, top_k=top_k, function_to_apply=function_to_apply)
 
 
-def register_video_classification_pipeline() -> None:
-    """Install [`VJEPA2VideoClassificationPipeline`] as the `video-classification` task (other models keep the stock
-    behaviour through it) without transformers' "Overwriting pipeline" warning."""
-    from transformers import AutoModelForVideoClassification
-    from transformers.pipelines import PIPELINE_REGISTRY, SUPPORTED_TASKS
+class VideoClassificationTaskPipeline(VideoClassificationPipeline):
+    """The `video-classification` task's class once `vjepa2_hf` is imported: builds a
+    [`VJEPA2VideoClassificationPipeline`] for our model type and transformers' own `VideoClassificationPipeline`,
+    with the same arguments, for every other model (the class attributes `pipeline()` reads are the stock ones)."""
 
-    current = PIPELINE_REGISTRY.supported_tasks.get("video-classification", {})
-    if current.get("impl") is VJEPA2VideoClassificationPipeline:
-        return
-    default = SUPPORTED_TASKS.get("video-classification", {}).get("default")
-    base_logger = pylogging.getLogger("transformers.pipelines.base")
-    previous = base_logger.level
-    base_logger.setLevel(pylogging.ERROR)
-    try:
-        PIPELINE_REGISTRY.register_pipeline(
-            "video-classification",
-            pipeline_class=VJEPA2VideoClassificationPipeline,
-            pt_model=AutoModelForVideoClassification,
-            default=default,
-            type="video",
-        )
-    finally:
-        base_logger.setLevel(previous)
+    def __new__(cls, *args: Any, **kwargs: Any):
+        model = kwargs.get("model", args[0] if args else None)
+        ours = getattr(getattr(model, "config", None), "model_type", None) in OUR_MODEL_TYPES
+        return (VJEPA2VideoClassificationPipeline if ours else VideoClassificationPipeline)(*args, **kwargs)
+
+
+def register_video_classification_pipeline() -> None:
+    """Deprecated: `import vjepa2_hf` registers the `video-classification` task (see `vjepa2_hf.auto_registration`)."""
+    import warnings
+
+    from ..auto_registration import register_auto_classes
+
+    warnings.warn(
+        "register_video_classification_pipeline() is deprecated: `import vjepa2_hf` registers the task",
+        FutureWarning, stacklevel=2,
+    )
+    register_auto_classes()

@@ -278,7 +278,8 @@ def load_video_splits(data_args: DataArguments, seed: int = 0):
 
 class MultiViewCollator:
     """`VideoCollator`, then `[B, S*V, T, C, H, W]` (segment-major, as `VideoClipDataset` returns multi-clip samples)
-    -> `[B, V, S, T, C, H, W]`, the model's multi-view layout. Single-clip batches pass unchanged."""
+    -> `[B, V, S, T, C, H, W]`, the model's multi-view layout (`VJEPA2VideoProcessor.views_first`). Single-clip
+    batches pass unchanged."""
 
     def __init__(self, num_segments: int = 1, num_views: int = 1) -> None:
         from ..video.video_datasets import VideoCollator
@@ -290,10 +291,11 @@ class MultiViewCollator:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.collator(features)
         if self.num_segments * self.num_views > 1:
-            pixels = batch["pixel_values_videos"]
-            batch_size = pixels.shape[0]
-            pixels = pixels.reshape(batch_size, self.num_segments, self.num_views, *pixels.shape[2:])
-            batch["pixel_values_videos"] = pixels.transpose(1, 2).contiguous()
+            from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+
+            batch["pixel_values_videos"] = VJEPA2VideoProcessor.views_first(
+                batch["pixel_values_videos"], self.num_segments, self.num_views
+            )
         return batch
 
 
@@ -567,17 +569,18 @@ class _ProbeData:
 def _build_probe_data(model_probe, model_args: ModelArguments, data_args: DataArguments,
                       training_args: TrainingArguments, train_data, eval_data, progress: bool) -> _ProbeData:
     """Clip datasets with the processor (multi-view at evaluation), or the frozen backbone's cached features."""
+    from ..encoder.configuration_vjepa2 import clip_num_frames
     from ..video.sampling import ClipSampler
-    from ..video.transforms import MultiViewEvalTransform, VideoTrainTransform
+    from ..video.transforms import VideoTrainTransform
     from ..video.video_datasets import VideoClipDataset
     from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
 
     config = model_probe.config
-    frames = int(data_args.frames_per_clip or getattr(config, "num_frames", None) or config.frames_per_clip)
+    frames = clip_num_frames(config, data_args.frames_per_clip or None)
     config.num_frames = frames
     crop = int(data_args.crop_size or config.crop_size)
     processor = VJEPA2VideoProcessor(crop_size=crop, do_resize=data_args.do_resize)
-    eval_transform = MultiViewEvalTransform(crop, data_args.num_views) if data_args.num_views > 1 else processor
+    eval_transform = processor.view_transform(data_args.num_views)
     train_transform = processor
     if data_args.augment:
         train_transform = VideoTrainTransform(crop, random_resize_scale=(0.3, 1.0), random_horizontal_flip=False)

@@ -13,6 +13,12 @@ plain Python class with the same configuration format and the same arithmetic:
 
 Output: `BatchFeature({"pixel_values_videos": float32 [B, T, 3, crop, crop]})`.
 
+Multi-clip, multi-view evaluation (the official protocol) is laid out here too, for every user (the pipeline, the
+probe runner and its collators, corpus feature extraction): `view_transform(V)` is the per-clip transform with `V`
+spatial views, `preprocess_clips(clips, V)` turns the `S` temporal segments of one video into the model's
+`[V, S, T, 3, crop, crop]`, and `views_first(pixels, S, V)` turns a batch of segment-major samples `[B, S*V, ...]`
+(what `VideoClipDataset` returns) into `[B, V, S, ...]`.
+
 With `num_frames=T`, every video comes out with exactly `T` frames, spread evenly; a video shorter than `T` (a
 3-frame file, a one-frame file, an image) gives all its frames, then its last frame repeated. Float inputs holding
 NaN or Inf raise a `ValueError` saying how many values are affected (uint8 inputs cannot hold them).
@@ -347,3 +353,37 @@ class VJEPA2VideoProcessor:
         return BatchFeature(data=data)
 
     preprocess = __call__
+
+    # ------------------------------------------------------------------ multi-clip, multi-view evaluation layout
+    def view_transform(self, num_views: int = 1):
+        """The per-clip evaluation transform with `num_views` spatial views: this processor for one view, else the
+        official multi-view crops ([`MultiViewEvalTransform`]: short side = crop, `num_views` crops along the long
+        side) with this processor's crop size and statistics, returning a list of `num_views` `[T, 3, crop, crop]`."""
+        if int(num_views) < 1:
+            raise ValueError(f"`num_views` must be >= 1, got {num_views}")
+        if int(num_views) == 1:
+            return self
+        from .transforms import MultiViewEvalTransform
+
+        return MultiViewEvalTransform(
+            self.crop_size["height"], int(num_views), image_mean=self.image_mean, image_std=self.image_std
+        )
+
+    def preprocess_clips(self, clips: Sequence[Any], num_views: int = 1) -> torch.Tensor:
+        """The `S` clips (temporal segments) of one video -> float32 `[V, S, T, 3, crop, crop]`, the layout
+        `VJEPA2ForVideoClassification` reads for multi-clip multi-view evaluation (`V = num_views`)."""
+        transform = self.view_transform(num_views)
+        if transform is self:
+            return torch.stack([self.preprocess_video(clip) for clip in clips]).unsqueeze(0)
+        per_segment = [transform(clip) for clip in clips]  # S lists of V tensors
+        return torch.stack([torch.stack([views[v] for views in per_segment]) for v in range(int(num_views))])
+
+    @staticmethod
+    def views_first(pixel_values: torch.Tensor, num_segments: int, num_views: int) -> torch.Tensor:
+        """`[B, S*V, T, C, H, W]` (segment-major samples, as `VideoClipDataset` returns them) -> the model's
+        `[B, V, S, T, C, H, W]`; single-clip single-view batches `[B, T, C, H, W]` are returned unchanged."""
+        if int(num_segments) * int(num_views) == 1:
+            return pixel_values
+        batch = pixel_values.shape[0]
+        grouped = pixel_values.reshape(batch, int(num_segments), int(num_views), *pixel_values.shape[2:])
+        return grouped.transpose(1, 2).contiguous()

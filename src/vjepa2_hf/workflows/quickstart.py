@@ -279,14 +279,11 @@ def _report(out: Path, settings: QuickstartSettings, results: dict[str, dict[str
 
 def run_quickstart(settings: QuickstartSettings | None = None, **overrides: Any) -> QuickstartResult:
     """Run the quickstart (see the module docstring) and return its measured numbers."""
-    from ..probe import register_probe_classes
-
     settings = settings or QuickstartSettings()
     for key, value in overrides.items():
         if not hasattr(settings, key):
             raise ValueError(f"unknown quickstart setting {key!r}")
         setattr(settings, key, value)
-    register_probe_classes()
     threads = settings.num_threads or (1 if settings.model is None else None)
     previous_threads = torch.get_num_threads()
     if threads:
