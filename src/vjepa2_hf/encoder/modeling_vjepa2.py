@@ -515,6 +515,46 @@ class VJEPA2Predictor(nn.Module):
             self.image_modality_embedding = nn.Parameter(torch.zeros(1, 1, config.pred_hidden_size))
             self.video_modality_embedding = nn.Parameter(torch.zeros(1, 1, config.pred_hidden_size))
 
+    def _check_inputs(
+        self,
+        encoder_hidden_states: torch.Tensor,
+        context_mask: Sequence[torch.Tensor],
+        target_mask: Sequence[torch.Tensor],
+        grid: tuple[int, int, int],
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Validate the masks and features (`ValueError` naming the argument); repeat one batch over the masks."""
+        context_mask, target_mask = list(context_mask), list(target_mask)
+        if not context_mask or len(context_mask) != len(target_mask):
+            raise ValueError(
+                f"`context_mask` and `target_mask` must be non-empty lists of the same length, got "
+                f"{len(context_mask)} and {len(target_mask)}"
+            )
+        batch = context_mask[0].shape[0] if isinstance(context_mask[0], torch.Tensor) else None
+        num_tokens = grid[0] * grid[1] * grid[2]
+        for name, masks in (("context_mask", context_mask), ("target_mask", target_mask)):
+            for mask in masks:
+                validate_token_indices(name, mask, batch, num_tokens)
+        num_masks = len(context_mask)
+        if encoder_hidden_states.shape[0] == batch and num_masks > 1:
+            encoder_hidden_states = encoder_hidden_states.repeat(num_masks, 1, 1)
+        if encoder_hidden_states.shape[0] != batch * num_masks:
+            raise ValueError(
+                f"`encoder_hidden_states` must have batch_size * num_masks = {batch * num_masks} (or {batch}) rows, "
+                f"got shape {tuple(encoder_hidden_states.shape)}"
+            )
+        expected_width = self.config.hidden_size * self.config.num_hierarchical_levels
+        if encoder_hidden_states.shape[-1] != expected_width:
+            raise ValueError(
+                f"`encoder_hidden_states` must have {expected_width} channels (hidden_size x "
+                f"{self.config.num_hierarchical_levels} level(s)), got shape {tuple(encoder_hidden_states.shape)}"
+            )
+        if encoder_hidden_states.shape[1] != context_mask[0].shape[1]:
+            raise ValueError(
+                f"`encoder_hidden_states` has {encoder_hidden_states.shape[1]} tokens but `context_mask` selects "
+                f"{context_mask[0].shape[1]}"
+            )
+        return encoder_hidden_states, context_mask, target_mask
+
     def forward(
         self,
         encoder_hidden_states: torch.Tensor,
@@ -546,36 +586,9 @@ class VJEPA2Predictor(nn.Module):
         Returns:
             [`VJEPA2PredictorOutput`] with `last_hidden_state` `(batch_size * num_masks, num_target, hidden_size)`.
         """
-        context_mask, target_mask = list(context_mask), list(target_mask)
-        if not context_mask or len(context_mask) != len(target_mask):
-            raise ValueError(
-                f"`context_mask` and `target_mask` must be non-empty lists of the same length, got "
-                f"{len(context_mask)} and {len(target_mask)}"
-            )
-        batch = context_mask[0].shape[0] if isinstance(context_mask[0], torch.Tensor) else None
-        num_tokens = grid[0] * grid[1] * grid[2]
-        for name, masks in (("context_mask", context_mask), ("target_mask", target_mask)):
-            for mask in masks:
-                validate_token_indices(name, mask, batch, num_tokens)
-        num_masks = len(context_mask)
-        if encoder_hidden_states.shape[0] == batch and num_masks > 1:
-            encoder_hidden_states = encoder_hidden_states.repeat(num_masks, 1, 1)
-        if encoder_hidden_states.shape[0] != batch * num_masks:
-            raise ValueError(
-                f"`encoder_hidden_states` must have batch_size * num_masks = {batch * num_masks} (or {batch}) rows, "
-                f"got shape {tuple(encoder_hidden_states.shape)}"
-            )
-        expected_width = self.config.hidden_size * self.config.num_hierarchical_levels
-        if encoder_hidden_states.shape[-1] != expected_width:
-            raise ValueError(
-                f"`encoder_hidden_states` must have {expected_width} channels (hidden_size x "
-                f"{self.config.num_hierarchical_levels} level(s)), got shape {tuple(encoder_hidden_states.shape)}"
-            )
-        if encoder_hidden_states.shape[1] != context_mask[0].shape[1]:
-            raise ValueError(
-                f"`encoder_hidden_states` has {encoder_hidden_states.shape[1]} tokens but `context_mask` selects "
-                f"{context_mask[0].shape[1]}"
-            )
+        encoder_hidden_states, context_mask, target_mask = self._check_inputs(
+            encoder_hidden_states, context_mask, target_mask, grid
+        )
         device = encoder_hidden_states.device
         context_ids = torch.cat(context_mask, dim=0).to(device)
         target_ids = torch.cat(target_mask, dim=0).to(device)
@@ -703,6 +716,55 @@ class VJEPA2Model(VJEPA2EncoderHolder):
         self.predictor = VJEPA2Predictor(config)
         self.post_init()
 
+    def _resolve_masks(
+        self,
+        pixel_values_videos: torch.Tensor,
+        context_mask: list[torch.Tensor] | torch.Tensor | None,
+        target_mask: list[torch.Tensor] | torch.Tensor | None,
+        skip_predictor: bool,
+    ) -> tuple[tuple[int, int, int], list[torch.Tensor], list[torch.Tensor]]:
+        """Token grid and the mask lists (all tokens when neither mask is given); validates `context_mask`."""
+        grid = self.get_grid(pixel_values_videos)
+        batch = pixel_values_videos.shape[0]
+        num_tokens = grid[0] * grid[1] * grid[2]
+        if (context_mask is None) != (target_mask is None) and not skip_predictor:
+            raise ValueError("pass both `context_mask` and `target_mask`, or neither (all tokens for both)")
+        if context_mask is None:
+            full = torch.arange(num_tokens, device=pixel_values_videos.device).unsqueeze(0).repeat(batch, 1)
+            context_mask = [full]
+            target_mask = [full] if target_mask is None else target_mask
+        if isinstance(context_mask, torch.Tensor):
+            context_mask = [context_mask]
+        if isinstance(target_mask, torch.Tensor):
+            target_mask = [target_mask]
+        for mask in context_mask:
+            validate_token_indices("context_mask", mask, batch, num_tokens)
+
+        return grid, context_mask, target_mask
+
+    def _encode(
+        self,
+        pixel_values_videos: torch.Tensor,
+        context_mask: list[torch.Tensor],
+        mask_encoder_input: bool,
+        flags: dict,
+    ) -> tuple:
+        """(sequence output, context features, hidden states, attentions, hierarchical features) of the encoder,
+        run on the whole clip or on each context (`mask_encoder_input`)."""
+        if mask_encoder_input:
+            outputs = [self.encoder(pixel_values_videos, visible_mask=mask, **flags) for mask in context_mask]
+            sequence_output = torch.cat([o.last_hidden_state for o in outputs], dim=0)
+            single = len(outputs) == 1
+            hierarchy = None
+            if flags["output_hierarchical"]:
+                hierarchy = torch.cat([o.hierarchical_hidden_state for o in outputs], dim=0)
+            return (sequence_output, sequence_output, outputs[0].hidden_states if single else None,
+                    outputs[0].attentions if single else None, hierarchy)
+        encoder_output = self.encoder(pixel_values_videos, **flags)
+        sequence_output = encoder_output.last_hidden_state
+        return (sequence_output, apply_masks(sequence_output, context_mask), encoder_output.hidden_states,
+                encoder_output.attentions, encoder_output.hierarchical_hidden_state)
+
     def forward(
         self,
         pixel_values_videos: torch.Tensor,
@@ -745,46 +807,20 @@ class VJEPA2Model(VJEPA2EncoderHolder):
         )
         if pixel_values_videos is None:
             raise ValueError("`pixel_values_videos` is required: a tensor [batch, frames, channels, height, width]")
-        grid = self.get_grid(pixel_values_videos)
-        batch = pixel_values_videos.shape[0]
-        num_tokens = grid[0] * grid[1] * grid[2]
-        if (context_mask is None) != (target_mask is None) and not skip_predictor:
-            raise ValueError("pass both `context_mask` and `target_mask`, or neither (all tokens for both)")
-        if context_mask is None:
-            full = torch.arange(num_tokens, device=pixel_values_videos.device).unsqueeze(0).repeat(batch, 1)
-            context_mask = [full]
-            target_mask = [full] if target_mask is None else target_mask
-        if isinstance(context_mask, torch.Tensor):
-            context_mask = [context_mask]
-        if isinstance(target_mask, torch.Tensor):
-            target_mask = [target_mask]
-        for mask in context_mask:
-            validate_token_indices("context_mask", mask, batch, num_tokens)
-
+        grid, context_mask, target_mask = self._resolve_masks(pixel_values_videos, context_mask, target_mask,
+                                                              skip_predictor)
         v21 = self.config.is_vjepa2_1
         hierarchical = v21 and (output_hierarchical or not skip_predictor)
         if output_hierarchical and not v21:
             raise ValueError("`output_hierarchical=True` needs a V-JEPA 2.1 config (`hierarchical_layers` set)")
         flags = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions,
                      output_hierarchical=hierarchical)
-        hierarchy = None
-        if mask_encoder_input:
-            outputs = [self.encoder(pixel_values_videos, visible_mask=mask, **flags) for mask in context_mask]
-            sequence_output = torch.cat([o.last_hidden_state for o in outputs], dim=0)
-            masked_hidden_state = sequence_output
-            hidden_states = outputs[0].hidden_states if len(outputs) == 1 else None
-            attentions = outputs[0].attentions if len(outputs) == 1 else None
-            if hierarchical:
-                hierarchy = torch.cat([o.hierarchical_hidden_state for o in outputs], dim=0)
-            predictor_input = hierarchy if v21 else masked_hidden_state
-        else:
-            encoder_output = self.encoder(pixel_values_videos, **flags)
-            sequence_output = encoder_output.last_hidden_state
-            masked_hidden_state = apply_masks(sequence_output, context_mask)
-            hidden_states, attentions = encoder_output.hidden_states, encoder_output.attentions
-            hierarchy = encoder_output.hierarchical_hidden_state
-            predictor_input = apply_masks(hierarchy, context_mask) if hierarchical else masked_hidden_state
-
+        sequence_output, masked_hidden_state, hidden_states, attentions, hierarchy = self._encode(
+            pixel_values_videos, context_mask, mask_encoder_input, flags
+        )
+        predictor_input = masked_hidden_state
+        if hierarchical:
+            predictor_input = hierarchy if mask_encoder_input else apply_masks(hierarchy, context_mask)
         predictor_output = None
         if not skip_predictor:
             modality = "image" if self.encoder.embeddings.is_image(pixel_values_videos) else "video"
