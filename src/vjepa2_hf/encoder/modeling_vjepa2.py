@@ -17,6 +17,7 @@ predictor that reads the concatenated levels and can also predict the context to
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -28,7 +29,7 @@ from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput, logging
 
-from ..input_checks import check_finite_inputs
+from ..input_checks import _tracing, check_finite_inputs
 from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2 import VJEPA2Config
 from .rope import grid_positions, index_to_positions, rope_cos_sin, scale_positions, swap_pairs
@@ -145,7 +146,10 @@ def apply_masks(tensor: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Te
 
 
 def validate_token_indices(name: str, indices: torch.Tensor, batch_size: int | None, num_tokens: int) -> None:
-    """Raise a `ValueError` unless `indices` is an integer `(batch_size, K)` tensor with values in `[0, num_tokens)`."""
+    """Raise a `ValueError` unless `indices` is an integer `(batch_size, K)` tensor with values in `[0, num_tokens)`.
+
+    Dtype and shape are always checked; the value range only where reading it costs no host-device sync (CPU
+    tensors) or in debug mode (see `_read_index_values`)."""
     if not isinstance(indices, torch.Tensor) or indices.dtype in (torch.float16, torch.bfloat16, torch.float32,
                                                                   torch.float64, torch.bool):
         kind = type(indices).__name__ if not isinstance(indices, torch.Tensor) else f"tensor of {indices.dtype}"
@@ -153,11 +157,29 @@ def validate_token_indices(name: str, indices: torch.Tensor, batch_size: int | N
     if indices.ndim != 2 or (batch_size is not None and indices.shape[0] != batch_size):
         expected = f"[{batch_size}, K]" if batch_size is not None else "[batch, K]"
         raise ValueError(f"`{name}` entries must have shape {expected}, got {tuple(indices.shape)}")
-    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= num_tokens):
+    if not indices.numel() or not _read_index_values(indices):
+        return
+    low, high = (int(v) for v in torch.aminmax(indices))
+    if low < 0 or high >= num_tokens:
         raise ValueError(
             f"`{name}` indices must lie in [0, {num_tokens}) for this input's {num_tokens} tokens, got values in "
-            f"[{int(indices.min())}, {int(indices.max())}]"
+            f"[{low}, {high}]"
         )
+
+
+CHECK_INDICES_ENV = "VJEPA2_HF_CHECK_INDICES"
+
+
+def _read_index_values(indices: torch.Tensor) -> bool:
+    """Whether `validate_token_indices` reads the index values for its range check.
+
+    Reading them is free for CPU tensors; on an accelerator it is a host-device sync (and a graph break under
+    `torch.compile`), so there the range is only checked in debug mode, `VJEPA2_HF_CHECK_INDICES=1` (an
+    out-of-range index then fails inside `gather` instead). Never while tracing or compiling.
+    """
+    if _tracing():
+        return False
+    return indices.device.type == "cpu" or os.environ.get(CHECK_INDICES_ENV, "0") not in ("", "0")
 
 
 class VJEPA2PatchEmbeddings3D(nn.Module):
