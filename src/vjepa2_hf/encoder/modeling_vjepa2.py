@@ -26,13 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput, logging
+from transformers.utils.generic import can_return_tuple
 
 from ..input_checks import _tracing, check_finite_inputs
 from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2 import VJEPA2Config
-from .rope import grid_positions, index_to_positions, rope_cos_sin, scale_positions, swap_pairs
+from .modeling_blocks import VJEPA2DropPath, VJEPA2Layer, VJEPA2MLP, VJEPA2RopeAttention  # noqa: F401 (re-exported)
+from .rope import grid_positions, index_to_positions, rope_cos_sin, scale_positions
 
 logger = logging.get_logger(__name__)
 
@@ -270,107 +271,6 @@ class VJEPA2Embeddings(nn.Module):
         return embeddings, grid
 
 
-class VJEPA2RopeAttention(nn.Module):
-    """Multi-head self-attention with a fused `qkv` projection (official order `[q | k | v]`) and 3-D RoPE."""
-
-    def __init__(self, config: VJEPA2Config, hidden_size: int, num_attention_heads: int) -> None:
-        super().__init__()
-        self.config = config
-        self.num_heads = num_attention_heads
-        self.head_dim = hidden_size // num_attention_heads
-        self.scaling = self.head_dim**-0.5
-        self.dropout_prob = config.attention_probs_dropout_prob
-        self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=config.qkv_bias)
-        self.proj = nn.Linear(hidden_size, hidden_size)
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        cos: torch.Tensor,
-        sin: torch.Tensor,
-        output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch, tokens, width = hidden_states.shape
-        qkv = self.qkv(hidden_states).view(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        qk, value = qkv[:2], qkv[2]  # (2, B, h, N, hd), (B, h, N, hd)
-        qk = torch.addcmul(qk * cos, swap_pairs(qk), sin)  # RoPE on queries and keys at once
-        query, key = qk.unbind(0)
-        dropout = self.dropout_prob if self.training else 0.0
-        if output_attentions or self.config._attn_implementation == "eager":
-            scores = torch.matmul(query, key.transpose(-1, -2)) * self.scaling
-            weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-            context = torch.matmul(F.dropout(weights, p=dropout, training=self.training), value)
-        else:
-            context = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
-            weights = None
-        context = context.transpose(1, 2).reshape(batch, tokens, width)
-        return self.proj(context), (weights if output_attentions else None)
-
-
-class VJEPA2MLP(nn.Module):
-    def __init__(self, hidden_size: int, mlp_ratio: float) -> None:
-        super().__init__()
-        intermediate = int(hidden_size * mlp_ratio)
-        self.fc1 = nn.Linear(hidden_size, intermediate)
-        self.activation = nn.GELU()  # exact erf GELU, as the released models
-        self.fc2 = nn.Linear(intermediate, hidden_size)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.activation(self.fc1(hidden_states)))
-
-
-class VJEPA2DropPath(nn.Module):
-    """Stochastic depth per sample."""
-
-    def __init__(self, drop_prob: float) -> None:
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return hidden_states
-        keep = 1.0 - self.drop_prob
-        shape = (hidden_states.shape[0],) + (1,) * (hidden_states.ndim - 1)
-        mask = hidden_states.new_empty(shape).bernoulli_(keep)
-        return hidden_states * mask / keep
-
-
-class VJEPA2Layer(GradientCheckpointingLayer):
-    """Pre-norm transformer block (official `Block`): `x + attn(norm1(x))`, then `x + mlp(norm2(x))`."""
-
-    def __init__(
-        self,
-        config: VJEPA2Config,
-        hidden_size: int,
-        num_attention_heads: int,
-        mlp_ratio: float,
-        drop_path_rate: float = 0.0,
-        layer_idx: int = 0,
-    ) -> None:
-        super().__init__()
-        self.layer_idx = layer_idx
-        self.norm1 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
-        self.attention = VJEPA2RopeAttention(config, hidden_size, num_attention_heads)
-        self.drop_path = VJEPA2DropPath(drop_path_rate) if drop_path_rate > 0.0 else nn.Identity()
-        self.norm2 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
-        self.mlp = VJEPA2MLP(hidden_size, mlp_ratio)
-        # official `_rescale_blocks`: these projections start with std / sqrt(2 * (layer_idx + 1))
-        self.attention.proj.residual_depth = layer_idx + 1
-        self.mlp.fc2.residual_depth = layer_idx + 1
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        cos: torch.Tensor,
-        sin: torch.Tensor,
-        output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attention_output, weights = self.attention(self.norm1(hidden_states), cos, sin, output_attentions)
-        hidden_states = hidden_states + self.drop_path(attention_output)
-        hidden_states = hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
-        return hidden_states, weights
-
-
 def _drop_path_rates(rate: float, depth: int) -> list[float]:
     return [rate * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
 
@@ -465,7 +365,7 @@ class VJEPA2Encoder(nn.Module):
         tapped: dict[int, torch.Tensor] = {}
         hierarchy: list[torch.Tensor] = []
         for i, layer in enumerate(self.layer):
-            hidden_states, weights = layer(hidden_states, cos, sin, output_attentions)
+            hidden_states, weights = layer(hidden_states, cos, sin, output_attentions=output_attentions)
             if output_hidden_states:
                 all_hidden = all_hidden + (hidden_states,)
             if output_attentions:
@@ -635,7 +535,7 @@ class VJEPA2Predictor(nn.Module):
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for layer in self.layer:
-            hidden_states, weights = layer(hidden_states, cos, sin, output_attentions)
+            hidden_states, weights = layer(hidden_states, cos, sin, output_attentions=output_attentions)
             if output_hidden_states:
                 all_hidden = all_hidden + (hidden_states,)
             if output_attentions:
@@ -668,12 +568,13 @@ class VJEPA2PreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     input_modalities = "video"
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+    _supports_flash_attn = True  # no attention mask: any registered kernel applies
     _no_split_modules = ["VJEPA2Layer", "VJEPA2PredictorEmbeddings"]
 
     @classmethod
     def _can_set_attn_implementation(cls) -> bool:
-        # attention reads `config._attn_implementation` at every call, so `set_attn_implementation` may switch it
-        # (transformers' source heuristic looks for `AttentionInterface` and would refuse)
+        # attention reads `config._attn_implementation` at every call (`modeling_blocks`), so
+        # `set_attn_implementation` may switch it (transformers' source heuristic only reads this file)
         return True
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -787,6 +688,7 @@ class VJEPA2Model(VJEPA2EncoderHolder):
         return (sequence_output, apply_masks(sequence_output, context_mask), encoder_output.hidden_states,
                 encoder_output.attentions, encoder_output.hierarchical_hidden_state)
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values_videos: torch.Tensor,
@@ -797,7 +699,6 @@ class VJEPA2Model(VJEPA2EncoderHolder):
         mask_encoder_input: bool = False,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
-        return_dict: bool | None = None,
         output_hierarchical: bool = False,
         **kwargs,
     ) -> VJEPA2ModelOutput | tuple:
@@ -824,9 +725,7 @@ class VJEPA2Model(VJEPA2EncoderHolder):
         Returns:
             [`VJEPA2ModelOutput`].
         """
-        output_hidden_states, output_attentions, return_dict = self.resolve_output_flags(
-            output_hidden_states, output_attentions, return_dict
-        )
+        output_hidden_states, output_attentions, _ = self.resolve_output_flags(output_hidden_states, output_attentions, None)
         if pixel_values_videos is None:
             raise ValueError("`pixel_values_videos` is required: a tensor [batch, frames, channels, height, width]")
         grid, context_mask, target_mask = self._resolve_masks(pixel_values_videos, context_mask, target_mask,
@@ -860,7 +759,7 @@ class VJEPA2Model(VJEPA2EncoderHolder):
             hierarchical_hidden_state=hierarchy if output_hierarchical else None,
             predictor_output=predictor_output,
         )
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 class VJEPA2VisionModel(VJEPA2EncoderHolder):
@@ -877,6 +776,7 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
         self.encoder = VJEPA2Encoder(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values_videos: torch.Tensor,
@@ -884,7 +784,6 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
         output_layers: Sequence[int] | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
-        return_dict: bool | None = None,
         output_hierarchical: bool = False,
         **kwargs,
     ) -> VJEPA2EncoderOutput | tuple:
@@ -902,9 +801,7 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
             [`VJEPA2EncoderOutput`] with `last_hidden_state` `(batch_size, num_tokens, hidden_size)` and the mean
             token as `pooler_output` `(batch_size, hidden_size)`.
         """
-        output_hidden_states, output_attentions, return_dict = self.resolve_output_flags(
-            output_hidden_states, output_attentions, return_dict
-        )
+        output_hidden_states, output_attentions, _ = self.resolve_output_flags(output_hidden_states, output_attentions, None)
         output = self.encoder(
             pixel_values_videos,
             visible_mask=visible_mask,
@@ -913,7 +810,7 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
             output_attentions=output_attentions,
             output_hierarchical=output_hierarchical,
         )
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 __all__ = [
