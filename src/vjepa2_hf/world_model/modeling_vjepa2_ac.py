@@ -158,7 +158,7 @@ class VJEPA2ACPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
 
     @classmethod
     def _can_set_attn_implementation(cls) -> bool:
-        return True  # attention reads `config._attn_implementation` at every call (sdpa or eager)
+        return True  # the shared block reads `config._attn_implementation` at every call (any registered kernel)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
