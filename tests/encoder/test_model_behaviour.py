@@ -168,3 +168,20 @@ def test_non_contiguous_input_and_conv3d_equivalence():
         tokens = model.encoder.embeddings(x)[0]
         conv = model.encoder.embeddings.patch_embeddings.proj(x.permute(0, 2, 1, 3, 4)).flatten(2).transpose(1, 2)
     assert (tokens - conv).abs().max().item() < 1e-5
+
+
+def test_index_range_check_reads_no_accelerator_values(monkeypatch):
+    """The range check reads index values only where that costs no host-device sync (CPU) or in debug mode: a
+    meta-device tensor (no values; reading one raises, as a CUDA read would sync) passes unread by default."""
+    from vjepa2_hf.encoder.modeling_vjepa2 import CHECK_INDICES_ENV, validate_token_indices
+
+    monkeypatch.delenv(CHECK_INDICES_ENV, raising=False)
+    out_of_range = torch.full((2, 5), 500, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"`m` indices must lie in \[0, 128\).*\[500, 500\]"):
+        validate_token_indices("m", out_of_range, 2, 128)
+    validate_token_indices("m", out_of_range.to("meta"), 2, 128)  # not read: no sync
+    with pytest.raises(ValueError, match=r"`m` entries must have shape \[3, K\], got \(2, 5\)"):
+        validate_token_indices("m", out_of_range.to("meta"), 3, 128)  # dtype and shape are still checked
+    monkeypatch.setenv(CHECK_INDICES_ENV, "1")  # debug mode reads the values on any device
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        validate_token_indices("m", out_of_range.to("meta"), 2, 128)

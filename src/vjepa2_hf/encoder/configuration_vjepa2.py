@@ -230,6 +230,32 @@ class VJEPA2Config(PretrainedConfig):
         self.pooler_layer_norm_eps = pooler_layer_norm_eps
         self.num_frames = frames_per_clip if num_frames is None else num_frames
         self.rope_theta = rope_theta
+        self._set_v21_switches(
+            kwargs, use_rope_interleave, interpolate_rope, rope_pretrained_grid_size, use_image_patch_embedder,
+            use_modality_embeddings, hierarchical_layers, num_distillation_outputs, teacher_embed_dim, return_all_tokens,
+        )
+        self.check_finite_inputs = bool(check_finite_inputs)
+        # A `config.json` of transformers' `vjepa2` type loads as ours: keep our model_type so that our weight
+        # conversions (split q/k/v -> fused qkv) apply and our saves say what they are.
+        kwargs.pop("model_type", None)
+        super().__init__(**kwargs)
+        self._validate()
+
+    def _set_v21_switches(
+        self,
+        kwargs: dict[str, Any],
+        use_rope_interleave: bool,
+        interpolate_rope: bool,
+        rope_pretrained_grid_size: int | None,
+        use_image_patch_embedder: bool,
+        use_modality_embeddings: bool,
+        hierarchical_layers: list[int] | None,
+        num_distillation_outputs: int,
+        teacher_embed_dim: int | None,
+        return_all_tokens: bool,
+    ) -> None:
+        """Set the V-JEPA 2.1 switches (RoPE layout, image tokenizer, hierarchical outputs); pops the legacy
+        `img_temporal_dim_size` from `kwargs`."""
         # an earlier name of the image tokenizer switch (official `img_temporal_dim_size=1`)
         img_temporal_dim_size = kwargs.pop("img_temporal_dim_size", None)
         if img_temporal_dim_size is not None:
@@ -239,7 +265,7 @@ class VJEPA2Config(PretrainedConfig):
         self.use_rope_interleave = use_rope_interleave
         self.interpolate_rope = interpolate_rope
         if rope_pretrained_grid_size is None:
-            rope_pretrained_grid_size = (252 if patch_size == 14 else 256) // patch_size
+            rope_pretrained_grid_size = (252 if self.patch_size == 14 else 256) // self.patch_size
         self.rope_pretrained_grid_size = rope_pretrained_grid_size
         self.use_image_patch_embedder = use_image_patch_embedder
         self.use_modality_embeddings = use_modality_embeddings
@@ -247,12 +273,6 @@ class VJEPA2Config(PretrainedConfig):
         self.num_distillation_outputs = num_distillation_outputs
         self.teacher_embed_dim = teacher_embed_dim
         self.return_all_tokens = return_all_tokens
-        self.check_finite_inputs = bool(check_finite_inputs)
-        # A `config.json` of transformers' `vjepa2` type loads as ours: keep our model_type so that our weight
-        # conversions (split q/k/v -> fused qkv) apply and our saves say what they are.
-        kwargs.pop("model_type", None)
-        super().__init__(**kwargs)
-        self._validate()
 
     def _validate(self) -> None:
         for name, width, heads in (

@@ -17,6 +17,7 @@ predictor that reads the concatenated levels and can also predict the context to
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -25,13 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils import ModelOutput, logging
+from transformers.utils.generic import can_return_tuple
 
-from ..input_checks import check_finite_inputs
+from ..input_checks import _tracing, check_finite_inputs
 from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2 import VJEPA2Config
-from .rope import grid_positions, index_to_positions, rope_cos_sin, scale_positions, swap_pairs
+from .modeling_blocks import VJEPA2DropPath, VJEPA2Layer, VJEPA2MLP, VJEPA2RopeAttention  # noqa: F401 (re-exported)
+from .rope import grid_positions, index_to_positions, rope_cos_sin, scale_positions
 
 logger = logging.get_logger(__name__)
 
@@ -145,7 +147,10 @@ def apply_masks(tensor: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Te
 
 
 def validate_token_indices(name: str, indices: torch.Tensor, batch_size: int | None, num_tokens: int) -> None:
-    """Raise a `ValueError` unless `indices` is an integer `(batch_size, K)` tensor with values in `[0, num_tokens)`."""
+    """Raise a `ValueError` unless `indices` is an integer `(batch_size, K)` tensor with values in `[0, num_tokens)`.
+
+    Dtype and shape are always checked; the value range only where reading it costs no host-device sync (CPU
+    tensors) or in debug mode (see `_read_index_values`)."""
     if not isinstance(indices, torch.Tensor) or indices.dtype in (torch.float16, torch.bfloat16, torch.float32,
                                                                   torch.float64, torch.bool):
         kind = type(indices).__name__ if not isinstance(indices, torch.Tensor) else f"tensor of {indices.dtype}"
@@ -153,11 +158,29 @@ def validate_token_indices(name: str, indices: torch.Tensor, batch_size: int | N
     if indices.ndim != 2 or (batch_size is not None and indices.shape[0] != batch_size):
         expected = f"[{batch_size}, K]" if batch_size is not None else "[batch, K]"
         raise ValueError(f"`{name}` entries must have shape {expected}, got {tuple(indices.shape)}")
-    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= num_tokens):
+    if not indices.numel() or not _read_index_values(indices):
+        return
+    low, high = (int(v) for v in torch.aminmax(indices))
+    if low < 0 or high >= num_tokens:
         raise ValueError(
             f"`{name}` indices must lie in [0, {num_tokens}) for this input's {num_tokens} tokens, got values in "
-            f"[{int(indices.min())}, {int(indices.max())}]"
+            f"[{low}, {high}]"
         )
+
+
+CHECK_INDICES_ENV = "VJEPA2_HF_CHECK_INDICES"
+
+
+def _read_index_values(indices: torch.Tensor) -> bool:
+    """Whether `validate_token_indices` reads the index values for its range check.
+
+    Reading them is free for CPU tensors; on an accelerator it is a host-device sync (and a graph break under
+    `torch.compile`), so there the range is only checked in debug mode, `VJEPA2_HF_CHECK_INDICES=1` (an
+    out-of-range index then fails inside `gather` instead). Never while tracing or compiling.
+    """
+    if _tracing():
+        return False
+    return indices.device.type == "cpu" or os.environ.get(CHECK_INDICES_ENV, "0") not in ("", "0")
 
 
 class VJEPA2PatchEmbeddings3D(nn.Module):
@@ -246,107 +269,6 @@ class VJEPA2Embeddings(nn.Module):
         if self.config.use_modality_embeddings:
             embeddings = embeddings + (self.image_modality_embedding if image else self.video_modality_embedding)
         return embeddings, grid
-
-
-class VJEPA2RopeAttention(nn.Module):
-    """Multi-head self-attention with a fused `qkv` projection (official order `[q | k | v]`) and 3-D RoPE."""
-
-    def __init__(self, config: VJEPA2Config, hidden_size: int, num_attention_heads: int) -> None:
-        super().__init__()
-        self.config = config
-        self.num_heads = num_attention_heads
-        self.head_dim = hidden_size // num_attention_heads
-        self.scaling = self.head_dim**-0.5
-        self.dropout_prob = config.attention_probs_dropout_prob
-        self.qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=config.qkv_bias)
-        self.proj = nn.Linear(hidden_size, hidden_size)
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        cos: torch.Tensor,
-        sin: torch.Tensor,
-        output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch, tokens, width = hidden_states.shape
-        qkv = self.qkv(hidden_states).view(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        qk, value = qkv[:2], qkv[2]  # (2, B, h, N, hd), (B, h, N, hd)
-        qk = torch.addcmul(qk * cos, swap_pairs(qk), sin)  # RoPE on queries and keys at once
-        query, key = qk.unbind(0)
-        dropout = self.dropout_prob if self.training else 0.0
-        if output_attentions or self.config._attn_implementation == "eager":
-            scores = torch.matmul(query, key.transpose(-1, -2)) * self.scaling
-            weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-            context = torch.matmul(F.dropout(weights, p=dropout, training=self.training), value)
-        else:
-            context = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
-            weights = None
-        context = context.transpose(1, 2).reshape(batch, tokens, width)
-        return self.proj(context), (weights if output_attentions else None)
-
-
-class VJEPA2MLP(nn.Module):
-    def __init__(self, hidden_size: int, mlp_ratio: float) -> None:
-        super().__init__()
-        intermediate = int(hidden_size * mlp_ratio)
-        self.fc1 = nn.Linear(hidden_size, intermediate)
-        self.activation = nn.GELU()  # exact erf GELU, as the released models
-        self.fc2 = nn.Linear(intermediate, hidden_size)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.activation(self.fc1(hidden_states)))
-
-
-class VJEPA2DropPath(nn.Module):
-    """Stochastic depth per sample."""
-
-    def __init__(self, drop_prob: float) -> None:
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return hidden_states
-        keep = 1.0 - self.drop_prob
-        shape = (hidden_states.shape[0],) + (1,) * (hidden_states.ndim - 1)
-        mask = hidden_states.new_empty(shape).bernoulli_(keep)
-        return hidden_states * mask / keep
-
-
-class VJEPA2Layer(GradientCheckpointingLayer):
-    """Pre-norm transformer block (official `Block`): `x + attn(norm1(x))`, then `x + mlp(norm2(x))`."""
-
-    def __init__(
-        self,
-        config: VJEPA2Config,
-        hidden_size: int,
-        num_attention_heads: int,
-        mlp_ratio: float,
-        drop_path_rate: float = 0.0,
-        layer_idx: int = 0,
-    ) -> None:
-        super().__init__()
-        self.layer_idx = layer_idx
-        self.norm1 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
-        self.attention = VJEPA2RopeAttention(config, hidden_size, num_attention_heads)
-        self.drop_path = VJEPA2DropPath(drop_path_rate) if drop_path_rate > 0.0 else nn.Identity()
-        self.norm2 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
-        self.mlp = VJEPA2MLP(hidden_size, mlp_ratio)
-        # official `_rescale_blocks`: these projections start with std / sqrt(2 * (layer_idx + 1))
-        self.attention.proj.residual_depth = layer_idx + 1
-        self.mlp.fc2.residual_depth = layer_idx + 1
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        cos: torch.Tensor,
-        sin: torch.Tensor,
-        output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attention_output, weights = self.attention(self.norm1(hidden_states), cos, sin, output_attentions)
-        hidden_states = hidden_states + self.drop_path(attention_output)
-        hidden_states = hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
-        return hidden_states, weights
 
 
 def _drop_path_rates(rate: float, depth: int) -> list[float]:
@@ -443,7 +365,7 @@ class VJEPA2Encoder(nn.Module):
         tapped: dict[int, torch.Tensor] = {}
         hierarchy: list[torch.Tensor] = []
         for i, layer in enumerate(self.layer):
-            hidden_states, weights = layer(hidden_states, cos, sin, output_attentions)
+            hidden_states, weights = layer(hidden_states, cos, sin, output_attentions=output_attentions)
             if output_hidden_states:
                 all_hidden = all_hidden + (hidden_states,)
             if output_attentions:
@@ -515,6 +437,46 @@ class VJEPA2Predictor(nn.Module):
             self.image_modality_embedding = nn.Parameter(torch.zeros(1, 1, config.pred_hidden_size))
             self.video_modality_embedding = nn.Parameter(torch.zeros(1, 1, config.pred_hidden_size))
 
+    def _check_inputs(
+        self,
+        encoder_hidden_states: torch.Tensor,
+        context_mask: Sequence[torch.Tensor],
+        target_mask: Sequence[torch.Tensor],
+        grid: tuple[int, int, int],
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Validate the masks and features (`ValueError` naming the argument); repeat one batch over the masks."""
+        context_mask, target_mask = list(context_mask), list(target_mask)
+        if not context_mask or len(context_mask) != len(target_mask):
+            raise ValueError(
+                f"`context_mask` and `target_mask` must be non-empty lists of the same length, got "
+                f"{len(context_mask)} and {len(target_mask)}"
+            )
+        batch = context_mask[0].shape[0] if isinstance(context_mask[0], torch.Tensor) else None
+        num_tokens = grid[0] * grid[1] * grid[2]
+        for name, masks in (("context_mask", context_mask), ("target_mask", target_mask)):
+            for mask in masks:
+                validate_token_indices(name, mask, batch, num_tokens)
+        num_masks = len(context_mask)
+        if encoder_hidden_states.shape[0] == batch and num_masks > 1:
+            encoder_hidden_states = encoder_hidden_states.repeat(num_masks, 1, 1)
+        if encoder_hidden_states.shape[0] != batch * num_masks:
+            raise ValueError(
+                f"`encoder_hidden_states` must have batch_size * num_masks = {batch * num_masks} (or {batch}) rows, "
+                f"got shape {tuple(encoder_hidden_states.shape)}"
+            )
+        expected_width = self.config.hidden_size * self.config.num_hierarchical_levels
+        if encoder_hidden_states.shape[-1] != expected_width:
+            raise ValueError(
+                f"`encoder_hidden_states` must have {expected_width} channels (hidden_size x "
+                f"{self.config.num_hierarchical_levels} level(s)), got shape {tuple(encoder_hidden_states.shape)}"
+            )
+        if encoder_hidden_states.shape[1] != context_mask[0].shape[1]:
+            raise ValueError(
+                f"`encoder_hidden_states` has {encoder_hidden_states.shape[1]} tokens but `context_mask` selects "
+                f"{context_mask[0].shape[1]}"
+            )
+        return encoder_hidden_states, context_mask, target_mask
+
     def forward(
         self,
         encoder_hidden_states: torch.Tensor,
@@ -546,36 +508,9 @@ class VJEPA2Predictor(nn.Module):
         Returns:
             [`VJEPA2PredictorOutput`] with `last_hidden_state` `(batch_size * num_masks, num_target, hidden_size)`.
         """
-        context_mask, target_mask = list(context_mask), list(target_mask)
-        if not context_mask or len(context_mask) != len(target_mask):
-            raise ValueError(
-                f"`context_mask` and `target_mask` must be non-empty lists of the same length, got "
-                f"{len(context_mask)} and {len(target_mask)}"
-            )
-        batch = context_mask[0].shape[0] if isinstance(context_mask[0], torch.Tensor) else None
-        num_tokens = grid[0] * grid[1] * grid[2]
-        for name, masks in (("context_mask", context_mask), ("target_mask", target_mask)):
-            for mask in masks:
-                validate_token_indices(name, mask, batch, num_tokens)
-        num_masks = len(context_mask)
-        if encoder_hidden_states.shape[0] == batch and num_masks > 1:
-            encoder_hidden_states = encoder_hidden_states.repeat(num_masks, 1, 1)
-        if encoder_hidden_states.shape[0] != batch * num_masks:
-            raise ValueError(
-                f"`encoder_hidden_states` must have batch_size * num_masks = {batch * num_masks} (or {batch}) rows, "
-                f"got shape {tuple(encoder_hidden_states.shape)}"
-            )
-        expected_width = self.config.hidden_size * self.config.num_hierarchical_levels
-        if encoder_hidden_states.shape[-1] != expected_width:
-            raise ValueError(
-                f"`encoder_hidden_states` must have {expected_width} channels (hidden_size x "
-                f"{self.config.num_hierarchical_levels} level(s)), got shape {tuple(encoder_hidden_states.shape)}"
-            )
-        if encoder_hidden_states.shape[1] != context_mask[0].shape[1]:
-            raise ValueError(
-                f"`encoder_hidden_states` has {encoder_hidden_states.shape[1]} tokens but `context_mask` selects "
-                f"{context_mask[0].shape[1]}"
-            )
+        encoder_hidden_states, context_mask, target_mask = self._check_inputs(
+            encoder_hidden_states, context_mask, target_mask, grid
+        )
         device = encoder_hidden_states.device
         context_ids = torch.cat(context_mask, dim=0).to(device)
         target_ids = torch.cat(target_mask, dim=0).to(device)
@@ -600,7 +535,7 @@ class VJEPA2Predictor(nn.Module):
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for layer in self.layer:
-            hidden_states, weights = layer(hidden_states, cos, sin, output_attentions)
+            hidden_states, weights = layer(hidden_states, cos, sin, output_attentions=output_attentions)
             if output_hidden_states:
                 all_hidden = all_hidden + (hidden_states,)
             if output_attentions:
@@ -633,12 +568,13 @@ class VJEPA2PreTrainedModel(StrictLoadingMixin, PreTrainedModel):
     input_modalities = "video"
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+    _supports_flash_attn = True  # no attention mask: any registered kernel applies
     _no_split_modules = ["VJEPA2Layer", "VJEPA2PredictorEmbeddings"]
 
     @classmethod
     def _can_set_attn_implementation(cls) -> bool:
-        # attention reads `config._attn_implementation` at every call, so `set_attn_implementation` may switch it
-        # (transformers' source heuristic looks for `AttentionInterface` and would refuse)
+        # attention reads `config._attn_implementation` at every call (`modeling_blocks`), so
+        # `set_attn_implementation` may switch it (transformers' source heuristic only reads this file)
         return True
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -703,6 +639,56 @@ class VJEPA2Model(VJEPA2EncoderHolder):
         self.predictor = VJEPA2Predictor(config)
         self.post_init()
 
+    def _resolve_masks(
+        self,
+        pixel_values_videos: torch.Tensor,
+        context_mask: list[torch.Tensor] | torch.Tensor | None,
+        target_mask: list[torch.Tensor] | torch.Tensor | None,
+        skip_predictor: bool,
+    ) -> tuple[tuple[int, int, int], list[torch.Tensor], list[torch.Tensor]]:
+        """Token grid and the mask lists (all tokens when neither mask is given); validates `context_mask`."""
+        grid = self.get_grid(pixel_values_videos)
+        batch = pixel_values_videos.shape[0]
+        num_tokens = grid[0] * grid[1] * grid[2]
+        if (context_mask is None) != (target_mask is None) and not skip_predictor:
+            raise ValueError("pass both `context_mask` and `target_mask`, or neither (all tokens for both)")
+        if context_mask is None:
+            full = torch.arange(num_tokens, device=pixel_values_videos.device).unsqueeze(0).repeat(batch, 1)
+            context_mask = [full]
+            target_mask = [full] if target_mask is None else target_mask
+        if isinstance(context_mask, torch.Tensor):
+            context_mask = [context_mask]
+        if isinstance(target_mask, torch.Tensor):
+            target_mask = [target_mask]
+        for mask in context_mask:
+            validate_token_indices("context_mask", mask, batch, num_tokens)
+
+        return grid, context_mask, target_mask
+
+    def _encode(
+        self,
+        pixel_values_videos: torch.Tensor,
+        context_mask: list[torch.Tensor],
+        mask_encoder_input: bool,
+        flags: dict,
+    ) -> tuple:
+        """(sequence output, context features, hidden states, attentions, hierarchical features) of the encoder,
+        run on the whole clip or on each context (`mask_encoder_input`)."""
+        if mask_encoder_input:
+            outputs = [self.encoder(pixel_values_videos, visible_mask=mask, **flags) for mask in context_mask]
+            sequence_output = torch.cat([o.last_hidden_state for o in outputs], dim=0)
+            single = len(outputs) == 1
+            hierarchy = None
+            if flags["output_hierarchical"]:
+                hierarchy = torch.cat([o.hierarchical_hidden_state for o in outputs], dim=0)
+            return (sequence_output, sequence_output, outputs[0].hidden_states if single else None,
+                    outputs[0].attentions if single else None, hierarchy)
+        encoder_output = self.encoder(pixel_values_videos, **flags)
+        sequence_output = encoder_output.last_hidden_state
+        return (sequence_output, apply_masks(sequence_output, context_mask), encoder_output.hidden_states,
+                encoder_output.attentions, encoder_output.hierarchical_hidden_state)
+
+    @can_return_tuple
     def forward(
         self,
         pixel_values_videos: torch.Tensor,
@@ -713,7 +699,6 @@ class VJEPA2Model(VJEPA2EncoderHolder):
         mask_encoder_input: bool = False,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
-        return_dict: bool | None = None,
         output_hierarchical: bool = False,
         **kwargs,
     ) -> VJEPA2ModelOutput | tuple:
@@ -740,51 +725,23 @@ class VJEPA2Model(VJEPA2EncoderHolder):
         Returns:
             [`VJEPA2ModelOutput`].
         """
-        output_hidden_states, output_attentions, return_dict = self.resolve_output_flags(
-            output_hidden_states, output_attentions, return_dict
-        )
+        output_hidden_states, output_attentions, _ = self.resolve_output_flags(output_hidden_states, output_attentions, None)
         if pixel_values_videos is None:
             raise ValueError("`pixel_values_videos` is required: a tensor [batch, frames, channels, height, width]")
-        grid = self.get_grid(pixel_values_videos)
-        batch = pixel_values_videos.shape[0]
-        num_tokens = grid[0] * grid[1] * grid[2]
-        if (context_mask is None) != (target_mask is None) and not skip_predictor:
-            raise ValueError("pass both `context_mask` and `target_mask`, or neither (all tokens for both)")
-        if context_mask is None:
-            full = torch.arange(num_tokens, device=pixel_values_videos.device).unsqueeze(0).repeat(batch, 1)
-            context_mask = [full]
-            target_mask = [full] if target_mask is None else target_mask
-        if isinstance(context_mask, torch.Tensor):
-            context_mask = [context_mask]
-        if isinstance(target_mask, torch.Tensor):
-            target_mask = [target_mask]
-        for mask in context_mask:
-            validate_token_indices("context_mask", mask, batch, num_tokens)
-
+        grid, context_mask, target_mask = self._resolve_masks(pixel_values_videos, context_mask, target_mask,
+                                                              skip_predictor)
         v21 = self.config.is_vjepa2_1
         hierarchical = v21 and (output_hierarchical or not skip_predictor)
         if output_hierarchical and not v21:
             raise ValueError("`output_hierarchical=True` needs a V-JEPA 2.1 config (`hierarchical_layers` set)")
         flags = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions,
                      output_hierarchical=hierarchical)
-        hierarchy = None
-        if mask_encoder_input:
-            outputs = [self.encoder(pixel_values_videos, visible_mask=mask, **flags) for mask in context_mask]
-            sequence_output = torch.cat([o.last_hidden_state for o in outputs], dim=0)
-            masked_hidden_state = sequence_output
-            hidden_states = outputs[0].hidden_states if len(outputs) == 1 else None
-            attentions = outputs[0].attentions if len(outputs) == 1 else None
-            if hierarchical:
-                hierarchy = torch.cat([o.hierarchical_hidden_state for o in outputs], dim=0)
-            predictor_input = hierarchy if v21 else masked_hidden_state
-        else:
-            encoder_output = self.encoder(pixel_values_videos, **flags)
-            sequence_output = encoder_output.last_hidden_state
-            masked_hidden_state = apply_masks(sequence_output, context_mask)
-            hidden_states, attentions = encoder_output.hidden_states, encoder_output.attentions
-            hierarchy = encoder_output.hierarchical_hidden_state
-            predictor_input = apply_masks(hierarchy, context_mask) if hierarchical else masked_hidden_state
-
+        sequence_output, masked_hidden_state, hidden_states, attentions, hierarchy = self._encode(
+            pixel_values_videos, context_mask, mask_encoder_input, flags
+        )
+        predictor_input = masked_hidden_state
+        if hierarchical:
+            predictor_input = hierarchy if mask_encoder_input else apply_masks(hierarchy, context_mask)
         predictor_output = None
         if not skip_predictor:
             modality = "image" if self.encoder.embeddings.is_image(pixel_values_videos) else "video"
@@ -802,7 +759,7 @@ class VJEPA2Model(VJEPA2EncoderHolder):
             hierarchical_hidden_state=hierarchy if output_hierarchical else None,
             predictor_output=predictor_output,
         )
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 class VJEPA2VisionModel(VJEPA2EncoderHolder):
@@ -819,6 +776,7 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
         self.encoder = VJEPA2Encoder(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values_videos: torch.Tensor,
@@ -826,7 +784,6 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
         output_layers: Sequence[int] | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
-        return_dict: bool | None = None,
         output_hierarchical: bool = False,
         **kwargs,
     ) -> VJEPA2EncoderOutput | tuple:
@@ -844,9 +801,7 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
             [`VJEPA2EncoderOutput`] with `last_hidden_state` `(batch_size, num_tokens, hidden_size)` and the mean
             token as `pooler_output` `(batch_size, hidden_size)`.
         """
-        output_hidden_states, output_attentions, return_dict = self.resolve_output_flags(
-            output_hidden_states, output_attentions, return_dict
-        )
+        output_hidden_states, output_attentions, _ = self.resolve_output_flags(output_hidden_states, output_attentions, None)
         output = self.encoder(
             pixel_values_videos,
             visible_mask=visible_mask,
@@ -855,7 +810,7 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
             output_attentions=output_attentions,
             output_hierarchical=output_hierarchical,
         )
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 __all__ = [

@@ -75,6 +75,23 @@ class VJEPA2PretrainingOutput(ModelOutput):
     targets: tuple[torch.FloatTensor, ...] | None = None
 
 
+def _mask_lists(
+    context_mask: Sequence[torch.Tensor] | torch.Tensor, target_mask: Sequence[torch.Tensor] | torch.Tensor
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """One index tensor per mask configuration, as lists of equal non-zero length."""
+    if isinstance(context_mask, torch.Tensor):
+        context_mask = [context_mask]
+    if isinstance(target_mask, torch.Tensor):
+        target_mask = [target_mask]
+    context_mask, target_mask = list(context_mask), list(target_mask)
+    if not context_mask or len(context_mask) != len(target_mask):
+        raise ValueError(
+            "`context_mask` and `target_mask` must be non-empty lists with one index tensor [batch, K] per mask "
+            f"configuration, got {len(context_mask)} and {len(target_mask)} entries"
+        )
+    return context_mask, target_mask
+
+
 def _token_std(features: torch.Tensor) -> torch.Tensor:
     """`(..., D)` -> mean over channels of the std over all tokens (float32, no grad)."""
     flat = features.detach().float().reshape(-1, features.shape[-1])
@@ -189,20 +206,25 @@ class VJEPA2ForPretraining(VJEPA2EncoderHolder):
             output = vjepa2_1_forward(self, pixel_values_videos, context_mask, target_mask, mask_index,
                                       loss_exp, kwargs.get("global_step"), kwargs.get("objective"), output_predictions)
             return output if return_dict else output.to_tuple()
-        if isinstance(context_mask, torch.Tensor):
-            context_mask = [context_mask]
-        if isinstance(target_mask, torch.Tensor):
-            target_mask = [target_mask]
-        context_mask, target_mask = list(context_mask), list(target_mask)
-        if not context_mask or len(context_mask) != len(target_mask):
-            raise ValueError(
-                "`context_mask` and `target_mask` must be non-empty lists with one index tensor [batch, K] per mask "
-                f"configuration, got {len(context_mask)} and {len(target_mask)} entries"
-            )
+        context_mask, target_mask = _mask_lists(context_mask, target_mask)
         if loss_exp <= 0:
             raise ValueError(f"`loss_exp` must be > 0, got {loss_exp}")
-        grid = self.get_grid(pixel_values_videos)
+        output = self._masked_prediction_loss(
+            pixel_values_videos, context_mask, target_mask, mask_index, loss_exp, output_predictions
+        )
+        return output if return_dict else output.to_tuple()
 
+    def _masked_prediction_loss(
+        self,
+        pixel_values_videos: torch.Tensor,
+        context_mask: list[torch.Tensor],
+        target_mask: list[torch.Tensor],
+        mask_index: int,
+        loss_exp: float,
+        output_predictions: bool,
+    ) -> VJEPA2PretrainingOutput:
+        """The V-JEPA 2 step: encode each context, predict its targets, L1 (`loss_exp`) against the target encoder."""
+        grid = self.get_grid(pixel_values_videos)
         targets_full = self.compute_targets(pixel_values_videos)  # (B, N, D), no grad
         losses, predictions, targets, context_stds = [], [], [], []
         for context, target in zip(context_mask, target_mask):
@@ -216,7 +238,6 @@ class VJEPA2ForPretraining(VJEPA2EncoderHolder):
             targets.append(target_states)
             context_stds.append(_token_std(context_states))
         mask_losses = torch.stack([loss.float() for loss in losses])
-        loss = mask_losses.mean()
 
         with torch.no_grad():
             target_std = _token_std(targets_full)
@@ -225,8 +246,8 @@ class VJEPA2ForPretraining(VJEPA2EncoderHolder):
             target_clip_std = clip_means.std(dim=0).mean() if clip_means.shape[0] > 1 else clip_means.new_zeros(())
             context_std = torch.stack(context_stds).mean()
 
-        output = VJEPA2PretrainingOutput(
-            loss=loss,
+        return VJEPA2PretrainingOutput(
+            loss=mask_losses.mean(),
             mask_losses=mask_losses.detach(),
             target_std=target_std,
             prediction_std=prediction_std,
@@ -235,7 +256,6 @@ class VJEPA2ForPretraining(VJEPA2EncoderHolder):
             predictions=tuple(predictions) if output_predictions else None,
             targets=tuple(targets) if output_predictions else None,
         )
-        return output if return_dict else output.to_tuple()
 
     # -- exchange with VJEPA2Model ----------------------------------------------------------------------------
     @classmethod

@@ -292,6 +292,49 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
         mask3 = mask.unsqueeze(-1).expand_as(inputs_embeds)
         return inputs_embeds.masked_scatter(mask3, features.to(inputs_embeds.device, inputs_embeds.dtype))
 
+    def _merge_visual_features(
+        self,
+        input_ids: torch.LongTensor | None,
+        inputs_embeds: torch.FloatTensor,
+        cache: Any | None,
+        pixel_values_videos: torch.FloatTensor | None,
+        pixel_values: torch.FloatTensor | None,
+        video_features: torch.FloatTensor | None,
+    ) -> tuple[torch.FloatTensor, torch.FloatTensor | None, torch.FloatTensor | None]:
+        """Check the context length, encode the videos / images and scatter their features into `inputs_embeds`
+        at the placeholder tokens. Returns `(inputs_embeds, video_features, image_features)`."""
+        past_len = 0
+        if cache is not None and hasattr(cache, "get_seq_length"):
+            past_len = int(cache.get_seq_length())
+        max_len = getattr(self.config.text_config, "max_position_embeddings", None)
+        if max_len is not None and past_len + inputs_embeds.shape[1] > max_len:
+            raise ValueError(
+                f"the sequence has {past_len + inputs_embeds.shape[1]} tokens (visual tokens included), more than the "
+                f"language model's context length {max_len} (`text_config.max_position_embeddings`); sample fewer "
+                f"frames (`num_frames`) or use a pooling projector"
+            )
+
+        if pixel_values_videos is not None:
+            video_features = self.get_video_features(pixel_values_videos)
+        if video_features is not None:
+            inputs_embeds = self._scatter(input_ids, inputs_embeds, video_features, self.config.video_token_id, "video")
+        elif input_ids is not None and past_len == 0 and self.config.video_token_id is not None:
+            n = int((input_ids == self.config.video_token_id).sum())
+            if n:
+                raise ValueError(
+                    f"`input_ids` has {n} video placeholder tokens but no `pixel_values_videos` were given"
+                )
+        image_features = None
+        if pixel_values is not None:
+            image_features = self.get_image_features(pixel_values)
+            inputs_embeds = self._scatter(input_ids, inputs_embeds, image_features, self.config.image_token_id, "image")
+        elif input_ids is not None and past_len == 0 and self.config.image_token_id is not None:
+            n = int((input_ids == self.config.image_token_id).sum())
+            if n:
+                raise ValueError(f"`input_ids` has {n} image placeholder tokens but no `pixel_values` were given")
+
+        return inputs_embeds, video_features, image_features
+
     # ------------------------------------------------------------------ forward
     def forward(
         self,
@@ -334,36 +377,9 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
 
-        past_len = 0
-        if cache is not None and hasattr(cache, "get_seq_length"):
-            past_len = int(cache.get_seq_length())
-        max_len = getattr(self.config.text_config, "max_position_embeddings", None)
-        if max_len is not None and past_len + inputs_embeds.shape[1] > max_len:
-            raise ValueError(
-                f"the sequence has {past_len + inputs_embeds.shape[1]} tokens (visual tokens included), more than the "
-                f"language model's context length {max_len} (`text_config.max_position_embeddings`); sample fewer "
-                f"frames (`num_frames`) or use a pooling projector"
-            )
-
-        if pixel_values_videos is not None:
-            video_features = self.get_video_features(pixel_values_videos)
-        if video_features is not None:
-            inputs_embeds = self._scatter(input_ids, inputs_embeds, video_features, self.config.video_token_id, "video")
-        elif input_ids is not None and past_len == 0 and self.config.video_token_id is not None:
-            n = int((input_ids == self.config.video_token_id).sum())
-            if n:
-                raise ValueError(
-                    f"`input_ids` has {n} video placeholder tokens but no `pixel_values_videos` were given"
-                )
-        image_features = None
-        if pixel_values is not None:
-            image_features = self.get_image_features(pixel_values)
-            inputs_embeds = self._scatter(input_ids, inputs_embeds, image_features, self.config.image_token_id, "image")
-        elif input_ids is not None and past_len == 0 and self.config.image_token_id is not None:
-            n = int((input_ids == self.config.image_token_id).sum())
-            if n:
-                raise ValueError(f"`input_ids` has {n} image placeholder tokens but no `pixel_values` were given")
-
+        inputs_embeds, video_features, image_features = self._merge_visual_features(
+            input_ids, inputs_embeds, cache, pixel_values_videos, pixel_values, video_features
+        )
         if labels is not None and input_ids is not None:
             placeholder = torch.zeros_like(labels, dtype=torch.bool)
             for tid in (self.config.video_token_id, self.config.image_token_id):

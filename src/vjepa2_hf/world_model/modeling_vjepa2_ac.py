@@ -15,14 +15,13 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput, logging
 
-from ..encoder.modeling_vjepa2 import VJEPA2DropPath, VJEPA2MLP
-from ..encoder.rope import apply_rope, rope_cos_sin
+from ..encoder.modeling_blocks import VJEPA2Layer, VJEPA2RopeAttention
+from ..encoder.rope import rope_cos_sin
 from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2_ac import VJEPA2ACConfig
 
@@ -124,97 +123,21 @@ class VJEPA2ACPredictorOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
-class VJEPA2ACAttention(nn.Module):
-    """Fused-qkv multi-head attention with 3-D RoPE on queries and keys (official `ACRoPEAttention`).
-
-    The official module runs the shared `qkv` projection separately on each conditioning-token slot and rotates
-    only the temporal slice of their queries/keys. Here all tokens go through `qkv` together and conditioning
-    tokens carry positions ``(t, 0, 0)``: a zero angle is an exact identity on the row/column slices, so the result
-    is the same computation.
-    """
-
-    def __init__(self, config: VJEPA2ACConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.num_heads = config.pred_num_attention_heads
-        self.head_dim = config.head_dim
-        width = config.pred_hidden_size
-        self.qkv = nn.Linear(width, 3 * width, bias=config.qkv_bias)
-        self.proj = nn.Linear(width, width)
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        cos: torch.Tensor,
-        sin: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        cache: VJEPA2ACCache | None = None,
-        layer_idx: int = 0,
-        output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """
-        Args:
-            hidden_states: `(B, L, C)` tokens of the new frames.
-            cos, sin: RoPE tables `(1, 1, L, head_dim)` for those tokens.
-            attention_mask: boolean `(L, L_past + L)`, True where attention is allowed; `None` for full attention.
-            cache: cache to read past keys/values from and append the new ones to.
-            output_attentions: also return the attention weights `(B, h, L, L_past + L)`; they exist only in the
-                eager computation, which then runs whatever `attn_implementation` says.
-
-        Returns:
-            `(output (B, L, C), weights or None)`.
-        """
-        batch_size, seq_len, width = hidden_states.shape
-        qkv = self.qkv(hidden_states).view(batch_size, seq_len, 3, self.num_heads, self.head_dim)
-        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, h, L, hd)
-        query = apply_rope(query, cos, sin)
-        key = apply_rope(key, cos, sin)
-        if cache is not None:
-            key, value = cache.update(layer_idx, key, value)
-        weights = None
-        if output_attentions or self.config._attn_implementation == "eager":
-            scores = torch.matmul(query, key.transpose(-1, -2)) * self.head_dim**-0.5
-            if attention_mask is not None:
-                scores = scores.masked_fill(~attention_mask, float("-inf"))
-            weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-            out = torch.matmul(weights, value)
-        else:
-            out = F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask)
-        out = out.transpose(1, 2).reshape(batch_size, seq_len, width)
-        return self.proj(out), (weights if output_attentions else None)
+# the AC predictor's attention is the shared RoPE attention (official `ACRoPEAttention`). The official module runs
+# the shared `qkv` projection separately on each conditioning-token slot and rotates only the temporal slice of
+# their queries/keys; here all tokens go through `qkv` together and conditioning tokens carry positions `(t, 0, 0)`:
+# a zero angle is an exact identity on the row/column slices, so the result is the same computation.
+VJEPA2ACAttention = VJEPA2RopeAttention
 
 
-class VJEPA2ACLayer(nn.Module):
-    """Pre-norm transformer block (official `ACBlock`)."""
+class VJEPA2ACLayer(VJEPA2Layer):
+    """The shared pre-norm block with the AC predictor's sizes (official `ACBlock`)."""
 
     def __init__(self, config: VJEPA2ACConfig, layer_idx: int, drop_path: float = 0.0) -> None:
-        super().__init__()
-        self.layer_idx = layer_idx
         width = config.pred_hidden_size
-        self.norm1 = nn.LayerNorm(width, eps=config.layer_norm_eps)
-        self.attention = VJEPA2ACAttention(config)
-        self.drop_path = VJEPA2DropPath(drop_path)
-        self.norm2 = nn.LayerNorm(width, eps=config.layer_norm_eps)
-        self.mlp = VJEPA2MLP(width, config.intermediate_size / width)
-        # official `_rescale_blocks`: these two weights are divided by sqrt(2 * (layer_idx + 1)) at initialisation
-        self.attention.proj._ac_rescale_layer = layer_idx + 1
-        self.mlp.fc2._ac_rescale_layer = layer_idx + 1
-
-    def forward(
-        self,
-        hidden_states: torch.Tensor,
-        cos: torch.Tensor,
-        sin: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        cache: VJEPA2ACCache | None = None,
-        output_attentions: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        attn, weights = self.attention(
-            self.norm1(hidden_states), cos, sin, attention_mask, cache, self.layer_idx, output_attentions
+        super().__init__(
+            config, width, config.pred_num_attention_heads, config.intermediate_size / width, drop_path, layer_idx
         )
-        hidden_states = hidden_states + self.drop_path(attn)
-        hidden_states = hidden_states + self.drop_path(self.mlp(self.norm2(hidden_states)))
-        return hidden_states, weights
 
 
 def _frame_causal_mask(past_frames: int, num_frames: int, per_frame: int, device: torch.device) -> torch.Tensor:
@@ -235,7 +158,7 @@ class VJEPA2ACPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
 
     @classmethod
     def _can_set_attn_implementation(cls) -> bool:
-        return True  # attention reads `config._attn_implementation` at every call (sdpa or eager)
+        return True  # the shared block reads `config._attn_implementation` at every call (any registered kernel)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -245,7 +168,7 @@ class VJEPA2ACPreTrainedModel(StrictLoadingMixin, PreTrainedModel):
         if isinstance(module, nn.Linear):
             fresh = not getattr(module.weight, "_is_hf_initialized", False)
             init.trunc_normal_(module.weight, std=std, a=-2.0, b=2.0)
-            layer_id = getattr(module, "_ac_rescale_layer", None)
+            layer_id = getattr(module, "residual_depth", None)  # set by VJEPA2Layer
             if fresh and layer_id is not None:
                 module.weight.div_(math.sqrt(2.0 * layer_id))
             if module.bias is not None:

@@ -155,6 +155,50 @@ def _momentum(value, num: int, name: str, dtype, device) -> tuple[torch.Tensor, 
     return (1.0 - t).to(dtype), t.to(dtype)
 
 
+def _check_cem_sizes(
+    free_dims: Sequence[int] | None, action_dim: int, horizon: int, num_samples: int, iterations: int, topk: int
+) -> list[int]:
+    """The free action dims of `cem`, after checking them and the CEM sizes (`ValueError` naming the argument)."""
+    free = list(range(action_dim)) if free_dims is None else [int(d) for d in free_dims]
+    if not free or len(set(free)) != len(free) or min(free) < 0 or max(free) >= action_dim:
+        raise ValueError(f"`free_dims` must be distinct indices in [0, {action_dim}), got {free_dims}")
+    for name, value in (("horizon", horizon), ("num_samples", num_samples), ("iterations", iterations)):
+        if value < 1:
+            raise ValueError(f"`{name}` must be at least 1, got {value}")
+    if not 1 <= topk <= num_samples:
+        raise ValueError(f"`topk` must be in [1, num_samples={num_samples}], got {topk}")
+    return free
+
+
+def _sample_candidates(
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    num_samples: int,
+    action_dim: int,
+    free_idx: torch.Tensor,
+    fixed_value: float,
+    constraint: ActionConstraint | None,
+    sample_hook: SampleHook | None,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """One CEM draw: `(num_samples, horizon, action_dim)` candidates from the per-step `(horizon, F)` mean / std."""
+    device, dtype = mean.device, mean.dtype
+    nf = mean.shape[-1]
+    steps = []
+    for h in range(mean.shape[0]):
+        noise = torch.randn(num_samples, nf, device=device, generator=generator)
+        sample = noise * std[h] + mean[h]
+        if constraint is not None:
+            sample = constraint(sample)
+        full = torch.full((num_samples, action_dim), fixed_value, dtype=dtype, device=device)
+        full[:, free_idx] = sample
+        if sample_hook is not None:
+            full = sample_hook(full, h)
+        steps.append(full)
+    candidates = torch.stack(steps, dim=1)  # (S, H, A)
+    return candidates
+
+
 def cem(
     rollout_fn: RolloutFn,
     goal: torch.Tensor,
@@ -204,22 +248,13 @@ def cem(
     Returns:
         [`CEMOutput`].
     """
-    free = list(range(action_dim)) if free_dims is None else [int(d) for d in free_dims]
-    if not free or len(set(free)) != len(free) or min(free) < 0 or max(free) >= action_dim:
-        raise ValueError(f"`free_dims` must be distinct indices in [0, {action_dim}), got {free_dims}")
-    for name, value in (("horizon", horizon), ("num_samples", num_samples), ("iterations", iterations)):
-        if value < 1:
-            raise ValueError(f"`{name}` must be at least 1, got {value}")
-    if not 1 <= topk <= num_samples:
-        raise ValueError(f"`topk` must be in [1, num_samples={num_samples}], got {topk}")
-    if device is None:
-        device = goal.device
+    free = _check_cem_sizes(free_dims, action_dim, horizon, num_samples, iterations, topk)
+    device = goal.device if device is None else device
     dtype = torch.float32  # CEM statistics stay float32; `rollout_fn` casts candidates to the model's dtype
-    if goal.is_floating_point() and goal.dtype != dtype:
-        goal = goal.float()  # once per plan, not per iteration
+    goal = goal.float() if goal.is_floating_point() else goal  # once per plan, not per iteration
     nf = len(free)
-    mean = torch.as_tensor(init_mean, dtype=dtype, device=device).expand(horizon, nf).clone()
-    std = torch.as_tensor(init_std, dtype=dtype, device=device).expand(horizon, nf).clone()
+    mean, std = (torch.as_tensor(v, dtype=dtype, device=device).expand(horizon, nf).clone()
+                 for v in (init_mean, init_std))
     keep_mean, mm = _momentum(momentum_mean, nf, "momentum_mean", dtype, device)
     keep_std, ms = _momentum(momentum_std, nf, "momentum_std", dtype, device)
     free_idx = torch.as_tensor(free, device=device)
@@ -227,18 +262,9 @@ def cem(
     energies: list[float] = []
     best = None
     for _ in range(iterations):
-        steps = []
-        for h in range(horizon):
-            noise = torch.randn(num_samples, nf, device=device, generator=generator)
-            sample = noise * std[h] + mean[h]
-            if constraint is not None:
-                sample = constraint(sample)
-            full = torch.full((num_samples, action_dim), fixed_value, dtype=dtype, device=device)
-            full[:, free_idx] = sample
-            if sample_hook is not None:
-                full = sample_hook(full, h)
-            steps.append(full)
-        candidates = torch.stack(steps, dim=1)  # (S, H, A)
+        candidates = _sample_candidates(
+            mean, std, num_samples, action_dim, free_idx, fixed_value, constraint, sample_hook, generator
+        )
         final = rollout_fn(candidates)
         energy = energy_fn(final, goal).float()
         if energy.shape != (num_samples,):
