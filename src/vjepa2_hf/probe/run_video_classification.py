@@ -374,19 +374,10 @@ def build_probe_model(model_args: ModelArguments, id2label: dict[int, str], num_
 
 
 def _apply_lora(model: VJEPA2ForVideoClassification, model_args: ModelArguments):
-    from peft import LoraConfig, get_peft_model
+    from ..lora_utils import apply_lora
 
-    lora = LoraConfig(
-        r=model_args.lora_rank,
-        lora_alpha=model_args.lora_alpha,
-        lora_dropout=model_args.lora_dropout,
-        target_modules=LORA_TARGET_MODULES,
-        modules_to_save=["pooler", "classifier"],
-    )
-    peft_model = get_peft_model(model, lora)
-    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
-    logger.info(f"LoRA rank {model_args.lora_rank}: {trainable / 1e6:.3f}M trainable parameters")
-    return peft_model
+    return apply_lora(model, model_args.lora_rank, model_args.lora_alpha, model_args.lora_dropout,
+                      LORA_TARGET_MODULES, modules_to_save=["pooler", "classifier"])
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -212,17 +212,10 @@ def _unwrap(model: Any) -> VJEPA2VLMForConditionalGeneration:
 
 def add_lora(model: VJEPA2VLMForConditionalGeneration, stage: StageConfig):
     """Wrap the model with PEFT LoRA on the LLM (the projector is fully trained and saved via `modules_to_save`)."""
-    from peft import LoraConfig, get_peft_model
+    from ..lora_utils import apply_lora
 
-    lora = LoraConfig(
-        r=stage.lora_r,
-        lora_alpha=stage.lora_alpha,
-        lora_dropout=stage.lora_dropout,
-        target_modules=stage.lora_target_modules,
-        modules_to_save=["multi_modal_projector"],
-        task_type="CAUSAL_LM",
-    )
-    return get_peft_model(model, lora)
+    return apply_lora(model, stage.lora_r, stage.lora_alpha, stage.lora_dropout, stage.lora_target_modules,
+                      modules_to_save=["multi_modal_projector"], task_type="CAUSAL_LM")
 
 
 def count_trainable(model: Any) -> tuple[int, int]:
