@@ -223,3 +223,15 @@ def test_the_checker_catches_each_rule(module, is_package, source, expected):
 def test_allowed_imports_pass(module, source):
     is_package = (ROOT / Path(*module.split(".")[1:]) / "__init__.py").is_file()
     assert violations(module, imported_modules(source, module, is_package)) == []
+
+
+def test_modeling_never_imports_conversion_tooling():
+    """transformers' rule: a `modeling_*` module imports no `convert_*` module (strict-loading checks live in
+    `strict_loading`, which both use)."""
+    offenders = []
+    for path in sorted(ROOT.rglob("modeling_*.py")):
+        module = _module_name(path, ROOT)
+        for target, line in imported_modules(path.read_text(encoding="utf-8"), module, False):
+            if target.rpartition(".")[2].startswith("convert_"):
+                offenders.append(f"{module}:{line} imports {target}")
+    assert offenders == []

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from typing import Any
+
+import torch
 
 from .checkpoint_files import check_model_folder
 
@@ -52,3 +55,29 @@ class StrictLoadingMixin:
                 lines.append("Pass strict=False to load anyway (missing weights are then randomly initialised).")
                 raise ValueError("\n".join(lines))
         return (model, info) if want_info else model
+
+
+def check_state_dict(
+    model: torch.nn.Module | Mapping[str, torch.Tensor], state_dict: Mapping[str, torch.Tensor], source: str
+) -> None:
+    """Raise a `ValueError` listing missing keys, unexpected keys and shape mismatches against `model` (a module, or
+    the expected state dict itself, e.g. the part of a model that is loaded)."""
+    expected = model.state_dict() if isinstance(model, torch.nn.Module) else model
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong = [
+        f"{key}: expected {tuple(expected[key].shape)}, got {tuple(state_dict[key].shape)}"
+        for key in sorted(set(expected) & set(state_dict))
+        if tuple(expected[key].shape) != tuple(state_dict[key].shape)
+    ]
+    if missing or unexpected or wrong:
+        lines = [f"checkpoint {source} does not match the model:"]
+        if missing:
+            lines.append(f"  missing keys ({len(missing)}): {missing[:20]}{' ...' if len(missing) > 20 else ''}")
+        if unexpected:
+            lines.append(
+                f"  unexpected keys ({len(unexpected)}): {unexpected[:20]}{' ...' if len(unexpected) > 20 else ''}"
+            )
+        if wrong:
+            lines.append(f"  wrong shapes ({len(wrong)}): {wrong[:20]}")
+        raise ValueError("\n".join(lines))

@@ -23,6 +23,7 @@ import torch
 from transformers.conversion_mapping import register_checkpoint_conversion_mapping
 from transformers.core_model_loading import Concatenate, WeightConverter
 
+from ..strict_loading import check_state_dict
 from .configuration_vjepa2 import VJEPA2Config
 
 _QKV = ("query", "key", "value")
@@ -241,37 +242,6 @@ def internal_to_official(state_dict: Mapping[str, torch.Tensor]) -> dict[str, di
         else:
             raise ValueError(f"unexpected key for the official layout: {key!r}")
     return {"encoder": encoder, "predictor": predictor}
-
-
-# --------------------------------------------------------------------------------------------------------------
-# strict loading
-# --------------------------------------------------------------------------------------------------------------
-
-
-def check_state_dict(
-    model: torch.nn.Module | Mapping[str, torch.Tensor], state_dict: Mapping[str, torch.Tensor], source: str
-) -> None:
-    """Raise a `ValueError` listing missing keys, unexpected keys and shape mismatches against `model` (a module, or
-    the expected state dict itself, e.g. the part of a model that is loaded)."""
-    expected = model.state_dict() if isinstance(model, torch.nn.Module) else model
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    wrong = [
-        f"{key}: expected {tuple(expected[key].shape)}, got {tuple(state_dict[key].shape)}"
-        for key in sorted(set(expected) & set(state_dict))
-        if tuple(expected[key].shape) != tuple(state_dict[key].shape)
-    ]
-    if missing or unexpected or wrong:
-        lines = [f"checkpoint {source} does not match the model:"]
-        if missing:
-            lines.append(f"  missing keys ({len(missing)}): {missing[:20]}{' ...' if len(missing) > 20 else ''}")
-        if unexpected:
-            lines.append(
-                f"  unexpected keys ({len(unexpected)}): {unexpected[:20]}{' ...' if len(unexpected) > 20 else ''}"
-            )
-        if wrong:
-            lines.append(f"  wrong shapes ({len(wrong)}): {wrong[:20]}")
-        raise ValueError("\n".join(lines))
 
 
 def load_official_file(path: str | os.PathLike) -> dict:

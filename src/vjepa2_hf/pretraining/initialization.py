@@ -91,7 +91,7 @@ def _from_trainer_checkpoint(
 ) -> tuple[VJEPA2ForPretraining, OptimizerStateLoader | None]:
     from safetensors.torch import load_file
 
-    from ..encoder.convert_vjepa2_checkpoint import check_state_dict
+    from ..strict_loading import check_state_dict
     from ..training.checkpointing import verify_checkpoint
 
     manifest = verify_checkpoint(directory)

@@ -43,7 +43,7 @@ from transformers.loss.loss_utils import ForSequenceClassificationLoss
 from transformers.utils import ModelOutput, logging
 
 from ..encoder.configuration_vjepa2 import VJEPA2Config
-from ..encoder.convert_vjepa2_checkpoint import check_state_dict
+from ..strict_loading import check_state_dict
 from ..encoder.modeling_vjepa2 import VJEPA2Model, VJEPA2PreTrainedModel
 from .attentive_pooler import VJEPA2AttentivePooler
 
