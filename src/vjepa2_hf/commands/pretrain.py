@@ -35,14 +35,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.output_dir:
         overrides.append(f"run.output_dir={args.output_dir}")
-    try:
+    try:  # a bad config or input is the command line's one-line error (exit 2); a failed run exits 1
         result = pretrain(args.config, resume=args.resume, overrides=overrides)
     except (NonFiniteLossError, CorruptCheckpointError) as error:
         print(f"vjepa2-hf pretrain: error: {error}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as error:  # bad config or input: the message says what and where
-        print(f"vjepa2-hf pretrain: error: {error}", file=sys.stderr)
-        return 2
     if result.stopped:
         print(f"stopped early ({result.stopped}) at step {result.step}; last checkpoint {result.last_checkpoint}")
         return 2
