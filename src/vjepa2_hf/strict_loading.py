@@ -54,7 +54,18 @@ class StrictLoadingMixin:
                         lines.append(f"  {label} ({len(values)}): {values[:20]}{' ...' if len(values) > 20 else ''}")
                 lines.append("Pass strict=False to load anyway (missing weights are then randomly initialised).")
                 raise ValueError("\n".join(lines))
+        align_cpu_storage(model)
         return (model, info) if want_info else model
+
+
+def align_cpu_storage(model: torch.nn.Module, alignment: int = 64) -> None:
+    """Copy weights that lie at unaligned addresses (safetensors memory-maps them at the file's offsets) into fresh,
+    aligned memory, one tensor at a time. The CPU matmul kernels take other code paths on unaligned data, which
+    changes outputs in the last bit: aligned, a loaded model reproduces the saved one exactly."""
+    with torch.no_grad():
+        for tensor in (*model.parameters(), *model.buffers()):
+            if tensor.device.type == "cpu" and tensor.numel() and tensor.data_ptr() % alignment:
+                tensor.data = tensor.data.clone()
 
 
 def check_state_dict(

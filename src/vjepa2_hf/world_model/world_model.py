@@ -53,16 +53,6 @@ def _part_attention(attn_implementation: str | dict[str, str] | None) -> dict[st
     return {name: by_part.get(name) for name in WORLD_MODEL_PARTS}
 
 
-def _align_storage(model: nn.Module, alignment: int = 64) -> None:
-    """Copy weights that lie at unaligned addresses (safetensors memory-maps them at the file's offsets) into fresh,
-    aligned memory, one tensor at a time. The CPU matmul kernels take other code paths on unaligned data, which
-    changes rollouts in the last bit: aligned, a loaded model reproduces the saved one exactly."""
-    with torch.no_grad():
-        for tensor in (*model.parameters(), *model.buffers()):
-            if tensor.device.type == "cpu" and tensor.numel() and tensor.data_ptr() % alignment:
-                tensor.data = tensor.data.clone()
-
-
 @dataclass
 class VJEPA2WorldModelOutput(ModelOutput):
     """Training output of [`VJEPA2WorldModel`].
@@ -328,7 +318,6 @@ class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
                 model.set_state_update(state_update)
             if processor is not None:
                 model.processor, model.config.frame_processor = processor, processor.to_dict()
-        _align_storage(model)
         model.encoder.requires_grad_(False)  # loading replaced the parameters built frozen in `__init__`
         model.eval()
         return model if info is None else (model, info)
