@@ -237,3 +237,19 @@ def test_out_of_range_and_empty_indices(video_dir):
         read_video(path, [-1])
     with pytest.raises(ValueError, match="empty"):
         read_video(path, [])
+
+
+def test_encoder_options_reach_the_encoder(tmp_path):
+    """`crf` and the caller's options are applied: x264 at crf 0 keeps (nearly) every value, crf 45 does not, and
+    two encodings of the same frames are the same bytes (a dropped `stream.options` once made both silently use
+    x264's defaults, lossy and multi-threaded, so seeded datasets differed between runs)."""
+    rng = np.random.default_rng(0)
+    gray = (rng.random((8, 16, 16)) * 255).astype(np.uint8).repeat(2, axis=1).repeat(2, axis=2)
+    frames = np.repeat(gray[..., None], 3, axis=-1)  # grey 2x2 blocks: yuv420p chroma subsampling loses nothing
+    lossless = read_video(write_video(tmp_path / "q0.mp4", frames, crf=0))
+    coarse = read_video(write_video(tmp_path / "q45.mp4", frames, crf=45))
+    err0 = np.abs(lossless.astype(int) - frames).mean()
+    err45 = np.abs(coarse.astype(int) - frames).mean()
+    assert err0 < 0.5 * err45, (err0, err45)
+    write_video(tmp_path / "again.mp4", frames, crf=0)
+    assert (tmp_path / "again.mp4").read_bytes() == (tmp_path / "q0.mp4").read_bytes()

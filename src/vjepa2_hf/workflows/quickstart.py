@@ -442,10 +442,10 @@ def _frozen_protocols(settings: QuickstartSettings, folders: dict[str, Path], at
         summaries = evaluate_frozen_features(
             train_x, train_y, eval_x, eval_y, protocols=("knn", "linear_mean", "linear_mean_std", "low_shot"),
             seeds=(settings.seed, settings.seed + 1, settings.seed + 2), k=min(20, len(train_y)), shots=shots)
-        row = {p: {"accuracy": r.accuracy, "se_seeds": r.se_seeds, "se_clips": r.se_clips}
-               for p, r in summaries.items()}
+        row = {p: {"accuracy": r.accuracy, "se_seeds": r.se_seeds, "se_clips": r.se_clips,
+                   "accuracies": r.accuracies} for p, r in summaries.items()}
         accuracy = attentive[name]["eval_accuracy"]
-        row["attentive"] = {"accuracy": accuracy, "se_seeds": float("nan"),
+        row["attentive"] = {"accuracy": accuracy, "se_seeds": float("nan"), "accuracies": [accuracy],
                             "se_clips": binomial_standard_error(accuracy, max(num_eval, 1))}
         row["low_shot"]["shots"] = shots
         table[name] = row
