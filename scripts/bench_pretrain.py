@@ -339,6 +339,8 @@ def main(argv=None) -> int:
     parser.add_argument("--layers", type=int, default=None, help="with --vs-official: keep this many encoder blocks")
     parser.add_argument("--profile", action="store_true", help="with --vs-official: per-operator profiles")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.vs_official:
         print(f"ours vs official step: {args.preset}, {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
               f"official masks, cpu x {torch.get_num_threads()} ({torch.backends.cpu.get_cpu_capability()})")
@@ -348,8 +350,6 @@ def main(argv=None) -> int:
                 json.dump(out, f, indent=2, default=str)
         return 0
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.matmul_size is None:
         args.matmul_size = 8192 if device.type == "cuda" else 2048
     if device.type == "cuda":

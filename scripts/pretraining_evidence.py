@@ -23,7 +23,7 @@ import torch
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="pretraining_evidence_out")
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=8000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--random-seeds", type=int, nargs="+", default=[100, 101, 102])
     parser.add_argument("--size", type=int, default=32)

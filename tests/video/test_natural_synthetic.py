@@ -62,3 +62,36 @@ def test_labels_balanced_and_errors():
         sample_natural_spec(np.random.default_rng(0), "colour", 8, 32)
     with pytest.raises(ValueError, match="split must be one of"):
         sample_natural_spec(np.random.default_rng(0), "count", 8, 32, split="test")
+
+
+@pytest.mark.parametrize("task", ["camera", "object_direction", "relative", "speed", "count"])
+def test_a_given_label_is_kept(task):
+    n = num_natural_classes(task)
+    for label in range(n):
+        spec = sample_natural_spec(np.random.default_rng(label), task, 4, 32, "heldout", label=label)
+        assert spec.label == label
+    with pytest.raises(ValueError, match="label"):
+        sample_natural_spec(np.random.default_rng(0), task, 4, 32, "heldout", label=n)
+
+
+def test_photograph_video_dataset(tmp_path):
+    import json
+
+    from vjepa2_hf.video.decoding import read_video
+    from vjepa2_hf.video.synthetic import generate_motion_dataset
+
+    out = generate_motion_dataset(tmp_path / "d", 24, num_frames=6, size=32, task="camera", content="photographs")
+    rows = [json.loads(line) for line in open(f"{out}/metadata.jsonl")]
+    assert sorted(r["label"] for r in rows) == sorted(list(range(12)) * 2)  # balanced
+    for r in rows:
+        spec = sample_natural_spec(np.random.default_rng([0, r["index"]]), "camera", 6, 32, "heldout", label=r["label"])
+        assert r["background"] == spec.background in PHOTO_SPLITS["heldout"]
+        assert r["path"].split("/")[1] == f"{r['label']:02d}_{r['label_name']}"
+    frames = read_video(f"{out}/{rows[0]['path']}")
+    spec = sample_natural_spec(np.random.default_rng([0, 0]), "camera", 6, 32, "heldout", label=rows[0]["label"])
+    assert frames.shape == (6, 32, 32, 3)
+    assert np.abs(frames.astype(float) - render_natural_clip(spec)).mean() < 6  # H.264 at crf 18
+    with pytest.raises(ValueError, match="content"):
+        generate_motion_dataset(tmp_path / "e", 4, content="paintings")
+    with pytest.raises(ValueError, match="task"):
+        generate_motion_dataset(tmp_path / "e", 4, task="direction", content="photographs")

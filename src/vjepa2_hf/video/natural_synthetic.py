@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +39,7 @@ __all__ = [
     "sample_natural_spec",
     "render_natural_clip",
     "num_natural_classes",
+    "natural_class_names",
 ]
 
 NATURAL_TASKS = ("camera", "object_direction", "relative", "speed", "count", "mixed")
@@ -121,10 +122,26 @@ class NaturalSpec:
     view_offset: tuple[int, int] = (0, 0)  # window centre offset in the photograph at frame 0
     objects: list[_Object] = field(default_factory=list)
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 def num_natural_classes(task: str) -> int:
     """Number of labels of ``task``."""
     return {"camera": 12, "object_direction": 8, "relative": 3, "speed": 3, "count": 4, "mixed": 5}[task]
+
+
+def natural_class_names(task: str) -> list[str]:
+    """Names of the labels of ``task`` (directions as in `synthetic.DIRECTION_NAMES`: 0 = right, counter-clockwise)."""
+    directions = ["right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right"]
+    return {
+        "camera": [f"pan-{d}" for d in directions] + ["zoom-in", "zoom-out", "rotate-cw", "rotate-ccw"],
+        "object_direction": directions,
+        "relative": ["with-scene", "with-camera", "against-scene"],
+        "speed": ["slow", "medium", "fast"],
+        "count": [f"{c}-object{'s' if c > 1 else ''}" for c in range(1, 5)],
+        "mixed": list(NATURAL_TASKS[:5]),
+    }[task]
 
 
 def _sample_object(rng: np.random.Generator, photos, size, velocity, num_frames) -> _Object:
@@ -149,14 +166,18 @@ def _pan(rng, size) -> tuple[int, tuple[float, float]]:
 
 
 def sample_natural_spec(rng: np.random.Generator, task: str, num_frames: int, size: int,
-                        split: str = "pretrain") -> NaturalSpec:
-    """A random clip of ``task`` whose photographs all come from ``split`` (`PHOTO_SPLITS`)."""
+                        split: str = "pretrain", label: int | None = None) -> NaturalSpec:
+    """A random clip of ``task`` whose photographs all come from ``split`` (`PHOTO_SPLITS`); ``label`` fixes the
+    class (drawn at random when None)."""
     if task not in NATURAL_TASKS:
         raise ValueError(f"task must be one of {NATURAL_TASKS}, got {task!r}")
     if split not in PHOTO_SPLITS:
         raise ValueError(f"split must be one of {tuple(PHOTO_SPLITS)}, got {split!r}")
+    if label is not None and not 0 <= label < num_natural_classes(task):
+        raise ValueError(f"`label` for task {task!r} must be in [0, {num_natural_classes(task)}), got {label}")
+    pick = (lambda n: int(rng.integers(n))) if label is None else (lambda n: int(label))
     if task == "mixed":
-        inner = NATURAL_TASKS[int(rng.integers(5))]
+        inner = NATURAL_TASKS[pick(5)]
         spec = sample_natural_spec(rng, inner, num_frames, size, split)
         spec.task, spec.label = "mixed", NATURAL_TASKS.index(inner)
         return spec
@@ -168,7 +189,7 @@ def sample_natural_spec(rng: np.random.Generator, task: str, num_frames: int, si
                                     int(rng.integers(-size // 4, size // 4 + 1))))
     scale = size / 32
     if task == "camera":
-        spec.label = int(rng.integers(12))
+        spec.label = pick(12)
         if spec.label < 8:
             spec.camera = "pan"
             direction = spec.label
@@ -177,8 +198,8 @@ def sample_natural_spec(rng: np.random.Generator, task: str, num_frames: int, si
         else:
             spec.camera = ("zoom_in", "zoom_out", "rotate_cw", "rotate_ccw")[spec.label - 8]
     elif task in ("object_direction", "speed"):
-        direction = int(rng.integers(8))
-        klass = int(rng.integers(3))
+        direction = pick(8) if task == "object_direction" else int(rng.integers(8))
+        klass = pick(3) if task == "speed" else int(rng.integers(3))
         speed = (_SPEEDS[klass] if task == "speed" else float(rng.uniform(1.5, 2.5))) * scale
         velocity = (_DIRECTIONS[direction][0] * speed, -_DIRECTIONS[direction][1] * speed)
         spec.label = direction if task == "object_direction" else klass
@@ -186,12 +207,12 @@ def sample_natural_spec(rng: np.random.Generator, task: str, num_frames: int, si
     elif task == "relative":
         _, pan = _pan(rng, size)
         spec.camera, spec.pan_velocity = "pan", pan
-        spec.label = int(rng.integers(3))
+        spec.label = pick(3)
         # the background moves by -pan in the frame: pinned to the scene, pinned to the camera, against the scene
         velocity = {0: (-pan[0], -pan[1]), 1: (0.0, 0.0), 2: (pan[0], pan[1])}[spec.label]
         spec.objects = [_sample_object(rng, others, size, velocity, num_frames)]
     else:  # count
-        spec.label = int(rng.integers(4))
+        spec.label = pick(4)
         for _ in range(spec.label + 1):
             _, velocity = _pan(rng, size)
             spec.objects.append(_sample_object(rng, others, size, velocity, num_frames))

@@ -90,6 +90,15 @@ def _num_classes(task: str) -> int:
     return {"direction": 8, "speed": 3, "count": MAX_COUNT, "anticipation": 8}[task]
 
 
+def _classes(task: str, content: str) -> tuple[int, list[str]]:
+    if content == "photographs":
+        from .natural_synthetic import natural_class_names
+
+        names = natural_class_names(task)
+        return len(names), names
+    return _num_classes(task), _class_names(task)
+
+
 def _class_names(task: str) -> list[str]:
     if task in ("direction", "anticipation"):
         return list(DIRECTION_NAMES)
@@ -388,8 +397,20 @@ def _split_assignment(labels: np.ndarray, held_out_fraction: float) -> np.ndarra
     return is_test
 
 
-def _check_dataset_arguments(task: str, num_videos: int, size: int, held_out_fraction: float) -> None:
-    if task not in TASKS:
+def _check_dataset_arguments(task: str, num_videos: int, size: int, held_out_fraction: float,
+                             content: str = "shapes") -> None:
+    if content not in ("shapes", "photographs"):
+        raise ValueError(f"`content` must be 'shapes' or 'photographs', got {content!r}")
+    if content == "photographs":
+        from .natural_synthetic import NATURAL_TASKS, natural_content_available
+
+        tasks = tuple(t for t in NATURAL_TASKS if t != "mixed")
+        if task not in tasks:
+            raise ValueError(f"`task` must be one of {tasks} with content='photographs', got {task!r}")
+        if not natural_content_available():
+            raise ValueError("content='photographs' needs the photographs of scikit-image: "
+                             "pip install 'vjepa2-hf[natural]'")
+    elif task not in TASKS:
         raise ValueError(f"`task` must be one of {TASKS}, got {task!r}")
     if num_videos < 1:
         raise ValueError(f"`num_videos` must be >= 1, got {num_videos}")
@@ -421,8 +442,7 @@ def _write_clips(out_dir: str, params: dict[str, Any], labels: np.ndarray, is_te
     num_videos = len(labels)
     for i in tqdm(range(num_videos), desc=f"synth {task}", disable=num_videos < 200, leave=False):
         rng = np.random.default_rng([seed, i])
-        spec = sample_motion_spec(rng, task=task, label=int(labels[i]), num_frames=num_frames, size=size)
-        frames = render_motion_clip(spec)
+        spec, frames = _render(params.get("content", "shapes"), rng, task, int(labels[i]), num_frames, size)
         split = "test" if is_test[i] else "train"
         rel = os.path.join(split, f"{spec.label:02d}_{names[spec.label]}", f"{i:05d}.mp4")
         write_video(os.path.join(out_dir, rel), frames, fps=params["fps"], crf=params["crf"])
@@ -431,6 +451,18 @@ def _write_clips(out_dir: str, params: dict[str, Any], labels: np.ndarray, is_te
         row.update({k: v for k, v in spec.to_dict().items() if k not in ("label",)})
         rows.append(row)
     return rows
+
+
+def _render(content: str, rng: np.random.Generator, task: str, label: int, num_frames: int, size: int):
+    """`(spec, frames)` of one clip: moving shapes, or (``"photographs"``) natural content over the held-out
+    photographs of `natural_synthetic.PHOTO_SPLITS` (never seen by the natural pretraining recipe)."""
+    if content == "photographs":
+        from .natural_synthetic import render_natural_clip, sample_natural_spec
+
+        spec = sample_natural_spec(rng, task, num_frames, size, split="heldout", label=label)
+        return spec, render_natural_clip(spec)
+    spec = sample_motion_spec(rng, task=task, label=label, num_frames=num_frames, size=size)
+    return spec, render_motion_clip(spec)
 
 
 def generate_motion_dataset(
@@ -445,8 +477,10 @@ def generate_motion_dataset(
     held_out_fraction: float = 0.25,
     crf: int = 18,
     overwrite: bool = True,
+    content: str = "shapes",
 ) -> str:
-    """Write a synthetic moving-shapes video dataset (real H.264 MP4 files) with a train / held-out split.
+    """Write a synthetic video dataset (real H.264 MP4 files) with a train / held-out split: moving shapes, or camera
+    and object motion over real photographs (``content="photographs"``).
 
     Args:
         out_dir: output folder (created).
@@ -462,11 +496,14 @@ def generate_motion_dataset(
         crf: H.264 quality (lower = closer to the rendered pixels).
         overwrite: when False and `out_dir/dataset_info.json` already describes the same parameters, return without
             regenerating.
+        content: `"shapes"` (this module's renderer) or `"photographs"` (`natural_synthetic`, over its held-out
+            photographs, with its tasks `"camera"` (12 classes), `"object_direction"` (8), `"relative"` (3),
+            `"speed"` (3), `"count"` (4); needs the `natural` extra).
 
     Returns:
         `out_dir` as a string. See the module docstring for the files written.
     """
-    _check_dataset_arguments(task, num_videos, size, held_out_fraction)
+    _check_dataset_arguments(task, num_videos, size, held_out_fraction, content)
     out_dir = os.path.abspath(os.fspath(out_dir))
     params = dict(
         num_videos=int(num_videos),
@@ -478,6 +515,7 @@ def generate_motion_dataset(
         held_out_fraction=float(held_out_fraction),
         crf=int(crf),
         generator_version=GENERATOR_VERSION,
+        content=content,
     )
     info_path = os.path.join(out_dir, "dataset_info.json")
     if not overwrite and os.path.isfile(info_path):
@@ -488,8 +526,7 @@ def generate_motion_dataset(
             return out_dir
     os.makedirs(out_dir, exist_ok=True)
 
-    n_cls = _num_classes(task)
-    names = _class_names(task)
+    n_cls, names = _classes(task, content)
     perm = np.random.default_rng([seed, 1_000_003]).permutation(num_videos)
     labels = perm % n_cls
     is_test = _split_assignment(labels, held_out_fraction)
