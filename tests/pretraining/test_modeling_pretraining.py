@@ -235,3 +235,33 @@ def test_continue_from_an_official_checkpoint_with_its_optimizer(tmp_path):
     with pytest.raises(ValueError, match="does not match the model"):
         build_pretraining_model(ModelArguments(preset="tiny", init_from=str(path),
                                                config_overrides={"num_hidden_layers": 3}))
+
+
+@pytest.mark.parametrize("implementation", ["sdpa", "eager"])
+def test_packed_context_encodings_equal_one_pass_per_mask(implementation):
+    """`forward_visible_sets` (both mask configurations in one packed pass, as the pretraining step runs them) gives
+    each set's features and the encoder's gradients of the one-pass-per-set official order (fp32, 1e-5)."""
+    from vjepa2_hf.pretraining import MultiBlockMaskCollator
+    from vjepa2_hf.pretraining.masking import OFFICIAL_MASK_CONFIGS
+
+    torch.manual_seed(0)
+    model = VJEPA2ForPretraining(VJEPA2Config.from_preset("tiny", attn_implementation=implementation))
+    batch = MultiBlockMaskCollator(OFFICIAL_MASK_CONFIGS, 8, 2, 0)([torch.randn(8, 3, 64, 64) for _ in range(2)])
+    masks = batch.context_masks
+    assert len({m.shape[1] for m in masks}) == 2  # sets of different sizes
+    weights = torch.randn(model.config.hidden_size)
+
+    def features_and_grads(fn):
+        model.zero_grad()
+        features = fn()
+        sum(((f * weights) ** 2).mean() for f in features).backward()
+        return [f.detach() for f in features], {n: p.grad.clone() for n, p in model.encoder.named_parameters()}
+
+    packed, packed_grads = features_and_grads(lambda: model.encoder.forward_visible_sets(batch.pixel_values_videos, masks))
+    single, single_grads = features_and_grads(
+        lambda: [model.encoder(batch.pixel_values_videos, visible_mask=m).last_hidden_state for m in masks])
+    for p, s, m in zip(packed, single, masks):
+        assert p.shape == (2, m.shape[1], model.config.hidden_size)
+        torch.testing.assert_close(p, s, atol=1e-5, rtol=1e-5)
+    for name, grad in single_grads.items():
+        torch.testing.assert_close(packed_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)

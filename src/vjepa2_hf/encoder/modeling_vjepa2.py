@@ -328,6 +328,46 @@ class VJEPA2Encoder(nn.Module):
             return self.norms_block[self.config.hierarchical_layers.index(layer)]
         return self.final_norm
 
+    def forward_visible_sets(
+        self, pixel_values_videos: torch.Tensor, visible_masks: Sequence[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """The final features of several visible-token sets of the same clips, in one pass.
+
+        Equal to ``[self(pixel_values_videos, visible_mask=m).last_hidden_state for m in visible_masks]`` (the
+        official encoder runs once per mask configuration), computed once: the sets are packed along the token axis
+        and attend only within themselves (a block-diagonal mask), so the patch embedding runs once, every linear
+        layer runs one larger matrix product, and each weight gets one gradient instead of a sum of per-set
+        gradients (in fp32 that sum was a full-model `add` per step). With an attention kernel that takes no mask
+        (flash_attention_2) the sets run one after the other.
+
+        Args:
+            pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`).
+            visible_masks (`list[torch.LongTensor]`): index tensors `(batch_size, K_m)` of visible tokens.
+
+        Returns:
+            `list[torch.FloatTensor]`: per set, `(batch_size, K_m, hidden_size)`.
+        """
+        if (self.config._attn_implementation or "sdpa") not in ("sdpa", "eager") or len(visible_masks) == 1:
+            return [self(pixel_values_videos, visible_mask=m).last_hidden_state for m in visible_masks]
+        check_finite_inputs(pixel_values_videos, self.config)
+        hidden_states, grid = self.embeddings(pixel_values_videos)
+        batch, num_tokens, _ = hidden_states.shape
+        masks = []
+        for m in visible_masks:
+            validate_token_indices("visible_mask", m, batch, num_tokens)
+            masks.append(m.to(hidden_states.device))
+        hidden_states = torch.cat([apply_masks(hidden_states, [m]) for m in masks], dim=1)
+        positions = torch.cat([index_to_positions(m, grid) for m in masks], dim=1)
+        sizes = [m.shape[1] for m in masks]
+        segment = torch.repeat_interleave(torch.arange(len(sizes), device=hidden_states.device),
+                                          torch.tensor(sizes, device=hidden_states.device))
+        same_set = segment[:, None] == segment[None, :]  # (K, K) block diagonal
+        head_dim = self.config.hidden_size // self.config.num_attention_heads
+        cos, sin = config_rope_tables(self.config, positions, grid, head_dim, hidden_states.dtype)
+        for layer in self.layer:
+            hidden_states, _ = layer(hidden_states, cos, sin, attention_mask=same_set)
+        return list(self.final_norm(hidden_states).split(sizes, dim=1))
+
     def forward(
         self,
         pixel_values_videos: torch.Tensor,

@@ -4,7 +4,8 @@ One step (official ``app/vjepa/train.py``):
 
 1. ``h = target_encoder(clip)`` on the **full** clip, without gradient, then ``h = layer_norm(h)`` without affine
    parameters (eps 1e-5): the targets are per-token normalised final-layer features.
-2. for each mask configuration ``j``: ``z_j = encoder(clip, visible tokens = context_j)`` and
+2. for each mask configuration ``j``: ``z_j = encoder(clip, visible tokens = context_j)`` (all ``j`` in one packed
+   pass, `VJEPA2Encoder.forward_visible_sets`) and
    ``p_j = predictor(z_j, context_j, target_j, mask_index=0)`` (``mask_index`` is the frames-per-clip group; a single
    group uses mask token 0, as the released configs);
 3. ``loss_j = mean(|p_j - h[target_j]| ** loss_exp) / loss_exp`` (``loss_exp = 1``: mean L1), and the loss is the
@@ -227,8 +228,8 @@ class VJEPA2ForPretraining(VJEPA2EncoderHolder):
         grid = self.get_grid(pixel_values_videos)
         targets_full = self.compute_targets(pixel_values_videos)  # (B, N, D), no grad
         losses, predictions, targets, context_stds = [], [], [], []
-        for context, target in zip(context_mask, target_mask):
-            context_states = self.encoder(pixel_values_videos, visible_mask=context).last_hidden_state  # (B, Kc, D)
+        contexts = self.encoder.forward_visible_sets(pixel_values_videos, context_mask)  # per config (B, Kc, D)
+        for context_states, context, target in zip(contexts, context_mask, target_mask):
             predicted = self.predictor(
                 context_states, [context], [target], grid=grid, mask_index=mask_index
             ).last_hidden_state  # (B, Kt, D)

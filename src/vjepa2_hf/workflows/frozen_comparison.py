@@ -58,7 +58,7 @@ class ComparisonRow:
         return self.pretrained - self.random
 
 
-def pretrain_natural(output_dir, *, seed: int = 0, steps: int = 600, size: int = 32, num_frames: int = 8,
+def pretrain_natural(output_dir, *, seed: int = 0, steps: int = 8000, size: int = 32, num_frames: int = 8,
                      overrides: Sequence[str] = (), track_task: str = "camera", track_every: int = 50,
                      progress: bool = True):
     """Pretrain the tiny model on natural clips; returns ``(PretrainingResult, FrozenFeatureCallback)``."""
