@@ -24,6 +24,10 @@ Measured on this project's 2-core CPU machine, 1 thread, defaults (2026-11-28, t
 multiplies (running at ~67% of the reference rate: the context encoders see only 128 - 136 tokens per clip), 8% in
 attention and the rest in element-wise work (residual adds, GELU, LayerNorm, RoPE, the fused AdamW step, the EMA).
 
+Against the official step (`--vs-official --threads 2 --profile`, full ViT-L, defaults, AMD EPYC with AVX512-BF16,
+quiet machine, 2026-12-02): fp32 official 16.07 s vs ours 13.91 s (1.16x), bf16 autocast 8.46 s vs 6.02 s (1.41x);
+ours fp32 is 83% matrix products and 9% attention (see the README for both profiles).
+
 Measured on one NVIDIA H200 (torch 2.11 + CUDA 13, `scripts/device_checks.sh`, 2026-11-28): at the defaults the
 step is too small to fill the GPU (fp32 0.18 s = 22% of the 50 TFLOP/s fp32 matmul rate; bf16 0.19 s, no faster);
 at ``--size 256 --batch 8`` fp32 0.95 s = 72% of the matmul rate and bf16 0.21 s = 0.22x the fp32 step.

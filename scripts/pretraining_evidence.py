@@ -28,7 +28,11 @@ def main():
     parser.add_argument("--random-seeds", type=int, nargs="+", default=[100, 101, 102])
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--frames", type=int, default=8)
-    parser.add_argument("--num-probe", type=int, default=256)
+    parser.add_argument("--num-probe", type=int, default=1024,
+                        help="labelled training clips of the probes (about 85 per camera class: kNN votes over k=20)")
+    parser.add_argument("--num-eval", type=int, default=512, help="held-out clips the protocols are scored on")
+    parser.add_argument("--from-runs", default=None,
+                        help="evaluate the runs already in this folder (its seed*/final encoders) instead of pretraining")
     parser.add_argument("--tasks", nargs="+", default=["camera", "object_direction"])
     parser.add_argument("--track-every", type=int, default=150)
     parser.add_argument("--override", action="append", default=[], help="extra pretraining override")
@@ -46,7 +50,9 @@ def main():
 
     out = Path(args.out)
     encoders, start = [], time.perf_counter()
-    for seed in args.seeds:
+    if args.from_runs:
+        encoders, config = saved_encoders(Path(args.from_runs), args.seeds)
+    for seed in args.seeds if not args.from_runs else []:
         result, tracker = pretrain_natural(out / f"seed{seed}", seed=seed, steps=args.steps, size=args.size,
                                            num_frames=args.frames, overrides=args.override,
                                            track_every=args.track_every)
@@ -57,13 +63,13 @@ def main():
         tracker.plot(out / f"seed{seed}" / "frozen_feature_curves.png", chance=1 / 12, baselines=baselines,
                      title=f"camera motion (12 classes), held-out photographs, seed {seed}")
         encoders.append(tracker.last_encoder)  # the trained target (EMA) encoder, as exported in final/
+        config = tracker.last_model.config
     pretrain_seconds = time.perf_counter() - start
-    config = tracker.last_model.config
     real_video_retrieval(encoders, [random_encoder(config, s) for s in args.random_seeds], args, out)
     if args.real_videos_only:
         return
     rows = compare_frozen_encoders(encoders, config, tasks=args.tasks, random_seeds=args.random_seeds,
-                                   num_train=args.num_probe, num_eval=args.num_probe, size=args.size,
+                                   num_train=args.num_probe, num_eval=args.num_eval, size=args.size,
                                    num_frames=args.frames)
     table = format_table(rows)
     print(f"pretraining: {pretrain_seconds:.0f} s for {len(args.seeds)} seed(s) x {args.steps} steps; "
@@ -71,6 +77,18 @@ def main():
     print(table)
     (out / "table.md").write_text(table + "\n")
     (out / "rows.json").write_text(json.dumps([r.__dict__ for r in rows], indent=1))
+
+
+def saved_encoders(folder: Path, seeds):
+    """The exported (EMA target) encoders of earlier runs, `folder/seed{N}/final`, and their config."""
+    from vjepa2_hf.encoder.modeling_vjepa2 import VJEPA2Model
+
+    paths = [folder / f"seed{seed}" / "final" for seed in seeds]
+    missing = [str(p) for p in paths if not (p / "config.json").is_file()]
+    if missing:
+        raise SystemExit(f"--from-runs {folder}: no saved run at {', '.join(missing)}")
+    models = [VJEPA2Model.from_pretrained(str(p)) for p in paths]
+    return [m.encoder for m in models], models[0].config
 
 
 def real_video_retrieval(pretrained, randoms, args, out: Path) -> None:
