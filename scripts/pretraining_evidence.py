@@ -5,10 +5,13 @@ seeds, then compares every frozen-feature protocol of the pretrained encoders wi
 on clips of photographs never seen in pretraining, and prints the table (mean ± SE over encoders). Also writes the
 kNN / pooled-linear curves of the first run as a PNG.
 
-    PYTHONPATH=src OMP_NUM_THREADS=1 python scripts/pretraining_evidence.py --out ev_out   # ~9 min on 2 CPU cores
+    PYTHONPATH=src python scripts/pretraining_evidence.py --out ev_out      # ~40 min on one CPU thread
+    PYTHONPATH=src python scripts/pretraining_evidence.py --from-runs ev_out --out ev_eval   # re-score saved runs
 
-Measured (defaults: 32 px, 8 frames, 600 steps, 3 pretraining seeds, 3 random encoders, 256 + 256 probe clips of
-held-out photographs; AMD EPYC, 2 shared cores): see examples/pretraining_evidence/table.md.
+Measured (defaults: NATURAL_RECIPE at 32 px, 8 frames, 8000 steps, 3 pretraining seeds, 3 random encoders, 1024
+labelled + 512 held-out probe clips of held-out photographs; AMD EPYC, 2026-12-02): camera motion kNN 0.615 vs 0.230,
+linear on mean-pooled features 0.655 vs 0.214, mean+std 0.881 vs 0.715, attentive 0.898 vs 0.768; the whole table is
+examples/pretraining_evidence/table.md.
 """
 
 import argparse
@@ -34,7 +37,7 @@ def main():
     parser.add_argument("--from-runs", default=None,
                         help="evaluate the runs already in this folder (its seed*/final encoders) instead of pretraining")
     parser.add_argument("--tasks", nargs="+", default=["camera", "object_direction"])
-    parser.add_argument("--track-every", type=int, default=150)
+    parser.add_argument("--track-every", type=int, default=1000)
     parser.add_argument("--override", action="append", default=[], help="extra pretraining override")
     parser.add_argument("--real-videos-only", action="store_true",
                         help="after pretraining, only the same-video retrieval on the real mp4 clips")
@@ -49,6 +52,7 @@ def main():
     )
 
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     encoders, start = [], time.perf_counter()
     if args.from_runs:
         encoders, config = saved_encoders(Path(args.from_runs), args.seeds)

@@ -6,6 +6,11 @@ pretraining (issue 13).
 pretrained encoder and with freshly initialised encoders of the same config, runs
 `vjepa2_hf.probe.frozen_features.evaluate_frozen_features` on each and returns one row per (task, protocol) with
 mean ± SE over encoders (pretraining seeds / random-init seeds).
+
+Measured (`scripts/pretraining_evidence.py`: `NATURAL_RECIPE`, 8000 steps, 3 seeds against 3 random encoders, 1024 +
+512 clips of held-out photographs): camera motion kNN 0.615 vs 0.230, linear on mean-pooled features 0.655 vs 0.214,
+attentive probe 0.898 vs 0.768. At 600 steps the same recipe was level with random encoders: the tracked accuracies
+only rise after about 1000 steps.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from .representation_tracking import FrozenFeatureCallback
 
 __all__ = ["NATURAL_RECIPE", "ComparisonRow", "random_encoder", "pretrain_natural", "compare_frozen_encoders", "format_table"]
 
-#: the measured CPU recipe (overrides of the `tiny` preset): natural clips, masks incl. a future-hiding one
+#: the measured CPU recipe (overrides of the `tiny` recipe): natural clips, masks that also hide the future; run it
+#: for thousands of steps (8000 in the evidence, 4000 in the quickstart)
 NATURAL_RECIPE = [
     # 32768 distinct clips: the 8000-step evidence runs see each about 4 times (4096 clips were seen 31 times)
     "data.sources=[{type: natural, task: mixed, num_clips: 32768, seed: 0}]",
@@ -59,7 +65,7 @@ class ComparisonRow:
 
 
 def pretrain_natural(output_dir, *, seed: int = 0, steps: int = 8000, size: int = 32, num_frames: int = 8,
-                     overrides: Sequence[str] = (), track_task: str = "camera", track_every: int = 50,
+                     overrides: Sequence[str] = (), track_task: str = "camera", track_every: int = 500,
                      progress: bool = True):
     """Pretrain the tiny model on natural clips; returns ``(PretrainingResult, FrozenFeatureCallback)``."""
     from ..pretraining import pretrain
