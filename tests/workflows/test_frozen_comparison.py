@@ -36,7 +36,9 @@ def test_random_encoders_differ_by_seed_and_repeat():
 def test_natural_recipe_beats_random_encoders(tmp_path):
     """The measured recipe, shortened to 2000 steps (seeded): the pretrained EMA encoder's kNN and mean-pooled linear
     accuracy on held-out-photograph clips (camera motion, 12 classes, 192 + 192 clips) beat the best of three random
-    encoders by at least 8 points each (about 2.5 standard errors of 192 clips; measured: see the test's history)."""
+    encoders. Measured (AMD EPYC): kNN 0.250 against 0.078 / 0.099 / 0.094, linear 0.203 against 0.109 / 0.115 /
+    0.115. Margins required: 8 points on kNN, 5 on linear (the curve is still rising at 2000 steps; 1.7-2.5 SE of
+    192 clips)."""
     from vjepa2_hf.workflows.frozen_comparison import pretrain_natural
 
     torch.set_num_threads(1)
@@ -44,7 +46,6 @@ def test_natural_recipe_beats_random_encoders(tmp_path):
     assert result.step == 2000 and [h["step"] for h in tracker.history] == [1, 2000]
     final = tracker.history[-1]
     randoms = [tracker.evaluate(random_encoder(tracker.last_model.config, s)) for s in (100, 101, 102)]
-    print(f"natural recipe, 2000 steps: pretrained {final}, random {randoms}")
-    for protocol in ("knn", "linear_mean"):
+    for protocol, margin in (("knn", 0.08), ("linear_mean", 0.05)):
         best_random = max(r[protocol] for r in randoms)
-        assert final[protocol] >= best_random + 0.08, (protocol, final, randoms)
+        assert final[protocol] >= best_random + margin, (protocol, final, randoms)
