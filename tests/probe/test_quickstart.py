@@ -116,3 +116,14 @@ def test_quickstart_small_with_moving_shapes(tmp_path):
     assert "tracking" not in summary["pretraining"]
     info = json.loads((out / "data" / "dataset_info.json").read_text())
     assert (info["content"], info["task"], info["size"]) == ("shapes", "direction", 64)
+
+
+def test_quickstart_without_the_photographs_says_what_to_install(tmp_path, capsys, monkeypatch):
+    import vjepa2_hf.video.natural_synthetic as natural
+
+    monkeypatch.setattr(natural, "natural_content_available", lambda: False)
+    out = tmp_path / "qs"
+    assert main(["quickstart", "--small", "--output-dir", str(out), "--no_progress"]) != 0
+    err = capsys.readouterr().err
+    assert "pip install 'vjepa2-hf[natural]'" in err and "--content shapes" in err and "Traceback" not in err
+    assert not (out / "pretrain").exists()

@@ -118,10 +118,19 @@ def _pretrain(settings: QuickstartSettings, out: Path) -> tuple[Path, dict[str, 
     return _pretrain_shapes(settings, out)
 
 
+def _require_photographs() -> None:
+    from ..video.natural_synthetic import natural_content_available
+
+    if not natural_content_available():
+        raise ValueError("the quickstart's default clips are rendered from scikit-image's photographs, which are not "
+                         "installed: pip install 'vjepa2-hf[natural]', or run with --content shapes")
+
+
 def _pretrain_photographs(settings: QuickstartSettings, out: Path) -> tuple[Path, dict[str, Any]]:
     """`NATURAL_RECIPE` with a kNN / pooled-linear tracker on held-out photographs (its curves go to the report)."""
     from .frozen_comparison import pretrain_natural, random_encoder
 
+    _require_photographs()
     steps = settings.pretrain_steps or NATURAL_QUICKSTART_STEPS
     result, tracker = pretrain_natural(out / "pretrain", seed=settings.seed, steps=steps, size=_clip_size(settings),
                                        num_frames=settings.num_frames, progress=settings.progress,
@@ -375,11 +384,7 @@ def _prepare_data(settings: QuickstartSettings, out: Path) -> tuple[Path | str, 
     if settings.content not in ("photographs", "shapes"):
         raise ValueError(f"content: expected 'photographs' or 'shapes', got {settings.content!r}")
     if photographs:
-        from ..video.natural_synthetic import natural_content_available
-
-        if not natural_content_available():
-            raise ValueError("the quickstart's default data is rendered from scikit-image's photographs, which are not "
-                             "installed: pip install 'vjepa2-hf[natural]', or run with --content shapes")
+        _require_photographs()
     what = "camera-motion videos over held-out photographs" if photographs else "moving-shape videos"
     _stage(1, _STAGES, f"writing {settings.num_videos} synthetic {what} (mp4) ...", settings.progress)
     size = _clip_size(settings)
