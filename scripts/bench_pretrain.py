@@ -15,6 +15,7 @@ reference rate is a large square `torch.mm` in the same dtype on the same device
 
     python scripts/bench_pretrain.py                       # ViT-L, 16x128x128, batch 2, fp32 + bf16
     python scripts/bench_pretrain.py --preset tiny --frames 8 --size 64 --batch 8 --json bench.json
+    python scripts/bench_pretrain.py --vs-official --threads 2 --profile --memory   # ours vs the official step
 
 Targets (for GPUs): fp32 step >= 60% of the fp32 matmul rate; bf16 step time <= 0.5 x the fp32 step time.
 
@@ -39,6 +40,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import sys
 import time
 
@@ -304,6 +306,55 @@ def compare_official(args, dtype_name: str) -> dict:
     return result
 
 
+def step_memory(args, which: str) -> dict:
+    """Peak memory one step adds (activations, gradients, temporaries) for ``which`` (``ours`` / ``official``),
+    measured in this process (Linux): resident set before a step (after a warm-up step, so AdamW's state already
+    exists) against the peak resident set during it (``VmHWM``, reset just before through ``/proc/self/clear_refs``).
+    Run each side in its own process (`--memory`)."""
+
+    def status_mb(field: str) -> float:
+        with open("/proc/self/status") as f:
+            line = next(line for line in f if line.startswith(field + ":"))
+        return int(line.split()[1]) / 1024  # kB
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, optimizer = build(args.preset, torch.device("cpu"))
+    if args.layers:
+        model = _truncate(model, args.layers)
+        from vjepa2_hf.pretraining.optimization import build_param_groups
+        from vjepa2_hf.training.optimization import build_adamw
+
+        optimizer = build_adamw(build_param_groups(model, 0.04), lr=5.25e-4, betas=(0.9, 0.999), eps=1e-8)
+    batch = make_batch(model, args.batch, args.frames, args.size, torch.device("cpu"))
+    autocast = contextlib.nullcontext()
+    if which == "official":
+        step = _official_step_fn(model, batch, args.frames, args.size, autocast)
+    else:
+        step = lambda: train_step(model, optimizer, batch, autocast)  # noqa: E731
+    step()
+    before = status_mb("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak resident set size (VmHWM) to the current one
+    step()
+    peak = status_mb("VmHWM")
+    return {"which": which, "resident_before_mb": before, "peak_mb": peak, "step_peak_mb": peak - before}
+
+
+def _memory_in_subprocesses(argv: list[str]) -> dict:
+    """`step_memory` of each side in a fresh process (the resident-set peak is per process)."""
+    import subprocess
+
+    out = {}
+    for which in ("official", "ours"):
+        code = (f"import sys, json; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
+                "import bench_pretrain as b; args = b.parse_args(sys.argv[1:]); "
+                f"print(json.dumps(b.step_memory(args, {which!r})))")
+        done = subprocess.run([sys.executable, "-c", code, *argv], check=True, capture_output=True, text=True)
+        out[which] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
 def _truncate(model, layers: int):
     """Keep the first `layers` encoder blocks (context and target) for a reduced-size comparison."""
     for enc in (model.encoder, model.target_encoder):
@@ -324,7 +375,7 @@ def _op_profile(fn, top: int = 10) -> list:
     return rows
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="vit_large", help="VJEPA2Config preset (default: vit_large)")
     parser.add_argument("--frames", type=int, default=16)
@@ -342,9 +393,20 @@ def main(argv=None) -> int:
                         help="time ours against the official app/vjepa/train.py step (CPU, same weights and masks)")
     parser.add_argument("--layers", type=int, default=None, help="with --vs-official: keep this many encoder blocks")
     parser.add_argument("--profile", action="store_true", help="with --vs-official: per-operator profiles")
-    args = parser.parse_args(argv)
+    parser.add_argument("--memory", action="store_true",
+                        help="with --vs-official: also the peak memory one step adds, each side in its own process")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.vs_official and args.memory:
+        memory = _memory_in_subprocesses(list(sys.argv[1:] if argv is None else argv))
+        for which, m in memory.items():
+            print(f"[memory, fp32] {which}: one step adds {m['step_peak_mb']:.0f} MB over {m['resident_before_mb']:.0f} MB "
+                  f"resident (peak {m['peak_mb']:.0f} MB)", flush=True)
     if args.vs_official:
         print(f"ours vs official step: {args.preset}, {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
               f"official masks, cpu x {torch.get_num_threads()} ({torch.backends.cpu.get_cpu_capability()})")
