@@ -272,17 +272,21 @@ def _official_step_fn(model, batch, frames: int, size: int, autocast):
     return step
 
 
-def compare_official(args, dtype_name: str) -> dict:
-    """Ours and the official step on the same weights, masks and clips, alternating in one process."""
-    device = torch.device("cpu")
-    model, optimizer = build(args.preset, device)
+def _comparison_setup(args):
+    """Our model (truncated to ``--layers`` blocks if given), its AdamW and the batch, on the CPU."""
+    model, optimizer = build(args.preset, torch.device("cpu"))
     if args.layers:
         model = _truncate(model, args.layers)
         from vjepa2_hf.pretraining.optimization import build_param_groups
         from vjepa2_hf.training.optimization import build_adamw
 
         optimizer = build_adamw(build_param_groups(model, 0.04), lr=5.25e-4, betas=(0.9, 0.999), eps=1e-8)
-    batch = make_batch(model, args.batch, args.frames, args.size, device)
+    return model, optimizer, make_batch(model, args.batch, args.frames, args.size, torch.device("cpu"))
+
+
+def compare_official(args, dtype_name: str) -> dict:
+    """Ours and the official step on the same weights, masks and clips, alternating in one process."""
+    model, optimizer, batch = _comparison_setup(args)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if dtype_name == "bf16" else contextlib.nullcontext()
     official = _official_step_fn(model, batch, args.frames, args.size, autocast)
     ours = lambda: train_step(model, optimizer, batch, autocast)  # noqa: E731
@@ -319,14 +323,7 @@ def step_memory(args, which: str) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, optimizer = build(args.preset, torch.device("cpu"))
-    if args.layers:
-        model = _truncate(model, args.layers)
-        from vjepa2_hf.pretraining.optimization import build_param_groups
-        from vjepa2_hf.training.optimization import build_adamw
-
-        optimizer = build_adamw(build_param_groups(model, 0.04), lr=5.25e-4, betas=(0.9, 0.999), eps=1e-8)
-    batch = make_batch(model, args.batch, args.frames, args.size, torch.device("cpu"))
+    model, optimizer, batch = _comparison_setup(args)
     autocast = contextlib.nullcontext()
     if which == "official":
         step = _official_step_fn(model, batch, args.frames, args.size, autocast)

@@ -44,30 +44,15 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    from vjepa2_hf.workflows.frozen_comparison import (
-        random_encoder,
-        compare_frozen_encoders,
-        format_table,
-        pretrain_natural,
-    )
+    from vjepa2_hf.workflows.frozen_comparison import compare_frozen_encoders, format_table, random_encoder
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    encoders, start = [], time.perf_counter()
+    start = time.perf_counter()
     if args.from_runs:
         encoders, config = saved_encoders(Path(args.from_runs), args.seeds)
-    for seed in args.seeds if not args.from_runs else []:
-        result, tracker = pretrain_natural(out / f"seed{seed}", seed=seed, steps=args.steps, size=args.size,
-                                           num_frames=args.frames, overrides=args.override,
-                                           track_every=args.track_every)
-        print(f"seed {seed}: loss {result.history[0]['loss']:.3f} -> {result.history[-1]['loss']:.3f}; "
-              f"tracked {tracker.history}", flush=True)
-        randoms = [tracker.evaluate(random_encoder(tracker.last_model.config, s)) for s in args.random_seeds]
-        baselines = {k: sum(r[k] for r in randoms) / len(randoms) for k in randoms[0]}
-        tracker.plot(out / f"seed{seed}" / "frozen_feature_curves.png", chance=1 / 12, baselines=baselines,
-                     title=f"camera motion (12 classes), held-out photographs, seed {seed}")
-        encoders.append(tracker.last_encoder)  # the trained target (EMA) encoder, as exported in final/
-        config = tracker.last_model.config
+    else:
+        encoders, config = pretrain_seeds(args, out)
     pretrain_seconds = time.perf_counter() - start
     real_video_retrieval(encoders, [random_encoder(config, s) for s in args.random_seeds], args, out)
     if args.real_videos_only:
@@ -81,6 +66,25 @@ def main():
     print(table)
     (out / "table.md").write_text(table + "\n")
     (out / "rows.json").write_text(json.dumps([r.__dict__ for r in rows], indent=1))
+
+
+def pretrain_seeds(args, out: Path):
+    """One NATURAL_RECIPE run per seed (with its tracked curves as a PNG); the EMA encoders and their config."""
+    from vjepa2_hf.workflows.frozen_comparison import pretrain_natural, random_encoder
+
+    encoders = []
+    for seed in args.seeds:
+        result, tracker = pretrain_natural(out / f"seed{seed}", seed=seed, steps=args.steps, size=args.size,
+                                           num_frames=args.frames, overrides=args.override,
+                                           track_every=args.track_every)
+        print(f"seed {seed}: loss {result.history[0]['loss']:.3f} -> {result.history[-1]['loss']:.3f}; "
+              f"tracked {tracker.history}", flush=True)
+        randoms = [tracker.evaluate(random_encoder(tracker.last_model.config, s)) for s in args.random_seeds]
+        baselines = {k: sum(r[k] for r in randoms) / len(randoms) for k in randoms[0]}
+        tracker.plot(out / f"seed{seed}" / "frozen_feature_curves.png", chance=1 / 12, baselines=baselines,
+                     title=f"camera motion (12 classes), held-out photographs, seed {seed}")
+        encoders.append(tracker.last_encoder)  # the trained target (EMA) encoder, as exported in final/
+    return encoders, tracker.last_model.config
 
 
 def saved_encoders(folder: Path, seeds):

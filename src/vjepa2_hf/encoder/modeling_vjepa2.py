@@ -328,6 +328,22 @@ class VJEPA2Encoder(nn.Module):
             return self.norms_block[self.config.hierarchical_layers.index(layer)]
         return self.final_norm
 
+    @staticmethod
+    def _visible_tokens(
+        hidden_states: torch.Tensor, grid: tuple[int, int, int], visible_masks: Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The tokens of each visible set, concatenated along the tokens, and their `(t, h, w)` positions."""
+        batch, num_tokens, _ = hidden_states.shape
+        tokens, positions = [], []
+        for mask in visible_masks:
+            validate_token_indices("visible_mask", mask, batch, num_tokens)
+            mask = mask.to(hidden_states.device)
+            tokens.append(apply_masks(hidden_states, [mask]))
+            positions.append(index_to_positions(mask, grid))
+        if len(visible_masks) == 1:
+            return tokens[0], positions[0]
+        return torch.cat(tokens, dim=1), torch.cat(positions, dim=1)
+
     def forward_visible_sets(
         self, pixel_values_videos: torch.Tensor, visible_masks: Sequence[torch.Tensor]
     ) -> list[torch.Tensor]:
@@ -351,14 +367,8 @@ class VJEPA2Encoder(nn.Module):
             return [self(pixel_values_videos, visible_mask=m).last_hidden_state for m in visible_masks]
         check_finite_inputs(pixel_values_videos, self.config)
         hidden_states, grid = self.embeddings(pixel_values_videos)
-        batch, num_tokens, _ = hidden_states.shape
-        masks = []
-        for m in visible_masks:
-            validate_token_indices("visible_mask", m, batch, num_tokens)
-            masks.append(m.to(hidden_states.device))
-        hidden_states = torch.cat([apply_masks(hidden_states, [m]) for m in masks], dim=1)
-        positions = torch.cat([index_to_positions(m, grid) for m in masks], dim=1)
-        sizes = [m.shape[1] for m in masks]
+        hidden_states, positions = self._visible_tokens(hidden_states, grid, visible_masks)
+        sizes = [m.shape[1] for m in visible_masks]
         segment = torch.repeat_interleave(torch.arange(len(sizes), device=hidden_states.device),
                                           torch.tensor(sizes, device=hidden_states.device))
         same_set = segment[:, None] == segment[None, :]  # (K, K) block diagonal
@@ -379,14 +389,10 @@ class VJEPA2Encoder(nn.Module):
     ) -> VJEPA2EncoderOutput:
         check_finite_inputs(pixel_values_videos, self.config)
         hidden_states, grid = self.embeddings(pixel_values_videos)
-        batch, num_tokens, _ = hidden_states.shape
         if visible_mask is None:
             positions = grid_positions(*grid, device=hidden_states.device)
         else:
-            validate_token_indices("visible_mask", visible_mask, batch, num_tokens)
-            visible_mask = visible_mask.to(hidden_states.device)
-            hidden_states = apply_masks(hidden_states, [visible_mask])
-            positions = index_to_positions(visible_mask, grid)
+            hidden_states, positions = self._visible_tokens(hidden_states, grid, [visible_mask])
         head_dim = self.config.hidden_size // self.config.num_attention_heads
         cos, sin = config_rope_tables(self.config, positions, grid, head_dim, hidden_states.dtype)
         if output_hierarchical and not self.config.is_vjepa2_1:

@@ -132,13 +132,14 @@ def num_natural_classes(task: str) -> int:
 
 
 def natural_class_names(task: str) -> list[str]:
-    """Names of the labels of ``task`` (directions as in `synthetic.DIRECTION_NAMES`: 0 = right, counter-clockwise)."""
-    directions = ["right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right"]
+    """Names of the labels of ``task`` (directions and speeds named as the moving-shapes tasks name them)."""
+    from .synthetic import DIRECTION_NAMES, SPEED_NAMES
+
     return {
-        "camera": [f"pan-{d}" for d in directions] + ["zoom-in", "zoom-out", "rotate-cw", "rotate-ccw"],
-        "object_direction": directions,
+        "camera": [f"pan-{d}" for d in DIRECTION_NAMES] + ["zoom-in", "zoom-out", "rotate-cw", "rotate-ccw"],
+        "object_direction": list(DIRECTION_NAMES),
         "relative": ["with-scene", "with-camera", "against-scene"],
-        "speed": ["slow", "medium", "fast"],
+        "speed": list(SPEED_NAMES),
         "count": [f"{c}-object{'s' if c > 1 else ''}" for c in range(1, 5)],
         "mixed": list(NATURAL_TASKS[:5]),
     }[task]

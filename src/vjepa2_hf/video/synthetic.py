@@ -442,7 +442,7 @@ def _write_clips(out_dir: str, params: dict[str, Any], labels: np.ndarray, is_te
     num_videos = len(labels)
     for i in tqdm(range(num_videos), desc=f"synth {task}", disable=num_videos < 200, leave=False):
         rng = np.random.default_rng([seed, i])
-        spec, frames = _render(params.get("content", "shapes"), rng, task, int(labels[i]), num_frames, size)
+        spec, frames = _render(params["content"], rng, task, int(labels[i]), num_frames, size)
         split = "test" if is_test[i] else "train"
         rel = os.path.join(split, f"{spec.label:02d}_{names[spec.label]}", f"{i:05d}.mp4")
         write_video(os.path.join(out_dir, rel), frames, fps=params["fps"], crf=params["crf"])

@@ -118,7 +118,13 @@ def _pretrain(settings: QuickstartSettings, out: Path) -> tuple[Path, dict[str, 
     return _pretrain_shapes(settings, out)
 
 
-def _require_photographs() -> None:
+def _check_content(settings: QuickstartSettings) -> None:
+    """Before anything runs: a known ``content``, and its photographs installed when clips are rendered from them
+    (the synthetic data, or the pretraining when no ``model`` is given)."""
+    if settings.content not in ("photographs", "shapes"):
+        raise ValueError(f"content: expected 'photographs' or 'shapes', got {settings.content!r}")
+    if settings.content != "photographs" or (settings.data is not None and settings.model is not None):
+        return
     from ..video.natural_synthetic import natural_content_available
 
     if not natural_content_available():
@@ -130,7 +136,6 @@ def _pretrain_photographs(settings: QuickstartSettings, out: Path) -> tuple[Path
     """`NATURAL_RECIPE` with a kNN / pooled-linear tracker on held-out photographs (its curves go to the report)."""
     from .frozen_comparison import pretrain_natural, random_encoder
 
-    _require_photographs()
     steps = settings.pretrain_steps or NATURAL_QUICKSTART_STEPS
     result, tracker = pretrain_natural(out / "pretrain", seed=settings.seed, steps=steps, size=_clip_size(settings),
                                        num_frames=settings.num_frames, progress=settings.progress,
@@ -381,10 +386,6 @@ def _prepare_data(settings: QuickstartSettings, out: Path) -> tuple[Path | str, 
         _validate_data(settings)
         return settings.data, f"`{settings.data}`"
     photographs = settings.content == "photographs"
-    if settings.content not in ("photographs", "shapes"):
-        raise ValueError(f"content: expected 'photographs' or 'shapes', got {settings.content!r}")
-    if photographs:
-        _require_photographs()
     what = "camera-motion videos over held-out photographs" if photographs else "moving-shape videos"
     _stage(1, _STAGES, f"writing {settings.num_videos} synthetic {what} (mp4) ...", settings.progress)
     size = _clip_size(settings)
@@ -588,6 +589,7 @@ def _timed(timings: dict[str, float], name: str, fn, *args):
 
 
 def _run(settings: QuickstartSettings) -> QuickstartResult:
+    _check_content(settings)
     out = Path(settings.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
