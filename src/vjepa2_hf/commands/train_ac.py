@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,5 +33,6 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"run.output_dir={args.output_dir}")
     cfg = load_train_ac_config(args.config, overrides)
     summary = train_ac(cfg)
-    print(json.dumps(summary, indent=2, default=str))
+    if int(os.environ.get("RANK", "0")) == 0:  # one summary per run, not per process
+        print(json.dumps(summary, indent=2, default=str))
     return 0

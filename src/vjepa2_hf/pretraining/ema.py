@@ -4,6 +4,10 @@ Official update (``app/vjepa/train.py``), with ``torch._foreach_*`` over all par
 
     theta_target <- m * theta_target + (1 - m) * theta_context
 
+The update is computed in float32 (the target encoder is kept in float32; a lower-precision target is updated in
+float32 and rounded once). Under FSDP2 both encoders are sharded alike (the same block classes are the FSDP units),
+so each process updates its shards, which is the EMA of the full parameters; no parameter is gathered.
+
 V-JEPA 2 keeps ``m`` constant at 0.99925 (V-JEPA 1 ramped it 0.998 -> 1.0). The EMA also matters for collapse:
 the maintainers suggest a momentum between 0.99 and 0.9995 for continued pretraining on a new domain
 (facebookresearch/vjepa2#93, #74); a too-low momentum with a high learning rate lets the target chase the context
@@ -38,10 +42,14 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     target_params, online_params = _matched(target.named_parameters(), online.named_parameters())
     if momentum == 1.0:
         return
-    # Cast online params to the target dtype (identical in fp32 training) so the foreach kernels apply.
-    online_params = [o.detach().to(t.dtype) for t, o in zip(target_params, online_params)]
-    # target + (1 - m) * (online - target) == m * target + (1 - m) * online, in one pass instead of two
-    torch._foreach_lerp_(target_params, online_params, 1.0 - momentum)
+    pairs = [_local_pair(t, o) for t, o in zip(target_params, online_params)]
+    fp32 = [(t, o) for t, o in pairs if t.dtype == torch.float32]
+    if fp32:
+        # target + (1 - m) * (online - target) == m * target + (1 - m) * online, in one pass instead of two
+        torch._foreach_lerp_([t for t, _ in fp32], [o.float() for _, o in fp32], 1.0 - momentum)
+    for t, o in pairs:  # a low-precision target: the update in float32, rounded once when stored
+        if t.dtype != torch.float32:
+            t.copy_(t.float().lerp_(o.float(), 1.0 - momentum))
 
 
 @torch.no_grad()
@@ -50,6 +58,21 @@ def copy_parameters(target: nn.Module, online: nn.Module) -> None:
     target_params, online_params = _matched(target.named_parameters(), online.named_parameters())
     for t, o in zip(target_params, online_params):
         t.copy_(o)
+
+
+def _local_pair(target: torch.Tensor, online: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tensors the EMA updates in place: the parameters themselves, or, for FSDP2-sharded parameters (DTensors),
+    this process's shards of both, laid out alike. The update is elementwise, so updating every process's shard is
+    the EMA of the full (unsharded) parameter."""
+    from torch.distributed.tensor import DTensor
+
+    if not isinstance(target, DTensor) and not isinstance(online, DTensor):
+        return target.detach(), online.detach()
+    if not (isinstance(target, DTensor) and isinstance(online, DTensor)):
+        raise ValueError("EMA: the target and the online encoder must be both sharded (FSDP) or both not")
+    if online.device_mesh != target.device_mesh or online.placements != target.placements:
+        online = online.redistribute(target.device_mesh, target.placements)
+    return target.to_local(), online.to_local()
 
 
 def _matched(

@@ -33,9 +33,10 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs
 from accelerate.logging import get_logger
-from accelerate.utils import DistributedType, ProjectConfiguration, set_seed
+from accelerate.utils import ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader, Dataset
 
+from ..training.accelerator_setup import build_accelerator, is_fsdp
 from ..training.checkpointing import load_checkpoint, save_checkpoint
 from ..training.loop import (
     MetricsLog,
@@ -43,9 +44,7 @@ from ..training.loop import (
     TrainingState,
     check_finite_loss,
     flat_hparams,
-    has_accelerator,
     progress_bar,
-    release_accelerator_state,
     resolve_resume,
     run_steps,
 )
@@ -193,12 +192,9 @@ class _Run:
 def _build_accelerator(config: PretrainingConfig) -> Accelerator:
     opt, run = config.optimization, config.run
     output_dir = Path(run.output_dir)
-    release_accelerator_state(opt.mixed_precision)
-    accelerator = Accelerator(
-        # Without any accelerator, `cpu=True` is what makes Accelerate use DDP over gloo under torchrun /
-        # `accelerate launch --multi_gpu` on CPU processes (otherwise each process would train alone).
-        cpu=not has_accelerator(),
-        mixed_precision=opt.mixed_precision,
+    accelerator = build_accelerator(
+        "pretrain",
+        opt.mixed_precision,
         log_with=list(run.report_to) or None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False)],
@@ -223,7 +219,7 @@ def _build_run(config: PretrainingConfig, accelerator: Accelerator) -> _Run:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model.train()
     param_groups = build_param_groups(model, opt.weight_decay)
-    sharded = accelerator.distributed_type == DistributedType.FSDP  # parameters become DTensors in `prepare`
+    sharded = is_fsdp(accelerator)  # parameters become DTensors in `prepare`
     optimizer = build_adamw(
         param_groups, lr=opt.start_lr, betas=opt.betas, eps=opt.eps, fused=False if sharded else None
     )

@@ -11,6 +11,11 @@ Exact resume: the batch of update ``s`` is a pure function of ``(seed, s)`` (win
 verified checkpoints of the training engine (`vjepa2_hf.training`); a run resumed from step ``k`` therefore ends with
 the same weights as an uninterrupted run.
 
+Several processes (`torchrun`, `accelerate launch`; DDP, or FSDP2 with `accelerate launch --use_fsdp`, see
+`vjepa2_hf.training.accelerator_setup`): ``optimization.batch_size`` is the global batch, each process takes its
+equal share of the same global draw and the logged losses are averaged over processes, so N processes train and log
+what one process does (and a run resumes on another number of processes).
+
 Config file (YAML or JSON), every key checked::
 
     model:
@@ -32,7 +37,7 @@ Config file (YAML or JSON), every key checked::
       crop_aspect: 1.0
     optimization:
       total_steps: 300
-      batch_size: 32
+      batch_size: 32                # global: split across processes
       warmup_steps: 30
       cooldown_steps: 30
       start_lr: 7.5e-5
@@ -69,12 +74,12 @@ import torch
 from accelerate.logging import get_logger
 from torch import nn
 
+from ..training.accelerator_setup import LaunchMismatchError, build_accelerator, is_fsdp
 from ..training.checkpointing import load_checkpoint, save_checkpoint
 from ..training.loop import (
     MetricsLog,
     check_finite_loss,
     progress_bar,
-    release_accelerator_state,
     resolve_resume,
     run_steps,
 )
@@ -200,6 +205,7 @@ class VJEPA2ACTrainingModule(nn.Module):
     def __init__(self, predictor: nn.Module, auto_steps: int = 2, loss_exp: float = 1.0) -> None:
         super().__init__()
         self.predictor = predictor
+        self._no_split_modules = list(getattr(predictor, "_no_split_modules", None) or [])  # the FSDP units
         self.auto_steps = auto_steps
         self.loss_exp = loss_exp
         if not predictor.config.use_extrinsics:  # unused weights: no gradient, kept as loaded
@@ -294,11 +300,14 @@ def cached_features(world_model, episodes, cfg: TrainACConfig, progress: bool) -
 
 
 def batch_indices(
-    dataset: TrajectoryWindowDataset, seed: int, step: int, batch_size: int, rank: int = 0
+    dataset: TrajectoryWindowDataset, seed: int, step: int, batch_size: int, rank: int = 0, num_processes: int = 1
 ) -> list[int]:
-    """Window indices of update `step` on process `rank`: a pure function of `(seed, step, rank)` (exact resume)."""
-    rng = np.random.default_rng([seed, step, rank])
-    return rng.integers(0, len(dataset), size=batch_size).tolist()
+    """Window indices of update `step` on process `rank`: its `batch_size // num_processes` rows of the global batch
+    of `batch_size` windows, a pure function of `(seed, step)` (exact resume, on any number of processes)."""
+    rng = np.random.default_rng([seed, step])
+    drawn = rng.integers(0, len(dataset), size=batch_size).tolist()
+    share = batch_size // num_processes
+    return drawn[rank * share : (rank + 1) * share]
 
 
 def collate_windows(items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -355,13 +364,13 @@ def _check_data(cfg: TrainACConfig, pcfg, sample: Mapping[str, Any]) -> None:
         )
 
 
-def _build_data(cfg: TrainACConfig, device: torch.device, progress: bool) -> _ACData:
+def _build_data(cfg: TrainACConfig, accelerator, progress: bool) -> _ACData:
     """Episodes -> train / held-out split -> windows (on cached encoder features, or on processed frames)."""
     episodes, meta = load_episodes(cfg.data.path, fps=cfg.data.source_fps)
     train_eps, held_eps = split_episodes(episodes, cfg.data.held_out_fraction, seed=cfg.run.seed) \
         if len(episodes) > 1 else (episodes, [])
     world_model = build_world_model(cfg.model, cfg.data.crop_aspect)
-    world_model.encoder.to(device)
+    world_model.encoder.to(accelerator.device)
     pcfg = world_model.config
     _check_data(cfg, pcfg, train_eps[0])
     source_fps = cfg.data.source_fps or meta.get("fps")
@@ -370,7 +379,8 @@ def _build_data(cfg: TrainACConfig, device: torch.device, progress: bool) -> _AC
         action_source=cfg.data.action_source, pose_format=cfg.data.pose_format,
     )
     if cfg.data.cache_features:
-        feats = cached_features(world_model, episodes, cfg, progress)
+        with accelerator.main_process_first():  # the main process encodes and writes the cache, the others read it
+            feats = cached_features(world_model, episodes, cfg, progress)
         by_id = {id(ep): f for ep, f in zip(episodes, feats)}
 
         def windows(eps):
@@ -403,11 +413,12 @@ def _build_optimizer(module: VJEPA2ACTrainingModule, opt: ACOptimizationArgument
     return optimizer, schedule
 
 
-def _ac_batch(data: _ACData, cfg: TrainACConfig, step: int, rank: int, device: torch.device):
-    """The windows of update `step` on process `rank`: embeddings (cached or encoded now), actions, states,
-    extrinsics."""
-    dataset = data.train_set
-    batch = collate_windows([dataset[i] for i in batch_indices(dataset, cfg.run.seed, step, cfg.optimization.batch_size, rank)])
+def _ac_batch(data: _ACData, cfg: TrainACConfig, step: int, accelerator):
+    """This process's windows of update `step`: embeddings (cached or encoded now), actions, states, extrinsics."""
+    dataset, device = data.train_set, accelerator.device
+    rows = batch_indices(dataset, cfg.run.seed, step, cfg.optimization.batch_size, accelerator.process_index,
+                         accelerator.num_processes)
+    batch = collate_windows([dataset[i] for i in rows])
     actions = batch["actions"].to(device)
     states = batch["states"].to(device)
     use_extrinsics = data.world_model.config.use_extrinsics
@@ -425,7 +436,8 @@ def _ac_step(accelerator, module, optimizer, schedule, batch, opt, step: int, la
     with accelerator.autocast():
         out = module(*batch)
     accelerator.backward(out.loss)
-    loss = float(out.loss.detach())
+    losses = torch.stack([out.loss, out.teacher_forcing_loss, out.rollout_loss]).detach().float()
+    loss, teacher_forcing, rollout = accelerator.reduce(losses, reduction="mean").tolist()  # the global batch's
     if not math.isfinite(loss):
         optimizer.zero_grad(set_to_none=True)
         check_finite_loss(loss, step, last_checkpoint)
@@ -433,15 +445,30 @@ def _ac_step(accelerator, module, optimizer, schedule, batch, opt, step: int, la
         accelerator.clip_grad_norm_(module.parameters(), opt.max_grad_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return {"step": step, "loss": loss, "teacher_forcing_loss": float(out.teacher_forcing_loss.detach()),
-            "rollout_loss": float(out.rollout_loss.detach()), "lr": lr}
+    return {"step": step, "loss": loss, "teacher_forcing_loss": teacher_forcing, "rollout_loss": rollout, "lr": lr}
 
 
-def _finalise_ac(cfg: TrainACConfig, accelerator, module, data: _ACData, history, summary: dict[str, Any]) -> None:
+def _trained_predictor(accelerator, module) -> nn.Module | None:
+    """The trained predictor, whole, on the main process (None on the others). Under FSDP its full weights are
+    gathered (every process takes part) into an unsharded copy."""
+    predictor = accelerator.unwrap_model(module).predictor
+    if not is_fsdp(accelerator):
+        return predictor if accelerator.is_main_process else None
+    from .modeling_vjepa2_ac import VJEPA2ACPredictor
+
+    full = accelerator.get_state_dict(module)
+    if not accelerator.is_main_process:
+        return None
+    whole = VJEPA2ACPredictor(predictor.config)
+    whole.load_state_dict({k.removeprefix("predictor."): v for k, v in full.items()})
+    return whole
+
+
+def _finalise_ac(cfg: TrainACConfig, predictor: nn.Module, data: _ACData, history, summary: dict[str, Any]) -> None:
     """The trained world model in `final/`, its loss plot, the held-out validation and `summary.json`."""
     out_dir = Path(cfg.run.output_dir)
     world_model = data.world_model
-    world_model.predictor = accelerator.unwrap_model(module).predictor
+    world_model.predictor = predictor
     world_model.predictor.extrinsics_encoder.requires_grad_(True)
     world_model.eval()
     summary["model_dir"] = str(world_model.save_pretrained(out_dir / "final"))
@@ -461,19 +488,22 @@ def train_ac(cfg: TrainACConfig, stop_after: int | None = None) -> dict[str, Any
         cfg: the run configuration.
         stop_after (`int`, *optional*): stop after this update (simulates an interruption; used by tests).
     """
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     opt, run = cfg.optimization, cfg.run
-    release_accelerator_state(opt.mixed_precision)
-    accelerator = Accelerator(mixed_precision=opt.mixed_precision)
+    accelerator = build_accelerator("train-ac", opt.mixed_precision)
+    if opt.batch_size % accelerator.num_processes:
+        raise LaunchMismatchError(
+            f"train-ac: optimization.batch_size ({opt.batch_size}, the global batch) must be divisible by the number "
+            f"of processes ({accelerator.num_processes})"
+        )
     set_seed(run.seed)
     out_dir = Path(run.output_dir)
     if accelerator.is_main_process:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "train_ac_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     show_progress = run.progress_bar and accelerator.is_main_process
-    data = _build_data(cfg, accelerator.device, show_progress)
+    data = _build_data(cfg, accelerator, show_progress)
     module = VJEPA2ACTrainingModule(data.world_model.predictor, opt.auto_steps, opt.loss_exp)
     optimizer, schedule = _build_optimizer(module, opt)
     module, optimizer = accelerator.prepare(module, optimizer)
@@ -491,7 +521,7 @@ def train_ac(cfg: TrainACConfig, stop_after: int | None = None) -> dict[str, Any
     last_checkpoint = [resume]
 
     def step(i: int) -> dict[str, float]:
-        batch = _ac_batch(data, cfg, i, accelerator.process_index, accelerator.device)
+        batch = _ac_batch(data, cfg, i, accelerator)
         return _ac_step(accelerator, module, optimizer, schedule, batch, opt, i, last_checkpoint[0])
 
     def checkpoint(i: int) -> None:
@@ -511,8 +541,11 @@ def train_ac(cfg: TrainACConfig, stop_after: int | None = None) -> dict[str, Any
     if history:
         summary["first_loss"] = history[0]["loss"]
         summary["final_loss"] = float(np.mean([h["loss"] for h in history[-10:]]))
-    if last == opt.total_steps and accelerator.is_main_process:
-        _finalise_ac(cfg, accelerator, module, data, history, summary)
+    if last == opt.total_steps:
+        predictor = _trained_predictor(accelerator, module)
+        if accelerator.is_main_process:
+            _finalise_ac(cfg, predictor, data, history, summary)
+        accelerator.wait_for_everyone()
     return summary
 
 
