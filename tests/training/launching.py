@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -50,19 +52,24 @@ def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 
     return completed
 
 
-def run_and_kill_after(command: list[str], marker: Path, env: dict[str, str], timeout: float = 300) -> None:
-    """Start `command` in its own process group, wait until `marker` exists, then `kill -9` the whole group."""
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True)
+def run_and_kill_after(command: list[str], ready: Callable[[], bool], env: dict[str, str], timeout: float = 300) -> None:
+    """Start `command`, wait until `ready()` (e.g. a checkpoint exists), then `kill -9` the launcher and every process
+    it started (torchrun starts its workers in their own sessions, so they are found by parentage)."""
+    import psutil
+
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + timeout
     try:
-        while not marker.exists():
-            assert process.poll() is None, f"the run ended before {marker} existed: {process.stderr.read()[-4000:]}"
-            assert time.monotonic() < deadline, f"no {marker} after {timeout} s"
+        while not ready():
+            assert process.poll() is None, f"the run ended before it was killed: {process.stderr.read()[-4000:]}"
+            assert time.monotonic() < deadline, f"not ready after {timeout} s"
             time.sleep(0.05)
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+            family = [process.pid] + [child.pid for child in psutil.Process(process.pid).children(recursive=True)]
+            for pid in family:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
         process.wait()
     assert process.returncode == -signal.SIGKILL, process.returncode
 
