@@ -1,7 +1,8 @@
 """`vjepa2-hf pretrain` sharded with FSDP2 through Accelerate's own path (`accelerate launch --config_file
 examples/accelerate/fsdp_vitg.yaml`, `FullyShardedDataParallelPlugin(fsdp_version=2)`, `accelerator.prepare`) on two
 CPU gloo processes: really sharded, the same losses and weights as one process, a sharded checkpoint that survives
-`kill -9` and resumes bit for bit, and that resumes on one process."""
+`kill -9` and resumes bit for bit (here launched with `accelerate launch --use_fsdp` alone: FSDP_VERSION=1 and no
+wrap policy from the launcher still run FSDP2 sharded by `_no_split_modules`), and that resumes on one process."""
 
 from __future__ import annotations
 
@@ -33,10 +34,10 @@ def _config(tmp_path, name: str) -> str:
     return str(path)
 
 
-def _launch(tmp_path, name: str, nproc: int, *extra: str, **env: str):
+def _launch(tmp_path, name: str, nproc: int, *extra: str, flag: bool = False, **env: str):
     results = tmp_path / f"{name}-results"
     results.mkdir(exist_ok=True)
-    command = accelerate_fsdp(nproc, WORKER, str(results), "--config", _config(tmp_path, name), *extra)
+    command = accelerate_fsdp(nproc, WORKER, str(results), "--config", _config(tmp_path, name), *extra, flag=flag)
     return command, results, environment(**env)
 
 
@@ -89,9 +90,11 @@ def test_fsdp_checkpoint_survives_kill_and_resumes_bit_identical_and_on_one_proc
     assert find_last_checkpoint(output_dir).name == "step_00000002" and not (output_dir / "final").exists()
     shutil.copytree(output_dir, tmp_path / "one")  # the same interrupted run, resumed on one process below
 
-    command, results, env = _launch(tmp_path, "killed", 2, "--resume")
+    command, results, env = _launch(tmp_path, "killed", 2, "--resume", flag=True)
     run(command, env)
-    resumed = torch.load(results / "rank0.pt")["state"]
+    resumed = torch.load(results / "rank0.pt")
+    assert (resumed["local_block_rows"], resumed["fsdp_units"]) == (128, fsdp_run["ranks"][0]["fsdp_units"])
+    resumed = resumed["state"]
     uninterrupted = fsdp_run["ranks"][0]["state"]
     for name, value in uninterrupted.items():
         assert torch.equal(resumed[name], value), name

@@ -39,12 +39,13 @@ def torchrun(nproc: int, *args: str) -> list[str]:
             "127.0.0.1", "--master_port", str(free_port()), *args]
 
 
-def accelerate_fsdp(nproc: int, *args: str, mixed_precision: str | None = "no") -> list[str]:
-    """`accelerate launch` with the shipped FSDP2 config (`examples/accelerate/fsdp_vitg.yaml`) on `nproc` processes;
-    `mixed_precision` None keeps the config's (bf16)."""
+def accelerate_fsdp(nproc: int, *args: str, mixed_precision: str | None = "no", flag: bool = False) -> list[str]:
+    """`accelerate launch` with the shipped FSDP2 config (`examples/accelerate/fsdp_vitg.yaml`), or with only
+    `--use_fsdp` when `flag`, on `nproc` processes; `mixed_precision` None keeps the config's (bf16)."""
     precision = ["--mixed_precision", mixed_precision] if mixed_precision else []
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(FSDP_YAML), "--num_processes",
-            str(nproc), "--main_process_port", str(free_port()), *precision, *args]
+    fsdp = ["--use_fsdp"] if flag else ["--config_file", str(FSDP_YAML)]
+    return [sys.executable, "-m", "accelerate.commands.launch", *fsdp, "--num_processes", str(nproc),
+            "--main_process_port", str(free_port()), *precision, *args]
 
 
 def run(command: list[str], env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
