@@ -68,10 +68,10 @@ def _local_pair(target: torch.Tensor, online: torch.Tensor) -> tuple[torch.Tenso
 
     if not isinstance(target, DTensor) and not isinstance(online, DTensor):
         return target.detach(), online.detach()
-    if not (isinstance(target, DTensor) and isinstance(online, DTensor)):
-        raise ValueError("EMA: the target and the online encoder must be both sharded (FSDP) or both not")
-    if online.device_mesh != target.device_mesh or online.placements != target.placements:
-        online = online.redistribute(target.device_mesh, target.placements)
+    if not (isinstance(target, DTensor) and isinstance(online, DTensor)) or (
+        online.device_mesh != target.device_mesh or online.placements != target.placements
+    ):
+        raise ValueError("EMA: the target and the online encoder must be sharded alike (the same FSDP units)")
     return target.to_local(), online.to_local()
 
 
