@@ -27,7 +27,8 @@ def layout(model: torch.nn.Module) -> dict:
         "block_rows": int(weight.shape[0]),
         "local_block_rows": int(local.shape[0]),
         "fsdp_units": len(units),
-        "no_split_blocks": sum(type(m).__name__ in model._no_split_modules for m in model.modules()),
+        "no_split_blocks": sum(any(c.__name__ in model._no_split_modules for c in type(m).__mro__)
+                               for m in model.modules()),
         "reduce_dtypes": sorted({str(m._get_fsdp_state()._mp_policy.reduce_dtype) for m in units}),
         "target_dtype": str(model.target_encoder.layer[0].mlp.fc1.weight.dtype),
     }
