@@ -1,7 +1,7 @@
 """Run by the scale-out tests under a launcher (`torchrun` / `accelerate launch`): `vjepa2-hf train-ac` through the
 command line; every process writes to `RESULT_DIR/rank{r}.pt` its world size, distributed type, the local rows of a
-predictor block weight, the FSDP units' gradient-reduction dtype, the losses it saw and its whole trained predictor
-(FSDP shards gathered). `STEP_SLEEP` seconds after each update let a test kill the run mid-way."""
+predictor block weight, the FSDP units' gradient-reduction dtype (also at its first update, in `layout{r}.pt`), the
+losses it saw and its whole trained predictor (FSDP shards gathered). `STEP_SLEEP` seconds after each update let a test kill the run mid-way."""
 
 from __future__ import annotations
 
@@ -35,14 +35,17 @@ def main(result_dir: str, argv: list[str]) -> int:
     torch.set_num_threads(1)
     sleep = float(os.environ.get("STEP_SLEEP", "0"))
     histories = []
-    run_steps, step, trained = job.run_steps, job._ac_step, job._trained_predictor
+    run_steps, step, trained = job.run_steps, job._ac_step, getattr(job, "_trained_predictor", None)
 
     def spy_run_steps(*args, history, **kwargs):
         histories.append(history)
         return run_steps(*args, history=history, **kwargs)
 
-    def slow_step(*args, **kwargs):
-        metrics = step(*args, **kwargs)
+    def slow_step(accelerator, module, *args, **kwargs):
+        if not histories[0]:
+            rank = dist.get_rank() if dist.is_initialized() else 0
+            torch.save(layout(accelerator, module), os.path.join(result_dir, f"layout{rank}.pt"))
+        metrics = step(accelerator, module, *args, **kwargs)
         time.sleep(sleep)
         return metrics
 

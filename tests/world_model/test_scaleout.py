@@ -53,6 +53,9 @@ def _log(output_dir) -> list[dict]:
 
 
 def _ranks(results, world: int) -> list[dict]:
+    for r in range(world):  # each process is one rank of one process group (before anything is compared)
+        layout = torch.load(results / f"layout{r}.pt")
+        assert (layout["world_size"], layout["backend"]) == (world, "gloo"), layout
     ranks = [torch.load(results / f"rank{r}.pt") for r in range(world)]
     for rank in ranks[1:]:  # ranks identical: weights and every loss they computed
         assert rank["losses"] == ranks[0]["losses"]
