@@ -138,3 +138,30 @@ def test_fsdp_checkpoint_survives_kill_and_resumes_bit_identical_and_on_one_proc
     (one,) = _ranks(results, 1)
     assert one["local_block_rows"] == 256
     _assert_equals_one_process(one, {"state": uninterrupted["state"], "log": _log(root / "fsdp")})
+
+
+def test_the_global_batch_is_split_across_processes(root):
+    from vjepa2_hf.world_model.training_vjepa2_ac import batch_indices
+
+    dataset = list(range(50))
+    for step in (1, 7):
+        whole = batch_indices(dataset, 0, step, 8)
+        halves = [batch_indices(dataset, 0, step, 8, rank, 2) for rank in range(2)]
+        quarters = [batch_indices(dataset, 0, step, 8, rank, 4) for rank in range(4)]
+        assert halves[0] + halves[1] == whole == sum(quarters, []) and len(halves[0]) == 4
+
+
+def test_a_batch_the_processes_cannot_share_evenly_is_refused(root):
+    """`optimization.batch_size` 7 on two processes: each prints the one-line refusal and exits 2."""
+    import subprocess
+
+    config = yaml.safe_load(open(_config(root, "uneven")))
+    config["optimization"]["batch_size"] = 7
+    path = root / "uneven.yaml"
+    path.write_text(yaml.safe_dump(config))
+    command = torchrun(2, "-m", "vjepa2_hf.cli", "train-ac", "--config", str(path))
+    completed = subprocess.run(command, env=environment(), capture_output=True, text=True, timeout=300, cwd=ROOT)
+    refusal = ("vjepa2-hf train-ac: error: train-ac: optimization.batch_size (7, the global batch) must be divisible "
+               "by the number of processes (2)")
+    assert completed.stderr.count(refusal) == 2, completed.stderr[-3000:]
+    assert "exitcode  : 2" in completed.stderr and not (root / "uneven").exists()  # stopped before any work
