@@ -34,7 +34,7 @@ def layout(accelerator, module) -> dict:
 def main(result_dir: str, argv: list[str]) -> int:
     torch.set_num_threads(1)
     sleep = float(os.environ.get("STEP_SLEEP", "0"))
-    histories = []
+    histories, seen = [], []
     run_steps, step, trained = job.run_steps, job._ac_step, getattr(job, "_trained_predictor", None)
 
     def spy_run_steps(*args, history, **kwargs):
@@ -42,7 +42,8 @@ def main(result_dir: str, argv: list[str]) -> int:
         return run_steps(*args, history=history, **kwargs)
 
     def slow_step(accelerator, module, *args, **kwargs):
-        if not histories[0]:
+        if not seen:
+            seen.append(True)
             rank = dist.get_rank() if dist.is_initialized() else 0
             torch.save(layout(accelerator, module), os.path.join(result_dir, f"layout{rank}.pt"))
         metrics = step(accelerator, module, *args, **kwargs)
