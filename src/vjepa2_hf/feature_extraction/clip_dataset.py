@@ -76,6 +76,10 @@ class VideoClipItems(torch.utils.data.Dataset):
 
     def _load(self, source: Any) -> tuple[torch.Tensor, list[np.ndarray], int]:
         from ..video.decoding import VideoReader
+        from .inputs import UnlistableFolder
+
+        if isinstance(source, UnlistableFolder):
+            raise PermissionError(source.reason)
 
         with VideoReader(source) as reader:
             total = reader.metadata.num_frames
@@ -104,7 +108,9 @@ def _reason(error: Exception) -> str:
     path = getattr(error, "path", None)
     if path and message.startswith(f"{path}: "):
         message = message[len(path) + 2 :]
-    return f"{type(error).__name__}: {message}"
+    from .inputs import printable_path  # a message may quote a file name that is not UTF-8
+
+    return f"{type(error).__name__}: {printable_path(message)}"
 
 
 def collate_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
