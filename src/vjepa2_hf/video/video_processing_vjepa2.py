@@ -21,8 +21,8 @@ spatial views, `preprocess_clips(clips, V)` turns the `S` temporal segments of o
 (what `VideoClipDataset` returns) into `[B, V, S, ...]`.
 
 Pixel values: uint8 (0..255) as they are; float16 / bfloat16 / float32 / float64 on transformers' scale, 0..255
-(or 0..1 with `do_rescale=False`), and a float value outside 0..255 is refused; uint16 (16-bit video) is scaled by
-255 / 65535 to that float scale. Other dtypes (bool, signed and wider integers, complex) are refused with a
+(or 0..1 with `do_rescale=False`), and a negative float (already normalised input) is refused; uint16 (16-bit video)
+is scaled by 255 / 65535 to that float scale. Other dtypes (bool, signed and wider integers, complex) are refused with a
 `ValueError` naming the dtype: convert them (e.g. `.astype(np.uint8)` for integer values 0..255).
 
 With `num_frames=T`, every video comes out with exactly `T` frames, spread evenly; a video shorter than `T` (a
@@ -73,7 +73,8 @@ _RESAMPLE = {2: "bilinear", 3: "bicubic"}
 
 
 def _checked_pixels(x: torch.Tensor) -> torch.Tensor:
-    """`x` itself for uint8 and in-range float pixels, uint16 scaled to the 0..255 float scale; else a ValueError."""
+    """`x` itself for uint8 and non-negative float pixels, uint16 scaled to the 0..255 float scale; else a
+    ValueError."""
     if x.dtype == torch.uint8:
         return x
     if x.dtype == torch.uint16:
@@ -84,11 +85,11 @@ def _checked_pixels(x: torch.Tensor) -> torch.Tensor:
             f"{str(x.dtype).replace('torch.', '')}; convert it first (e.g. `.astype(np.uint8)` for values 0..255)"
         )
     check_finite(x, "video pixel values")
-    low, high = float(x.min()), float(x.max())
-    if low < 0 or high > 255:
+    low = float(x.min())
+    if low < 0:  # pixels are never negative; values above 255 (resampling overshoot) are accepted, as transformers does
         raise ValueError(
-            f"`videos` float pixel values must lie in 0..255 (or 0..1 with do_rescale=False), got {low:g}..{high:g}; "
-            "pass pixels, not already normalised values"
+            f"`videos` float pixel values must be >= 0 (0..255, or 0..1 with do_rescale=False), got a minimum of "
+            f"{low:g}; pass pixels, not already normalised values"
         )
     return x
 
