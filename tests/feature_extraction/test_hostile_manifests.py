@@ -157,6 +157,11 @@ def test_a_job_that_embeds_nothing_exits_2(tmp_path, capsys):
     assert code == 2 and len(errors) == 1, errors
     assert "5 of 5 inputs could not be embedded" in errors[0] and "nothing embedded" in errors[0]
     assert len(_rows(tmp_path / "out")) == 5  # the output is still complete: every input has its error row
+    for i in range(3):  # every file present, none a video
+        (tmp_path / "broken" / f"clip_{i}.mp4").parent.mkdir(exist_ok=True)
+        (tmp_path / "broken" / f"clip_{i}.mp4").write_bytes(b"\0" * 100)
+    code, errors, _ = _embed(capsys, tmp_path / "broken", "--output-dir", tmp_path / "out2", "--max-error-rate", "1")
+    assert code == 2 and len(errors) == 1 and "3 of 3 inputs could not be embedded" in errors[0], errors
 
 
 def test_bad_inputs_above_max_error_rate_exit_2(tmp_path, capsys):

@@ -56,6 +56,9 @@ logger = logging.get_logger(__name__)
 __all__ = ["BadVideoError", "EmbeddingJobResult", "TooManyBadInputsError", "embed_videos"]
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# The shards' columns; part of `job.json`, so a folder of older shards is not resumed into a mixed schema.
+# 2: `path_bytes` added.
+ROW_FORMAT = 2
 
 
 class BadVideoError(ValueError):
@@ -422,7 +425,7 @@ def embed_videos(
         "inputs": listed.fingerprint(), "num_inputs": len(listed), "model": _model_id(model),
         "seed": seed if _model_id(model) == "tiny" else None, "dtype": str(torch_dtype).replace("torch.", ""),
         "sampling": sampling.to_dict(), "clip_reduction": clip_reduction, "output_tokens": bool(output_tokens),
-        "layers": layers, "shard_size": int(shard_size), "processor": processor.to_dict(),
+        "layers": layers, "shard_size": int(shard_size), "processor": processor.to_dict(), "row_format": ROW_FORMAT,
     }
     job = _Job(listed, ShardLayout(output_dir, len(listed), shard_size), spec, state)
     runner = _EncoderRunner(encoder, device, torch_dtype, clip_reduction, output_tokens, layers)
