@@ -121,7 +121,7 @@ def _scan_folder(folder: Path) -> list[str | UnlistableFolder]:
     seen: set[str] = set()
 
     def unlistable(error: OSError) -> None:
-        reason = f"cannot list folder ({type(error).__name__}: {error.strerror or error})"
+        reason = f"cannot list this folder: {error.strerror or error}"
         found.append(UnlistableFolder(os.fspath(error.filename), reason))
 
     queue = [os.fspath(folder)]
