@@ -17,7 +17,8 @@ def test_export_official_into_an_existing_folder_leaves_nothing(tmp_path, capsys
     model.save_pretrained(tmp_path / "model")
     target = tmp_path / "exports"
     target.mkdir()
-    assert main(["export", "--model", str(tmp_path / "model"), "--format", "official", "--output-dir", str(target)]) == 2
+    command = ["export", "--model", str(tmp_path / "model"), "--format", "official", "--output-dir", str(target)]
+    assert main(command) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if "vjepa2-hf export:" in line]
     assert len(err) == 1 and err[0].startswith("vjepa2-hf export: error: --output-dir") and "is a folder" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exports", "model"] and not list(target.iterdir())

@@ -119,7 +119,8 @@ def test_csv_saved_with_a_byte_order_mark_reads(tmp_path, capsys):
     manifest.write_bytes(("path,label\n" + "".join(f"{c},{i}\n" for i, c in enumerate(clips))).encode("utf-8-sig"))
     code, errors, _ = _embed(capsys, manifest, "--output-dir", tmp_path / "out")
     assert code == 0, errors
-    assert [(r["path"], r["label"]) for r in _rows(tmp_path / "out")] == [(clips[0], "0"), (clips[1], "1")]  # CSV values are text
+    rows = _rows(tmp_path / "out")
+    assert [(r["path"], r["label"]) for r in rows] == [(clips[0], "0"), (clips[1], "1")]  # CSV values are text
 
 
 @pytest.mark.parametrize(

@@ -288,14 +288,15 @@ def _error_line(row: dict[str, Any]) -> dict[str, str]:
     return line
 
 
-def check_error_rate(result: EmbeddingJobResult, max_error_rate: float | None) -> None:
+def _check_error_rate(result: EmbeddingJobResult, max_error_rate: float | None) -> None:
     """Raise `TooManyBadInputsError` when nothing was embedded, or bad inputs exceed `max_error_rate` (a fraction)."""
     total = result.num_embedded + result.num_skipped
     rate = result.num_skipped / total if total else 1.0
     if result.num_embedded and (max_error_rate is None or rate <= max_error_rate):
         return
     first = f"; first: {result.errors[0]['path']}: {result.errors[0]['error']}" if result.errors else ""
-    limit = "nothing embedded" if not result.num_embedded else f"above max_error_rate (--max-error-rate) {max_error_rate:g}"
+    limit = (f"above max_error_rate (--max-error-rate) {max_error_rate:g}" if result.num_embedded
+             else "nothing embedded")
     raise TooManyBadInputsError(
         f"{result.num_skipped} of {total} inputs could not be embedded ({100 * rate:.1f}%, {limit}); the output "
         f"is complete, every reason is in {result.output_dir / 'errors.jsonl'}{first}"
@@ -435,14 +436,15 @@ def embed_videos(
     finally:
         job.release()
     if state.is_main_process:
-        check_error_rate(result, max_error_rate)
+        _check_error_rate(result, max_error_rate)
     return result
 
 
 def _execute(job: _Job, runner, processor, sampling, batch_size, num_workers, on_error, progress) -> EmbeddingJobResult:
     state = job.state
     start = time.perf_counter()
-    mine = job.run(runner, processor, sampling, batch_size, num_workers, on_error, progress and state.is_local_main_process)
+    progress = progress and state.is_local_main_process
+    mine = job.run(runner, processor, sampling, batch_size, num_workers, on_error, progress)
     state.wait_for_everyone()
     seconds = time.perf_counter() - start
     processed = _sum_over_processes(mine, state)

@@ -5,14 +5,15 @@ output_dir/
   .lock             held by the running job (`job_lock.JobLock`): a second job on the folder is refused
   job.json          settings and input fingerprint (a rerun must match it to resume, once a shard exists)
   data/shard-00000.parquet, shard-00001.parquet, ...   one row per input, in input order
-  errors.jsonl      one line per bad input: {"path", "error"}
+  errors.jsonl      one line per bad input: {"path", "error"} (+ "path_bytes_hex" for a name that is not UTF-8)
   manifest.json     shards, row counts, settings, timing (written when every shard exists)
 ```
 
 Shard `k` holds inputs `[k * shard_size, (k + 1) * shard_size)` whichever process writes it, so the folder is the
 same for any number of processes. A shard is written to `data/.shard-k.parquet.tmp.<pid>` (hidden: `datasets`
 ignores it; the pid keeps two writers apart), flushed to disk, then renamed: a killed job leaves whole shards and at
-most one stale temporary file per process, which the rerun deletes. `datasets.load_dataset("parquet", data_dir="output_dir/data")` loads the rows.
+most one stale temporary file per process, which the rerun deletes.
+`datasets.load_dataset("parquet", data_dir="output_dir/data")` loads the rows.
 """
 
 from __future__ import annotations
