@@ -129,6 +129,8 @@ def test_csv_saved_with_a_byte_order_mark_reads(tmp_path, capsys):
         ("extra.csv", "path,label\na.mp4,1\nb.mp4,2,surplus\n", "line 3 has 3 fields"),
         ("array.jsonl", '{"path": "a.mp4"}\n["b.mp4"]\n', "line 2 is a JSON list"),
         ("number.jsonl", '{"path": "a.mp4"}\n\n7\n', "line 3 is a JSON int"),
+        ("twice.csv", "path,label,label\na.mp4,1,2\n", "names the column(s) 'label' more than once"),
+        ("huge.csv", "path,label\na.mp4," + "x" * 200_000 + "\n", "not a readable CSV file (field larger than"),
     ],
 )
 def test_malformed_manifest_rows_are_one_line_errors_naming_the_line(tmp_path, capsys, name, text, expected):
@@ -138,6 +140,18 @@ def test_malformed_manifest_rows_are_one_line_errors_naming_the_line(tmp_path, c
     assert code == 2 and len(errors) == 1, errors
     assert errors[0].startswith("vjepa2-hf embed: error: ") and str(manifest) in errors[0] and expected in errors[0]
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_manifest_rows_without_a_path_get_error_rows(tmp_path, capsys):
+    clips = _clips(tmp_path, 10)
+    manifest = tmp_path / "list.csv"
+    manifest.write_text("path,label\n" + "".join(f"{c},{i}\n" for i, c in enumerate(clips[:5])) + ",orphan\n"
+                        + "".join(f"{c},{i}\n" for i, c in enumerate(clips[5:], start=5)))
+    code, errors, _ = _embed(capsys, manifest, "--output-dir", tmp_path / "out")
+    assert code == 0, errors
+    rows = _rows(tmp_path / "out")
+    assert len(rows) == 11 and rows[5]["label"] == "orphan" and rows[5]["status"] == "error"
+    assert rows[5]["error"] == "ValueError: manifest row 6 has no 'path' value"
 
 
 def test_a_manifest_that_is_not_utf8_is_named(tmp_path, capsys):

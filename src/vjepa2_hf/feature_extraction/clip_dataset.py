@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..video.sampling import evenly_spaced_indices
+from .inputs import UnreadableInput
 
 __all__ = ["ClipSampling", "VideoClipItems", "collate_items", "worker_init"]
 
@@ -76,10 +77,6 @@ class VideoClipItems(torch.utils.data.Dataset):
 
     def _load(self, source: Any) -> tuple[torch.Tensor, list[np.ndarray], int]:
         from ..video.decoding import VideoReader
-        from .inputs import UnlistableFolder
-
-        if isinstance(source, UnlistableFolder):
-            raise PermissionError(source.reason)
 
         with VideoReader(source) as reader:
             total = reader.metadata.num_frames
@@ -93,8 +90,12 @@ class VideoClipItems(torch.utils.data.Dataset):
         position = self.positions[index]
         item: dict[str, Any] = {"position": position, "pixel_values": None, "frame_indices": None,
                                 "num_video_frames": None, "error": None}
+        source = self.sources[position]
+        if isinstance(source, UnreadableInput):  # known before decoding: a folder not listable, a row without a path
+            item["error"] = source.reason
+            return item
         try:
-            pixels, indices, total = self._load(self.sources[position])
+            pixels, indices, total = self._load(source)
         except Exception as error:  # a bad file must never stop the job: the reason goes to its row
             item["error"] = _reason(error)
             return item

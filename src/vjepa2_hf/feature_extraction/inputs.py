@@ -36,7 +36,7 @@ from transformers.utils import logging
 logger = logging.get_logger(__name__)
 
 __all__ = [
-    "EmbeddingInputs", "RESERVED_COLUMNS", "UnlistableFolder", "list_embedding_inputs", "path_bytes", "printable_path",
+    "EmbeddingInputs", "RESERVED_COLUMNS", "UnreadableInput", "list_embedding_inputs", "path_bytes", "printable_path",
 ]
 
 MANIFEST_SUFFIXES = (".csv", ".jsonl")
@@ -60,8 +60,9 @@ def path_bytes(name: str) -> bytes | None:
 
 
 @dataclass(frozen=True)
-class UnlistableFolder:
-    """The source of an error row: a folder of a scan that could not be listed (the job reports `reason`)."""
+class UnreadableInput:
+    """The source of an error row known before decoding (a folder that cannot be listed, a manifest row without a
+    path): the job writes `reason` as the row's error."""
 
     path: str
     reason: str
@@ -113,16 +114,16 @@ def _media_suffixes() -> tuple[str, ...]:
     return tuple(VIDEO_EXTENSIONS) + tuple(IMAGE_EXTENSIONS)
 
 
-def _scan_folder(folder: Path) -> list[str | UnlistableFolder]:
+def _scan_folder(folder: Path) -> list[str | UnreadableInput]:
     """Media files below `folder`, sorted. Symlinked folders are listed after the real tree, each real folder once
-    (a link loop ends); a folder that cannot be listed is returned as an `UnlistableFolder`, to get an error row."""
+    (a link loop ends); a folder that cannot be listed is returned as an `UnreadableInput`, to get an error row."""
     suffixes = _media_suffixes()
-    found: list[str | UnlistableFolder] = []
+    found: list[str | UnreadableInput] = []
     seen: set[str] = set()
 
     def unlistable(error: OSError) -> None:
-        reason = f"cannot list this folder: {error.strerror or error}"
-        found.append(UnlistableFolder(os.fspath(error.filename), reason))
+        reason = f"{type(error).__name__}: cannot list this folder: {error.strerror or error}"
+        found.append(UnreadableInput(os.fspath(error.filename), reason))
 
     queue = [os.fspath(folder)]
     while queue:
@@ -136,7 +137,7 @@ def _scan_folder(folder: Path) -> list[str | UnlistableFolder]:
                 path = os.path.join(root, name)
                 if os.path.splitext(name)[1].lower() in suffixes:
                     found.append(path)  # a broken link too: its row says the file is missing
-    found.sort(key=lambda f: f.path if isinstance(f, UnlistableFolder) else f)
+    found.sort(key=lambda f: f.path if isinstance(f, UnreadableInput) else f)
     if not found:
         raise FileNotFoundError(f"folder {folder} holds no video or image files (extensions {', '.join(suffixes)})")
     return found
@@ -151,6 +152,10 @@ def _read_csv_rows(path: Path) -> list[dict[str, Any]]:
     rows = []
     with _open_text(path) as f:
         reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:  # DictReader would keep the last of each: the others would be lost
+            raise ValueError(f"{path}: the header names the column(s) {', '.join(map(repr, repeated))} more than once")
         for row in reader:
             if None in row:  # DictReader files fields past the header under the key None
                 raise ValueError(
@@ -184,6 +189,8 @@ def _read_jsonl_rows(path: Path) -> list[dict[str, Any]]:
 def _read_manifest_rows(path: Path) -> list[dict[str, Any]]:
     try:
         return _read_csv_rows(path) if path.suffix.lower() == ".csv" else _read_jsonl_rows(path)
+    except csv.Error as error:  # a field over csv's size limit, ...
+        raise ValueError(f"{path}: not a readable CSV file ({error})") from error
     except UnicodeDecodeError as error:
         raise ValueError(
             f"manifest {path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset {error.start}); "
@@ -220,12 +227,14 @@ def _from_manifest(path: Path, path_column: str) -> EmbeddingInputs:
     columns = _columns(rows)
     if path_column not in columns:
         raise ValueError(f"manifest {path} has no {path_column!r} column (columns: {columns}); pass --path-column")
-    names = []
-    for row in rows:
+    names, sources = [], []
+    for number, row in enumerate(rows, start=1):
         name = str(row.get(path_column) or "")
         names.append(name if os.path.isabs(name) or not name else str(path.parent / name))
+        reason = f"ValueError: manifest row {number} has no {path_column!r} value"
+        sources.append(names[-1] if name else UnreadableInput("", reason))
     metadata = {c: [row.get(c) for row in rows] for c in columns if c != path_column}
-    return EmbeddingInputs(sources=list(names), names=names, metadata=_safe_metadata(metadata))
+    return EmbeddingInputs(sources=sources, names=names, metadata=_safe_metadata(metadata))
 
 
 def _from_dataset(dataset, video_column: str) -> EmbeddingInputs:
@@ -262,7 +271,7 @@ def list_embedding_inputs(
         if not path.is_file():
             raise FileNotFoundError(f"manifest not found: {path}")
         return _from_manifest(path, path_column)
-    sources: list[str | UnlistableFolder] = []
+    sources: list[str | UnreadableInput] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
@@ -271,5 +280,5 @@ def list_embedding_inputs(
             sources.append(str(path))
         else:
             raise FileNotFoundError(f"input not found: {path}")
-    names = [s.path if isinstance(s, UnlistableFolder) else s for s in sources]
+    names = [s.path if isinstance(s, UnreadableInput) else s for s in sources]
     return EmbeddingInputs(sources=sources, names=names)
