@@ -94,3 +94,18 @@ def test_saved_classifier_equals_one_process_and_the_cache_is_encoded_once(runs)
     assert [n.split("-")[0] for n in cache] == ["eval", "train"] and all(n.endswith(".safetensors") for n in cache)
     rank0, rank1 = runs["ranks"]
     assert rank0["metrics"]["feature_seconds"] > 0 and rank1["metrics"]["feature_seconds"] == 0.0  # rank 1 read it
+
+
+def test_the_trainer_does_not_scale_the_probe_losses_by_the_world_size(tmp_path):
+    """Both probe heads compute per-batch means: the `Trainer` must not pass them `num_items_in_batch` (it would then
+    multiply the loss by the number of processes, as it does for models whose `forward` takes `**kwargs`)."""
+    from transformers import Trainer, TrainingArguments
+
+    from vjepa2_hf.probe import VJEPA2ForActionAnticipation, VJEPA2ForVideoClassification
+
+    from .conftest import tiny_config
+
+    args = TrainingArguments(str(tmp_path), use_cpu=True, report_to=[])
+    for model in (VJEPA2ForVideoClassification(tiny_config(num_labels=3)),
+                  VJEPA2ForActionAnticipation(tiny_config(num_verbs=2, num_nouns=2, num_actions=3))):
+        assert Trainer(model=model, args=args).model_accepts_loss_kwargs is False, type(model).__name__
