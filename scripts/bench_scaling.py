@@ -69,7 +69,8 @@ def _launch(processes: int, command: list[str], threads: int) -> None:
 def pretrain_rate(processes: int, args, work: Path) -> float:
     """Median clips/s of the tiny pretraining recipe after the warm-up steps."""
     out = work / f"pretrain_{processes}_{time.monotonic_ns()}"
-    sets = {"optimization.total_steps": args.steps, "optimization.global_batch_size": args.per_process_batch * processes,
+    sets = {"optimization.total_steps": args.steps,
+            "optimization.global_batch_size": args.per_process_batch * processes,
             "optimization.micro_batch_size": args.per_process_batch, "optimization.warmup_steps": 1,
             "optimization.cooldown_steps": 0, "run.log_every": 1, "run.checkpoint_every": 0, "run.report_to": "[]",
             "run.progress_bar": "false"}

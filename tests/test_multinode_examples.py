@@ -27,7 +27,8 @@ def _help(*command: str) -> str:
 def _torchrun_call(script: Path) -> list[str]:
     """The tokens of the script's torchrun call (continuation lines joined, comments dropped)."""
     text = re.sub(r"\\\n", " ", script.read_text())
-    calls = [line for line in text.splitlines() if re.search(r"(^|\s)torchrun\s", line) and not line.lstrip().startswith("#")]
+    calls = [line for line in text.splitlines()
+             if re.search(r"(^|\s)torchrun\s", line) and not line.lstrip().startswith("#")]
     assert len(calls) == 1, calls
     tokens = shlex.split(calls[0])
     return tokens[tokens.index("torchrun") + 1:]

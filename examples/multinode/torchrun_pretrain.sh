@@ -2,8 +2,8 @@
 # V-JEPA 2 pretraining on several nodes with torchrun (no scheduler). Run this same script on every node.
 #
 #   NNODES=4 MASTER_ADDR=node0.cluster MASTER_PORT=29500 GPUS_PER_NODE=8 \
-#   OUTPUT_DIR=/shared/runs/vitl RUN_ID=vitl-k710 bash examples/multinode/torchrun_pretrain.sh --config vit_large_pretrain \
-#       --set data.sources.0.path=/shared/data/k710_train_paths.csv
+#   OUTPUT_DIR=/shared/runs/vitl RUN_ID=vitl-k710 bash examples/multinode/torchrun_pretrain.sh \
+#       --config vit_large_pretrain --set data.sources.0.path=/shared/data/k710_train_paths.csv
 #
 # OUTPUT_DIR must be on a filesystem every node sees (checkpoints are written there by rank 0 and read back by every
 # rank on resume). `--resume` is always passed: the first launch starts at step 0, every later one (after a node

@@ -44,7 +44,8 @@ def _logged(history: list[dict]) -> list[tuple[int, str, float]]:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("probe_ddp")
-    data = generate_motion_dataset(root / "data", 40, num_frames=8, size=32, seed=0, task="direction")  # 32 train, 8 eval
+    # 32 training and 8 held-out clips
+    data = generate_motion_dataset(root / "data", 40, num_frames=8, size=32, seed=0, task="direction")
     (root / "r1").mkdir()
     (root / "r2").mkdir()
     one = subprocess.run([sys.executable, str(WORKER), str(root / "r1"), *_options(data, root / "one", 8)],

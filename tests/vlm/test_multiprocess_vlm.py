@@ -51,7 +51,8 @@ def test_two_processes_train_the_one_process_model(tmp_path):
     (tmp_path / "r1").mkdir()
     (tmp_path / "r2").mkdir()
     one = subprocess.run(
-        [sys.executable, str(WORKER), str(tmp_path / "r1"), str(_config(tmp_path / "one.yaml", qa, tmp_path / "one", 8))],
+        [sys.executable, str(WORKER), str(tmp_path / "r1"),
+         str(_config(tmp_path / "one.yaml", qa, tmp_path / "one", 8))],
         env=ENV, capture_output=True, text=True, timeout=300,
     )
     assert one.returncode == 0, one.stderr[-3000:]

@@ -130,7 +130,8 @@ def check_trainer_launch(job: str, values: Mapping[str, Any]) -> None:
         if requested == "fp8":
             hint = "fp8 is not supported"
         raise UnsupportedLaunchError(PRECISION_REFUSAL.format(
-            requested=requested, job=job, job_precision=job_precision or "fp32", hint=hint, job_flag=job_precision or "no"
+            requested=requested, job=job, job_precision=job_precision or "fp32", hint=hint,
+            job_flag=job_precision or "no",
         ))
 
 
