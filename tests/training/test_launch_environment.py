@@ -43,6 +43,7 @@ def test_cpu_processes_get_use_cpu(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: False)
     assert trainer_launch_arguments("probe", {"output_dir": "x"}) == {"output_dir": "x"}
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert needs_cpu_processes()

@@ -72,11 +72,13 @@ def is_main_process() -> bool:
 
 
 def needs_cpu_processes() -> bool:
-    """Several processes were launched on a machine without CUDA: they must join a gloo group on the CPU (without it
-    the Trainer leaves each rank training alone on all the data)."""
+    """Several processes were launched on a machine without CUDA (or another accelerator): they must join a gloo group
+    on the CPU (without it the Trainer leaves each rank training alone on all the data)."""
     import torch
 
-    return launcher_world_size() > 1 and not torch.cuda.is_available() and not _flag("ACCELERATE_USE_XPU")
+    accelerator = getattr(torch, "accelerator", None)  # CUDA, XPU, ... (torch >= 2.6)
+    has_accelerator = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
+    return launcher_world_size() > 1 and not (has_accelerator or torch.cuda.is_available())
 
 
 def requested_distributed_type() -> str | None:
