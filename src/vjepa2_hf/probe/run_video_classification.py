@@ -41,6 +41,7 @@ from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArg
 from transformers.utils import logging
 
 from ..encoder.configuration_vjepa2 import PRESET_ALIASES, PRESETS, VJEPA2Config
+from ..training.launch_environment import check_trainer_launch, needs_cpu_processes, trainer_launch_arguments
 from .attentive_pooler import OFFICIAL_PROBE_LAYER_NORM_EPS, OFFICIAL_PROBE_NUM_HEADS
 from .modeling_probe import VJEPA2ForVideoClassification
 
@@ -454,7 +455,7 @@ def _cached_features(model, dataset, cache_dir: Path, key_extra: dict[str, Any],
         progress,
     )
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".rank{int(os.environ.get('RANK', '0') or 0)}.tmp")  # ranks of other nodes may write too
     save_file({"features": features.contiguous(), "labels": labels.contiguous()}, str(tmp))
     os.replace(tmp, path)
     return CachedFeatureDataset(features, labels), time.perf_counter() - start
@@ -516,7 +517,8 @@ def default_training_arguments(output_dir: str, **overrides: Any) -> TrainingArg
         seed=0,
     )
     values.update(overrides)
-    return TrainingArguments(**values)
+    # DeepSpeed / FSDP / a launcher precision refused; several CPU processes join a gloo group
+    return TrainingArguments(**trainer_launch_arguments("probe", values))
 
 
 class _EpochSetter(TrainerCallback):
@@ -594,9 +596,12 @@ def _build_probe_data(model_probe, model_args: ModelArguments, data_args: DataAr
     fixed_train = VideoClipDataset(
         train_data, processor, ClipSampler(random_clip_sampling=False, **sampling), seed=seed, on_error="raise",
     )
-    train_dataset, t_train = _cached_features(model_probe, fixed_train, cache_dir, key, data_args, 1, "train", progress)
-    eval_dataset, t_eval = _cached_features(model_probe, eval_set, cache_dir, key, data_args, data_args.num_views,
-                                            "eval", progress)
+    # rank 0 encodes and writes the cache while the other ranks wait, then they read it (once on a shared filesystem)
+    with training_args.main_process_first(local=False, desc="feature cache"):
+        train_dataset, t_train = _cached_features(model_probe, fixed_train, cache_dir, key, data_args, 1, "train",
+                                                  progress)
+        eval_dataset, t_eval = _cached_features(model_probe, eval_set, cache_dir, key, data_args,
+                                                data_args.num_views, "eval", progress)
     return _ProbeData(processor, frames, train_set, train_dataset, eval_dataset, feature_seconds=t_train + t_eval)
 
 
@@ -692,6 +697,9 @@ def run_probe(
         [`ProbeRunResult`].
     """
     _check_probe_arguments(model_args, data_args)
+    check_trainer_launch("probe", vars(training_args))
+    if needs_cpu_processes() and not training_args.use_cpu:
+        training_args = dataclasses.replace(training_args, use_cpu=True)  # else each rank would train alone
     start = time.perf_counter()
     train_data, eval_data, id2label = load_video_splits(data_args, seed=training_args.seed)
     model_probe = build_probe_model(model_args, id2label, num_frames=data_args.frames_per_clip)

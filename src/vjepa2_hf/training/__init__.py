@@ -4,6 +4,7 @@
 - `optimization`: AdamW parameter groups (weight decay on weights only) and the AdamW constructor;
 - `schedulers`: warmup-constant-cooldown and linear schedules, and the checkpointable scheduled optimizer;
 - `checkpointing`: atomic, verified checkpoints with exact resume and keep-last;
+- `launch_environment`: what the launcher asks (processes, DeepSpeed / FSDP, mixed precision) and the refusals;
 - `loop`: the step loop (`run_steps`), accelerator state, resume resolution, step state, metrics log, trackers,
   progress, the NaN stop.
 
