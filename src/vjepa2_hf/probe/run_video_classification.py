@@ -41,6 +41,7 @@ from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArg
 from transformers.utils import logging
 
 from ..encoder.configuration_vjepa2 import PRESET_ALIASES, PRESETS, VJEPA2Config
+from ..training.trainer_checkpoints import resolve_trainer_resume
 from .attentive_pooler import OFFICIAL_PROBE_LAYER_NORM_EPS, OFFICIAL_PROBE_NUM_HEADS
 from .modeling_probe import VJEPA2ForVideoClassification
 
@@ -692,6 +693,7 @@ def run_probe(
         [`ProbeRunResult`].
     """
     _check_probe_arguments(model_args, data_args)
+    resume = resolve_trainer_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     start = time.perf_counter()
     train_data, eval_data, id2label = load_video_splits(data_args, seed=training_args.seed)
     model_probe = build_probe_model(model_args, id2label, num_frames=data_args.frames_per_clip)
@@ -714,7 +716,7 @@ def run_probe(
     if data.collator is not None and data_args.num_views > 1:
         # training reads one view; evaluation all of them
         trainer.get_eval_dataloader = _eval_loader_with(trainer, data.eval_collator)
-    train_output = trainer.train()
+    train_output = trainer.train(resume_from_checkpoint=resume)
     eval_metrics = trainer.evaluate()
     if model_args.lora_rank:
         model_probe = model.merge_and_unload()
