@@ -96,7 +96,8 @@ def main(out_dir: str) -> None:
             "checkpoint": str(checkpoint),
         }
         Path(out_dir, "report.json").write_text(json.dumps(report))
-        save_file({k: v.contiguous() for k, v in uninterrupted.items()}, str(Path(out_dir, "uninterrupted.safetensors")))
+        weights = {k: v.contiguous() for k, v in uninterrupted.items()}
+        save_file(weights, str(Path(out_dir, "uninterrupted.safetensors")))
     accelerator.wait_for_everyone()
 
 

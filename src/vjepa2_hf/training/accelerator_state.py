@@ -75,7 +75,8 @@ def _samplers(accelerator: Accelerator) -> list:
 
 
 def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
+                             "torch": torch.get_rng_state()}
     for name in ("cuda", "xpu", "npu", "mlu", "musa"):
         module = getattr(torch, name, None)
         if module is not None and getattr(module, "is_available", lambda: False)():
