@@ -186,3 +186,83 @@ def test_train_ac_does_not_resume_another_run(tmp_path, reach_data, capsys):
     assert _checkpoint_bytes(tmp_path / "ac") == before
     assert main(["train-ac", "--config", other, "--overwrite"]) == 0
     assert json.loads((tmp_path / "ac" / "run.json").read_text())["seed"] == 1
+
+
+# ------------------------------------------------------------------------------------------ Trainer jobs
+
+
+@pytest.fixture(scope="module")
+def probe_data(tmp_path_factory):
+    from vjepa2_hf.video.synthetic import generate_motion_dataset
+
+    return generate_motion_dataset(tmp_path_factory.mktemp("probe"), 16, num_frames=8, size=64, seed=0,
+                                   task="direction")
+
+
+def _probe(data, out, *extra) -> int:
+    return main(["probe", "--model", "tiny", "--data", str(data), "--output-dir", str(out), "--num_train_epochs", "2",
+                 "--cache_features", "--frame_step", "1", "--no_do_resize", "--num_pooler_layers", "0", "--use_cpu",
+                 "--disable_tqdm", "true", "--save_strategy", "epoch", "--per_device_train_batch_size", "4", *extra])
+
+
+def test_probe_resumes_from_a_trainer_checkpoint_and_refuses_a_planted_payload(tmp_path, probe_data, capsys):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    assert _probe(probe_data, tmp_path / "a") == 0
+    uninterrupted = load_file(str(tmp_path / "a" / "model.safetensors"))
+    checkpoint = tmp_path / "checkpoint-2"  # after epoch 1 of 2
+    shutil.copytree(tmp_path / "a" / "checkpoint-2", checkpoint)
+    marker = tmp_path / "PAYLOAD_RAN"
+    plant(checkpoint, ("training_args.bin",), marker)  # written by the Trainer, never read on resume
+    assert _probe(probe_data, tmp_path / "b", "--resume_from_checkpoint", str(checkpoint)) == 0
+    resumed = load_file(str(tmp_path / "b" / "model.safetensors"))
+    diff = max(float((resumed[k] - uninterrupted[k]).abs().max()) for k in uninterrupted)
+    assert diff < 1e-6, diff  # resumed after epoch 1 = uninterrupted
+    assert not marker.exists()
+
+    # the run continues with the checkpoint's weights, the (frozen) backbone's split q/k/v included
+    shutil.copytree(checkpoint, tmp_path / "edited")
+    weights = load_file(str(tmp_path / "edited" / "model.safetensors"))
+    query = "vjepa2.encoder.layer.0.attention.query.weight"
+    weights[query] = weights[query] + 1.0
+    save_file(weights, str(tmp_path / "edited" / "model.safetensors"))
+    assert _probe(probe_data, tmp_path / "c", "--resume_from_checkpoint", str(tmp_path / "edited")) == 0
+    assert torch.equal(load_file(str(tmp_path / "c" / "model.safetensors"))[query], weights[query])
+
+    for name in ("rng_state.pth", "optimizer.pt", "scheduler.pt"):
+        planted = tmp_path / f"planted-{name}"
+        shutil.copytree(checkpoint, planted)
+        plant(planted, (name,), marker)
+        capsys.readouterr()
+        assert _probe(probe_data, tmp_path / "d", "--resume_from_checkpoint", str(planted)) == 2
+        line = _one_line_error(capsys)
+        assert f"{name} holds more than tensors" in line and "Unsupported global: GLOBAL io.open" in line, line
+        assert not marker.exists()
+
+
+def test_train_vlm_refuses_a_trainer_checkpoint_it_would_ignore(tmp_path, capsys):
+    """train-vlm has no resume: a `resume_from_checkpoint` is refused in one line, before anything is read (the
+    `Trainer` used to ignore it silently and train from the start)."""
+    from vjepa2_hf.vlm.synthetic_qa import make_motion_qa
+
+    qa = make_motion_qa(tmp_path / "qa", 8, num_frames=4, size=32, held_out_fraction=0.25)
+    marker = tmp_path / "PAYLOAD_RAN"
+    checkpoint = tmp_path / "checkpoint-1"
+    checkpoint.mkdir()
+    (checkpoint / "trainer_state.json").write_text("{}")
+    plant(checkpoint, ("rng_state.pth", "optimizer.pt", "scheduler.pt"), marker)
+    tiny = {"tiny": {"num_frames": 4, "vision_overrides": {"crop_size": 32}, "seed": 0}}
+    for where in ("training", "stage"):
+        training = {"per_device_train_batch_size": 4, "use_cpu": True}
+        stage = {"name": "s1", "train": ["projector"], "learning_rate": 1e-2, "max_steps": 1}
+        (training if where == "training" else stage.setdefault("training_args", {}))["resume_from_checkpoint"] = str(
+            checkpoint)
+        config = {"output_dir": str(tmp_path / "vlm"), "model": tiny, "data": {"train": qa["train"]},
+                  "training": training, "stages": [stage]}
+        (tmp_path / "vlm.yaml").write_text(yaml.safe_dump(config))
+        capsys.readouterr()
+        assert main(["train-vlm", "--config", str(tmp_path / "vlm.yaml")]) == 2
+        assert "resume_from_checkpoint`: train-vlm does not resume" in _one_line_error(capsys)
+        assert not marker.exists() and not (tmp_path / "vlm" / "s1").exists()

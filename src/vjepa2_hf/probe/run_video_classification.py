@@ -520,6 +520,23 @@ def default_training_arguments(output_dir: str, **overrides: Any) -> TrainingArg
     return TrainingArguments(**values)
 
 
+class _ProbeTrainer(Trainer):
+    """`Trainer` whose resume reads the checkpoint's weights in the model's own layout (fused ``qkv``), strictly:
+    the stock loader (``load_state_dict(strict=False)``) would skip the split ``query``/``key``/``value`` weights
+    that `save_pretrained` writes and silently keep the backbone the run started from."""
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        from safetensors.torch import load_file
+
+        from ..encoder.convert_vjepa2_checkpoint import fuse_qkv
+
+        weights = Path(resume_from_checkpoint) / "model.safetensors"
+        target = self.model if model is None else model
+        if not weights.is_file() or (Path(resume_from_checkpoint) / "adapter_config.json").is_file():
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)  # LoRA adapters, sharded weights
+        target.load_state_dict(fuse_qkv(load_file(str(weights))), strict=True)
+
+
 class _EpochSetter(TrainerCallback):
     """New clip positions / augmentations every epoch (`VideoClipDataset.set_epoch`)."""
 
@@ -700,7 +717,7 @@ def run_probe(
     data = _build_probe_data(model_probe, model_args, data_args, training_args, train_data, eval_data, progress)
     model = _apply_lora(model_probe, model_args) if model_args.lora_rank else model_probe
     training_args.disable_tqdm = training_args.disable_tqdm or not progress
-    trainer = Trainer(
+    trainer = _ProbeTrainer(
         model=model,
         args=training_args,
         train_dataset=data.train_dataset,
