@@ -156,6 +156,9 @@ def test_resume_with_another_recipe_names_the_fields(tmp_path, capsys):
     capsys.readouterr()
     assert main(["pretrain", "--config", changed, "--resume"]) == 2
     assert "recipe.optimization.lr (0.001 -> 0.002)" in _one_line_error(capsys)
+    elsewhere = ["--output-dir", str(tmp_path / "new"), "--resume", str(find_last_checkpoint(tmp_path / "run"))]
+    assert main(["pretrain", "--config", changed, *elsewhere]) == 2  # another run's checkpoint, into a new folder
+    assert "cannot resume the run in" in _one_line_error(capsys) and not (tmp_path / "new").exists()
     # the same recipe resumes (and a rerun of the same run starts again in place)
     assert main(["pretrain", "--config", _pretrain_config(tmp_path), "--resume"]) == 0
     assert main(["pretrain", "--config", _pretrain_config(tmp_path)]) == 0

@@ -125,6 +125,9 @@ def check_run_folder(
                     f"{folder} holds the checkpoints of another run (no {RUN_FILE}): pass --resume to continue it, "
                     "--overwrite to delete its state and start this run there, or choose another output folder"
                 )
+            if resuming and _holds_state(folder):
+                logger.warning(f"{folder} has no {RUN_FILE} (written by an older version): its identity is not "
+                               "checked before resuming", main_process_only=True)
             continue
         differences = identity_differences(saved, identity)
         if not differences:
