@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 
 import pytest
 import torch
@@ -34,7 +35,10 @@ class Payload:
 def plant(folder, names, marker, rewrite_manifest: bool = True) -> None:
     """Write a payload under each of `names`, then rewrite the manifest's sizes and sha256 as an attacker would."""
     for name in names:
-        torch.save({"state": Payload(marker)}, folder / name)
+        if name.startswith("."):  # a raw pickle (torch.save cannot name an archive ".metadata")
+            (folder / name).write_bytes(pickle.dumps({"state": Payload(marker)}))
+        else:
+            torch.save({"state": Payload(marker)}, folder / name)
     if rewrite_manifest and (folder / "manifest.json").is_file():
         manifest = json.loads((folder / "manifest.json").read_text())
         manifest["files"] = {
@@ -243,6 +247,14 @@ def test_probe_resumes_from_a_trainer_checkpoint_and_refuses_a_planted_payload(t
         line = _one_line_error(capsys)
         assert f"{name} holds more than tensors" in line and "Unsupported global: GLOBAL io.open" in line, line
         assert not marker.exists()
+
+    sharded = tmp_path / "planted-fsdp"  # an FSDP SHARDED_STATE_DICT checkpoint: DCP unpickles its .metadata
+    shutil.copytree(checkpoint, sharded)
+    (sharded / "pytorch_model_fsdp_0").mkdir()
+    plant(sharded / "pytorch_model_fsdp_0", (".metadata",), marker)
+    assert _probe(probe_data, tmp_path / "d", "--resume_from_checkpoint", str(sharded)) == 2
+    assert "is a sharded torch.distributed.checkpoint folder" in _one_line_error(capsys)
+    assert not marker.exists()
 
 
 def test_train_vlm_refuses_a_trainer_checkpoint_it_would_ignore(tmp_path, capsys):

@@ -6,6 +6,10 @@ On resume the `Trainer` (transformers 5.24) reads ``trainer_state.json`` (JSON),
 is written but never read. `check_trainer_checkpoint` loads every such file the same restricted way *before*
 training starts, so a checkpoint holding anything else (a planted pickle) is refused with one line naming the
 file, instead of failing mid-start with PyTorch's advice to retry with ``weights_only=False``.
+
+Sharded FSDP checkpoints (``torch.distributed.checkpoint`` folders, e.g. ``pytorch_model_fsdp_0/``) are refused:
+their ``.metadata`` is read with plain ``pickle.load`` and their non-tensor entries with ``weights_only=False``, so
+they can run code. Save FSDP runs with ``fsdp_config: {state_dict_type: FULL_STATE_DICT}`` to be able to resume.
 """
 
 from __future__ import annotations
@@ -53,7 +57,13 @@ def check_trainer_checkpoint(path: str | os.PathLike) -> Path:
         json.loads(state_file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UnsafeCheckpointError(f"{state_file} is not JSON ({error}); refusing to resume from it") from error
-    for file in sorted(folder.iterdir()):
+    for file in sorted(folder.rglob("*")):
+        if file.name == ".metadata":
+            raise UnsafeCheckpointError(
+                f"{file.parent} is a sharded torch.distributed.checkpoint folder, whose files are unpickled without "
+                f"restriction (they could run code): the run does not resume from {folder}; save FSDP runs with "
+                "state_dict_type FULL_STATE_DICT to resume them"
+            )
         if file.suffix not in _PICKLED_SUFFIXES or file.name in NEVER_LOADED or not file.is_file():
             continue
         try:
