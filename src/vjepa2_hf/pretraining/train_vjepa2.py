@@ -37,7 +37,6 @@ from accelerate.utils import DistributedType, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader, Dataset
 
 from ..training.checkpointing import load_checkpoint, save_checkpoint
-from ..training.run_identity import check_run_folder, claim_run_folder, run_identity
 from ..training.loop import (
     MetricsLog,
     NonFiniteLossError,
@@ -51,6 +50,7 @@ from ..training.loop import (
     run_steps,
 )
 from ..training.optimization import build_adamw
+from ..training.run_identity import check_run_folder, claim_run_folder, run_identity
 from ..training.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
 from .configuration_pretraining import DataArguments, PretrainingConfig, load_pretraining_config
 from .data import GlobalBatchSampler, NaturalMotionClips, StepIndexedDataset, SyntheticMotionClips
