@@ -170,3 +170,17 @@ def test_pretraining_saved_by_two_processes_resumes_on_one(tmp_path):
     diff = max(float((one[k] - two[k]).abs().max()) for k in two)
     print(f"2-process run vs resumed on 1 process from step 2: max abs weight diff {diff:.1e}")
     assert diff < 1e-5
+
+
+@pytest.mark.parametrize("text", ["[]", '{"step": 1, "custom": 5}', '{"__tensor__": "absent"}', "[" * 5000 + "]" * 5000])
+def test_malformed_training_state_is_a_value_error(tmp_path, text):
+    """A rewritten training_state.json (with its manifest entry) is refused as bad input, not as a bug."""
+    accelerator = Accelerator(cpu=True)
+    accelerator.prepare(torch.nn.Linear(2, 2))
+    path = save_checkpoint(accelerator, tmp_path, 1, with_hash=False)
+    (path / "training_state.json").write_text(text)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["training_state.json"]["size"] = len(text)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="training_state.json is (malformed|not a training state)"):
+        load_checkpoint(accelerator, path)

@@ -132,6 +132,21 @@ def save_accelerator_state(accelerator: Accelerator, directory: str | Path, step
     write_tree(_rng_state(), directory, f"random_states_{accelerator.process_index}")
 
 
+def _read_training_state(directory: Path) -> dict[str, Any]:
+    """``training_state.json`` / ``.safetensors``, checked to have the shape `save_accelerator_state` writes."""
+    try:
+        state = read_tree(directory, "training_state")
+    except (KeyError, TypeError, AttributeError, RecursionError) as error:
+        raise ValueError(f"checkpoint {str(directory)!r}: training_state.json is malformed ({error!r})") from None
+    lists = ("custom", "schedulers", "samplers")
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int) or not all(
+        isinstance(state.get(key), list) for key in lists
+    ):
+        raise ValueError(f"checkpoint {str(directory)!r}: training_state.json is not a training state (expected an "
+                         f"object with an integer 'step' and the lists {list(lists)})")
+    return state
+
+
 def _load_training_state(accelerator: Accelerator, state: dict[str, Any]) -> None:
     custom = state["custom"]
     if len(custom) != len(accelerator._custom_objects):
@@ -176,7 +191,7 @@ def load_accelerator_state(accelerator: Accelerator, directory: str | Path) -> d
     """
     _check_supported(accelerator)
     directory = Path(directory)
-    state = read_tree(directory, "training_state")
+    state = _read_training_state(directory)
     for i, model in enumerate(accelerator._models):
         weights = directory / f"{_numbered('model', i)}.safetensors"
         if not weights.is_file():
