@@ -202,12 +202,13 @@ def load_checkpoint(accelerator: Accelerator, path: str | os.PathLike, check_has
     manifest (its ``step`` and ``metadata``).
 
     Raises:
-        CorruptCheckpointError: see `verify_checkpoint`; also a checkpoint of the older pickle format.
-        ValueError: the checkpoint does not fit this run (another model, other registered objects).
+        CorruptCheckpointError: see `verify_checkpoint`.
+        ValueError: a checkpoint of the older (pickle) format, or one that does not fit this run (another model,
+            other registered objects).
     """
     manifest = verify_checkpoint(path, check_hash=check_hash)
     if manifest.get("format") != STATE_FORMAT:
-        raise CorruptCheckpointError(
+        raise ValueError(
             f"checkpoint {str(path)!r} is in the format {manifest.get('format')!r}, which stores pickles that could "
             f"run code when loaded; only {STATE_FORMAT!r} checkpoints are loaded (start the run again, or initialise "
             "from its model.safetensors with model.init_from)"
