@@ -13,6 +13,7 @@ Sharded models (FSDP2 `DTensor` parameters) and unsharded ones (one process, DDP
 `torch.distributed.checkpoint.state_dict` functions gather the full state on the main process, which writes one set
 of files; loading gives every process the full tensors and keeps its own shard. A state saved by N processes
 therefore loads on any number of processes (each process restores its own RNG state when there is one for its rank).
+Memory: a save holds the full model and optimizer state on the main process's CPU, a load on every process's CPU.
 Registered objects must return JSON-able values or tensors from ``state_dict()``.
 """
 
