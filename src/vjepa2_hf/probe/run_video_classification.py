@@ -42,6 +42,7 @@ from transformers.utils import logging
 
 from ..encoder.configuration_vjepa2 import PRESET_ALIASES, PRESETS, VJEPA2Config
 from ..training.launch_environment import check_trainer_launch, needs_cpu_processes, trainer_launch_arguments
+from ..training.trainer_checkpoints import resolve_trainer_resume
 from .attentive_pooler import OFFICIAL_PROBE_LAYER_NORM_EPS, OFFICIAL_PROBE_NUM_HEADS
 from .modeling_probe import VJEPA2ForVideoClassification
 
@@ -521,6 +522,23 @@ def default_training_arguments(output_dir: str, **overrides: Any) -> TrainingArg
     return TrainingArguments(**trainer_launch_arguments("probe", values))
 
 
+class _ProbeTrainer(Trainer):
+    """`Trainer` whose resume reads the checkpoint's weights in the model's own layout (fused ``qkv``), strictly:
+    the stock loader (``load_state_dict(strict=False)``) would skip the split ``query``/``key``/``value`` weights
+    that `save_pretrained` writes and silently keep the backbone the run started from."""
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        from safetensors.torch import load_file
+
+        from ..encoder.convert_vjepa2_checkpoint import fuse_qkv
+
+        weights = Path(resume_from_checkpoint) / "model.safetensors"
+        target = self.model if model is None else model
+        if not weights.is_file() or (Path(resume_from_checkpoint) / "adapter_config.json").is_file():
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)  # LoRA adapters, sharded weights
+        target.load_state_dict(fuse_qkv(load_file(str(weights))), strict=True)
+
+
 class _EpochSetter(TrainerCallback):
     """New clip positions / augmentations every epoch (`VideoClipDataset.set_epoch`)."""
 
@@ -700,13 +718,14 @@ def run_probe(
     check_trainer_launch("probe", vars(training_args))
     if needs_cpu_processes() and not training_args.use_cpu:
         training_args = dataclasses.replace(training_args, use_cpu=True)  # else each rank would train alone
+    resume = resolve_trainer_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     start = time.perf_counter()
     train_data, eval_data, id2label = load_video_splits(data_args, seed=training_args.seed)
     model_probe = build_probe_model(model_args, id2label, num_frames=data_args.frames_per_clip)
     data = _build_probe_data(model_probe, model_args, data_args, training_args, train_data, eval_data, progress)
     model = _apply_lora(model_probe, model_args) if model_args.lora_rank else model_probe
     training_args.disable_tqdm = training_args.disable_tqdm or not progress
-    trainer = Trainer(
+    trainer = _ProbeTrainer(
         model=model,
         args=training_args,
         train_dataset=data.train_dataset,
@@ -722,7 +741,7 @@ def run_probe(
     if data.collator is not None and data_args.num_views > 1:
         # training reads one view; evaluation all of them
         trainer.get_eval_dataloader = _eval_loader_with(trainer, data.eval_collator)
-    train_output = trainer.train()
+    train_output = trainer.train(resume_from_checkpoint=resume)
     eval_metrics = trainer.evaluate()
     if model_args.lora_rank:
         model_probe = model.merge_and_unload()

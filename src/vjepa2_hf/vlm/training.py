@@ -81,6 +81,18 @@ class StageConfig:
             raise ValueError(f"stage {self.name!r}: train either the full `llm` or `lora` adapters, not both")
 
 
+def _refuse_trainer_resume(training: dict[str, Any], stages: list[StageConfig]) -> None:
+    """train-vlm runs every stage from the start: a `resume_from_checkpoint` (which the `Trainer` would otherwise
+    ignore here) is refused before anything is read from that checkpoint."""
+    places = [("training", training)] + [(f"stages[{i}].training_args", s.training_args) for i, s in enumerate(stages)]
+    for where, values in places:
+        if isinstance(values, dict) and values.get("resume_from_checkpoint") not in (None, False, ""):
+            raise ValueError(
+                f"`{where}.resume_from_checkpoint`: train-vlm does not resume from Trainer checkpoints (it runs its "
+                "stages from the start and reads nothing from that folder); remove the key and rerun"
+            )
+
+
 @dataclass
 class VLMTrainConfig:
     """A `train-vlm` run.
@@ -128,6 +140,7 @@ class VLMTrainConfig:
         d["stages"] = [s if isinstance(s, StageConfig) else StageConfig(**s) for s in d["stages"]]
         if not d["stages"]:
             raise ValueError("`stages` must list at least one stage")
+        _refuse_trainer_resume(d.get("training") or {}, d["stages"])
         return cls(**d)
 
     @classmethod
