@@ -8,6 +8,7 @@
 #   gpu_check.log           bf16 CUDA vs fp32 CPU parity; our encoder vs transformers' at 64x256x256 (speed, memory)
 #   bench_pretrain*.json    one pretraining step (ViT-L), fp32 and bf16, against the measured matmul rate
 #   fsdp_tiny.log           the tiny recipe through `accelerate launch` with examples/accelerate/fsdp_vitg.yaml
+#   bench_scaling.json      weak scaling: clips/s and videos/s for 1 process and one per GPU (skips counts above the GPUs)
 set -o pipefail
 out=${1:?usage: device_checks.sh OUT_DIR}
 mkdir -p "$out"
@@ -39,3 +40,6 @@ from vjepa2_hf import VJEPA2Model
 m = VJEPA2Model.from_pretrained('/tmp/fsdp_tiny/final')
 print('exported model loads:', sum(p.numel() for p in m.parameters()), 'parameters')
 " 2>&1 | tee -a "$out/fsdp_tiny.log"
+echo "== bench_scaling: pretraining clips/s and embed videos/s, 1 process and one per GPU (NCCL)"
+timeout 420 python3 scripts/bench_scaling.py --processes 1 2 4 8 --repeats 1 --json "$out/bench_scaling.json" 2>&1 \
+  | tee "$out/bench_scaling.log"

@@ -41,7 +41,7 @@ def test_mixed_folder_every_good_file_a_row_every_bad_one_listed(tmp_path, capsy
     folder = write_mixed_corpus(tmp_path / "videos")
     out = tmp_path / "emb"
     code = main(["embed", str(folder), "--output-dir", str(out), "--num-frames", "8", "--batch-size", "3",
-                 "--num-workers", "2", "--shard-size", "4", "--no-progress"])
+                 "--num-workers", "2", "--shard-size", "4", "--no-progress", "--max-error-rate", "0.5"])
     assert code == 0
     assert "5 embedded, 4 skipped" in capsys.readouterr().out
     rows = _rows(out)
@@ -84,7 +84,8 @@ def test_on_error_fail_exits_2_with_one_line_naming_the_first_bad_file(tmp_path)
 
 def _embed_command(folder, out, *extra):
     return [sys.executable, "-m", "vjepa2_hf.cli", "embed", str(folder), "--output-dir", str(out), "--num-frames", "4",
-            "--shard-size", "2", "--batch-size", "2", "--num-workers", "0", "--no-progress", *extra]
+            "--shard-size", "2", "--batch-size", "2", "--num-workers", "0", "--no-progress", "--max-error-rate", "0.5",
+            *extra]
 
 
 def test_resume_after_kill_9_gives_the_uninterrupted_output(tmp_path):
@@ -114,7 +115,7 @@ def test_resume_after_kill_9_gives_the_uninterrupted_output(tmp_path):
     assert a["path"] == b["path"] and a["status"] == b["status"] and a["error"] == b["error"]
     for x, y in zip(a["embedding"], b["embedding"]):
         assert (x is None and y is None) or np.array_equal(np.asarray(x), np.asarray(y))
-    assert not list((out / "data").glob(".*.tmp"))
+    assert not list((out / "data").glob(".*.tmp*"))
 
 
 def test_two_cpu_processes_write_the_rows_one_process_writes(tmp_path):

@@ -51,7 +51,9 @@ def test_save_verify_prune_and_load(tmp_path):
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step_00000002", "step_00000003"]
     manifest = verify_checkpoint(find_last_checkpoint(tmp_path))
     assert manifest["step"] == 3 and manifest["metadata"] == {"note": "x"}
-    assert "model.safetensors" in manifest["files"] and "optimizer.bin" in manifest["files"]
+    assert {"model.safetensors", "optimizer.safetensors", "optimizer.json", "training_state.json",
+            "random_states_0.safetensors"} <= set(manifest["files"])
+    assert not [name for name in manifest["files"] if name.endswith((".pkl", ".bin", ".pt"))]  # no pickles
     assert all(len(entry["sha256"]) == 64 for entry in manifest["files"].values())
 
     with torch.no_grad():

@@ -90,9 +90,9 @@ def test_truncated_checkpoint_is_refused_on_resume(tmp_path, capsys):
     config_file = tmp_path / "recipe.yaml"
     config_file.write_text(yaml.safe_dump(tiny_run_config(tmp_path / "run", optimization={"total_steps": 2})))
     assert cli.main(["pretrain", "--config", str(config_file)]) == 0
-    optimizer_file = find_last_checkpoint(tmp_path / "run") / "optimizer.bin"
+    optimizer_file = find_last_checkpoint(tmp_path / "run") / "optimizer.safetensors"
     optimizer_file.write_bytes(optimizer_file.read_bytes()[:100])
-    with pytest.raises(CorruptCheckpointError, match="optimizer.bin.*truncated"):
+    with pytest.raises(CorruptCheckpointError, match="optimizer.safetensors.*truncated"):
         pretrain(str(config_file), resume=True)
     assert cli.main(["pretrain", "--config", str(config_file), "--resume"]) == 1
     assert "truncated" in capsys.readouterr().err
@@ -117,8 +117,9 @@ def test_progressive_resolution_continues_with_the_optimizer_state(tmp_path):
     assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
     groups = build_param_groups(model, 0.04)
     state = loader(groups)
-    saved = torch.load(checkpoint / "optimizer.bin", weights_only=True)
-    assert torch.equal(state["state"][0]["exp_avg"], saved["state"][0]["exp_avg"])
+    saved = load_file(str(checkpoint / "optimizer.safetensors"))
+    first_name = next(n for n, p in model.named_parameters() if p is groups[0]["params"][0])
+    assert torch.equal(state["state"][0]["exp_avg"], saved[f"optimizer/state/{first_name}/exp_avg"])
     optimizer = torch.optim.AdamW(groups)
     optimizer.load_state_dict(state)
     assert float(optimizer.state[groups[0]["params"][0]]["step"]) == 2.0

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="videos per Parquet shard, the unit of resuming (default 1000, 32 with --tokens)")
     parser.add_argument("--on-error", choices=["skip", "fail"], default="skip",
                         help="skip bad files (listed in errors.jsonl) or stop at the first one")
+    parser.add_argument("--max-error-rate", type=float, default=0.1,
+                        help="exit 2 when more than this share (0..1) of the inputs are bad (the output is still "
+                             "complete); a job that embeds nothing always exits 2 (default 0.1)")
     parser.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     parser.add_argument("--seed", type=int, default=0, help="seed of the 'tiny' random model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         frame_step=args.frame_step, clips_per_video=args.clips_per_video, clip_reduction=args.clip_reduction,
         output_tokens=args.tokens, layers=args.layers, shard_size=args.shard_size, on_error=args.on_error,
         overwrite=args.overwrite, path_column=args.path_column, video_column=args.video_column, seed=args.seed,
-        progress=not args.no_progress,
+        progress=not args.no_progress, max_error_rate=args.max_error_rate,
     )
     if PartialState().is_main_process:
         print(result.summary())

@@ -8,6 +8,7 @@ folder has one).
 from __future__ import annotations
 
 import argparse
+import os
 
 from ._options import add_output_dir_argument
 
@@ -36,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from .errors import require_local_or_hub
 
     require_local_or_hub(args.model, "--model")
+    if args.format == "official" and os.path.isdir(args.output_dir):  # checked before the model is loaded
+        raise IsADirectoryError(f"--output-dir: --format official writes one .pt file; {args.output_dir} is a folder")
     if _architecture(args.model) == CLASSIFIER:
         return _export_classifier(args)
     model = VJEPA2Model.from_pretrained(args.model)

@@ -1,4 +1,4 @@
-"""`vjepa2-hf pretrain --config FILE_OR_PRESET [--resume [CHECKPOINT]] [--set section.key=value ...]`.
+"""`vjepa2-hf pretrain --config FILE_OR_PRESET [--resume [CHECKPOINT] | --overwrite] [--set section.key=value ...]`.
 
 Runs `vjepa2_hf.pretraining.pretrain`. Under several processes launch it with Accelerate, e.g.
 `accelerate launch --multi_gpu --num_processes 8 -m vjepa2_hf.cli pretrain --config vit_large_pretrain`.
@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="YAML recipe file or preset name (tiny, vit_large_pretrain, vit_large_cooldown, ...)")
     parser.add_argument("--resume", nargs="?", const="auto", default=None,
                         help="continue from the latest checkpoint of run.output_dir, or from the given checkpoint")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete the run state in run.output_dir (checkpoints, final model, logs) and start there")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value (repeatable), e.g. --set optimization.total_steps=50")
     parser.add_argument("--output-dir", default=None, help="shortcut for --set run.output_dir=...")
@@ -36,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"run.output_dir={args.output_dir}")
     try:  # a bad config or input is the command line's one-line error (exit 2); a failed run exits 1
-        result = pretrain(args.config, resume=args.resume, overrides=overrides)
+        result = pretrain(args.config, resume=args.resume, overrides=overrides, overwrite=args.overwrite)
     except (NonFiniteLossError, CorruptCheckpointError) as error:
         print(f"vjepa2-hf pretrain: error: {error}", file=sys.stderr)
         return 1

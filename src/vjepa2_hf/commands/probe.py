@@ -65,6 +65,7 @@ def format_metrics(metrics: dict[str, float]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..probe.run_video_classification import load_probe_arguments, probe_arguments_from_values, run_probe
+    from ..training.launch_environment import is_main_process
 
     values = {k: v for k, v in vars(args).items() if v is not NOT_GIVEN}
     config_file = values.pop("config_file", None)
@@ -76,5 +77,6 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"vjepa2-hf probe needs {' and '.join(missing)} (or a config file)")
         model_args, data_args, training_args = probe_arguments_from_values(values)
     result = run_probe(model_args, data_args, training_args)
-    print(f"saved {result.output_dir}\n{format_metrics(result.metrics)}")
+    if is_main_process():  # under torchrun / accelerate launch: printed once
+        print(f"saved {result.output_dir}\n{format_metrics(result.metrics)}")
     return 0

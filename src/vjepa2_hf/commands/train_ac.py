@@ -2,7 +2,8 @@
 
 The config file (YAML or JSON) is documented in `vjepa2_hf.world_model.training_vjepa2_ac`. Launch several
 processes with `accelerate launch -m vjepa2_hf.cli train-ac --config FILE`. A run resumes from the latest complete
-checkpoint of its `run.output_dir` unless `run.resume: none`.
+checkpoint of its `run.output_dir` unless `run.resume: none`, and only when that folder's run has the same identity
+(`run.json`: recipe, seed, data, package version); `--overwrite` deletes the folder's run state and starts again.
 
 Example (the in-package reaching environment)::
 
@@ -23,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a config value (repeatable), e.g. --set optimization.total_steps=100",
     )
     parser.add_argument("--output-dir", default=None, help="shortcut for --set run.output_dir=DIR")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete the run state in run.output_dir (checkpoints, final model, logs) and start there")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"run.output_dir={args.output_dir}")
     cfg = load_train_ac_config(args.config, overrides)
-    summary = train_ac(cfg)
+    summary = train_ac(cfg, overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:  # one summary per run, not per process
         print(json.dumps(summary, indent=2, default=str))
     return 0

@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..training.launch_environment import is_main_process
     from ..vlm.training import VLMTrainConfig, merge_trained_vlm, train_vlm
 
     if args.merge is not None:
@@ -48,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output_dir:
         config.output_dir = args.output_dir
     results = train_vlm(config)
+    if not is_main_process():  # under torchrun / accelerate launch: printed once
+        return 0
     for stage in results["stages"]:
         line = f"stage {stage['name']}: trained {', '.join(stage['train'])}, loss {stage['train_loss']:.4f}"
         if "eval" in stage:

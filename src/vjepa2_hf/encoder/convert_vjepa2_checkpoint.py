@@ -412,6 +412,8 @@ def export_to_official(model, path: str | os.PathLike, encoder_key: str | None =
     `module.backbone.` / `module.` prefixes of the released files). Both encoder entries hold the same weights; a
     V-JEPA 2.1 model also gets the entry its release is read from (`ema_encoder` for the distilled ViT-B/L), or
     `encoder_key` when given."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"the official format is one .pt file; {path} is a folder (name a file, e.g. model.pt)")
     state = internal_to_official({k: v.detach().cpu() for k, v in model.state_dict().items()})
     encoder = {f"module.backbone.{k}": v for k, v in state["encoder"].items()}
     checkpoint = {"encoder": encoder, "target_encoder": dict(encoder)}
@@ -423,7 +425,10 @@ def export_to_official(model, path: str | os.PathLike, encoder_key: str | None =
         checkpoint["predictor"] = {f"module.backbone.{k}": v for k, v in state["predictor"].items()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    try:
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, path)
+    finally:  # a failed write leaves nothing behind
+        tmp.unlink(missing_ok=True)
     return path

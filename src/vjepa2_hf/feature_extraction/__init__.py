@@ -2,7 +2,7 @@
 (resumable, split over `torchrun` / `accelerate launch` processes, bad files reported and skipped)."""
 
 from .clip_dataset import ClipSampling, VideoClipItems
-from .embed_job import BadVideoError, EmbeddingJobResult, embed_videos
+from .embed_job import BadVideoError, EmbeddingJobResult, TooManyBadInputsError, embed_videos
 from .encoder_loading import load_encoder_and_processor
 from .inputs import EmbeddingInputs, list_embedding_inputs
 
@@ -11,6 +11,7 @@ __all__ = [
     "ClipSampling",
     "EmbeddingInputs",
     "EmbeddingJobResult",
+    "TooManyBadInputsError",
     "VideoClipItems",
     "embed_videos",
     "list_embedding_inputs",

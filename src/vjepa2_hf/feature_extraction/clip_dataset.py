@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..video.sampling import evenly_spaced_indices
+from .inputs import UnreadableInput
 
 __all__ = ["ClipSampling", "VideoClipItems", "collate_items", "worker_init"]
 
@@ -89,8 +90,12 @@ class VideoClipItems(torch.utils.data.Dataset):
         position = self.positions[index]
         item: dict[str, Any] = {"position": position, "pixel_values": None, "frame_indices": None,
                                 "num_video_frames": None, "error": None}
+        source = self.sources[position]
+        if isinstance(source, UnreadableInput):  # known before decoding: a folder not listable, a row without a path
+            item["error"] = source.reason
+            return item
         try:
-            pixels, indices, total = self._load(self.sources[position])
+            pixels, indices, total = self._load(source)
         except Exception as error:  # a bad file must never stop the job: the reason goes to its row
             item["error"] = _reason(error)
             return item
@@ -104,7 +109,9 @@ def _reason(error: Exception) -> str:
     path = getattr(error, "path", None)
     if path and message.startswith(f"{path}: "):
         message = message[len(path) + 2 :]
-    return f"{type(error).__name__}: {message}"
+    from .inputs import printable_path  # a message may quote a file name that is not UTF-8
+
+    return f"{type(error).__name__}: {printable_path(message)}"
 
 
 def collate_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,15 +6,23 @@ The job (see `parquet_shards` for the folder layout):
 2. splits them into shards of `shard_size` inputs; under `torchrun` / `accelerate launch` with N processes, process
    `r` takes shards `r, r + N, r + 2N, ...` (its own files: no shared-file races), so N processes write exactly the
    folder one process writes;
-3. skips the shards already on disk (a rerun after a kill resumes from the last completed shard; the settings must
-   match `job.json`);
+3. locks the folder (`job_lock.JobLock`: a second job on it is refused) and skips the shards already on disk (a rerun
+   after a kill resumes from the last completed shard; once a shard exists, the settings must match `job.json`;
+   every setting is checked before `job.json` is written, and a `job.json` with no shard beside it is replaced, so a
+   failed start never blocks the corrected rerun);
 4. decodes and preprocesses in DataLoader workers (`clip_dataset.VideoClipItems`), runs the encoder on batches of
    `batch_size` videos of one shard (so batches, and therefore values, do not depend on the number of processes or
    on resuming), and writes each shard atomically;
 5. when every shard exists, the main process writes `errors.jsonl` and `manifest.json` and returns the counts.
 
-A bad input (missing, empty, truncated, not a video) becomes a row with `status="error"` and its reason, listed in
-`errors.jsonl`; `on_error="fail"` raises `BadVideoError` naming the first one instead.
+Every input makes a row. A bad input (missing, empty, truncated, not a video, a decompression-bomb image, a folder
+that cannot be listed) becomes a row with `status="error"` and its reason, listed in `errors.jsonl`; `on_error="fail"`
+raises `BadVideoError` naming the first one instead. A job that embeds nothing, or whose share of bad inputs is above
+`max_error_rate`, raises `TooManyBadInputsError` once its output is complete (the command exits 2).
+
+File names that are not valid UTF-8 (bytes a Linux file system allows) are kept exactly: `path` holds a readable form
+with `\\xNN` escapes and `path_bytes` the name's bytes (null for every UTF-8 name); `errors.jsonl` gives the bytes as
+`path_bytes_hex`.
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ import torch
 from transformers.utils import logging
 
 from .clip_dataset import ClipSampling, VideoClipItems, collate_items, worker_init
-from .inputs import EmbeddingInputs, list_embedding_inputs
+from .inputs import EmbeddingInputs, list_embedding_inputs, path_bytes, printable_path
+from .job_lock import JobLock
 from .parquet_shards import (
     ShardLayout,
     list_type,
@@ -44,13 +53,20 @@ from .parquet_shards import (
 
 logger = logging.get_logger(__name__)
 
-__all__ = ["BadVideoError", "EmbeddingJobResult", "embed_videos"]
+__all__ = ["BadVideoError", "EmbeddingJobResult", "TooManyBadInputsError", "embed_videos"]
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# The shards' columns; part of `job.json`, so a folder of older shards is not resumed into a mixed schema.
+# 2: `path_bytes` added.
+ROW_FORMAT = 2
 
 
 class BadVideoError(ValueError):
     """An input could not be embedded and the job runs with `on_error="fail"`."""
+
+
+class TooManyBadInputsError(ValueError):
+    """The job embedded nothing, or more of its inputs were bad than `max_error_rate` allows (output complete)."""
 
 
 @dataclass
@@ -139,17 +155,21 @@ class _Job:
     def __init__(self, inputs: EmbeddingInputs, layout: ShardLayout, spec: dict[str, Any], state):
         self.inputs, self.layout, self.spec, self.state = inputs, layout, spec, state
         self.metadata_types = {c: _metadata_type(v) for c, v in inputs.metadata.items()}
+        self.lock: JobLock | None = None
 
     def prepare(self, overwrite: bool) -> None:
-        """Check (or write) `job.json`; with `overwrite`, start over."""
+        """Lock the folder (main process), check (or write) `job.json`; with `overwrite`, start over."""
         job_file = self.layout.root / "job.json"
+        self.lock = JobLock(self.layout.root).acquire() if self.state.is_main_process else None
         if self.state.is_main_process and overwrite and self.layout.root.exists():
-            for path in list(self.layout.data.glob("*.parquet")) + list(self.layout.data.glob(".*.tmp")):
+            for path in list(self.layout.data.glob("*.parquet")) + list(self.layout.data.glob(".*.tmp*")):
                 path.unlink()
             for name in ("job.json", "manifest.json", "errors.jsonl"):
                 (self.layout.root / name).unlink(missing_ok=True)
         self.state.wait_for_everyone()
         existing = read_job_file(job_file)
+        if existing is not None and not self.layout.any_done():  # a start that wrote nothing: nothing to protect
+            existing = None
         if existing is not None and existing != json.loads(json.dumps(self.spec, default=str)):
             keys = sorted(k for k in set(existing) | set(self.spec) if existing.get(k) != self.spec.get(k))
             raise ValueError(
@@ -157,8 +177,12 @@ class _Job:
                 "output folder, or overwrite=True (--overwrite) to start over"
             )
         if existing is None and self.state.is_main_process:
-            write_json_atomic(self.spec, job_file)
+            write_json_atomic(self.spec, job_file)  # replaces a job file with no shard beside it
         self.state.wait_for_everyone()
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
 
     def table(self, k: int, rows: dict[int, dict[str, Any]]):
         import pyarrow as pa
@@ -166,8 +190,10 @@ class _Job:
         positions = self.layout.positions(k)
         ordered = [rows[p] for p in positions]
         emb_ndim = 1 if self.spec["clip_reduction"] == "mean" else 2
+        names = [self.inputs.names[p] for p in positions]
         columns = {
-            "path": pa.array([self.inputs.names[p] for p in positions], pa.string()),
+            "path": pa.array([printable_path(n) for n in names], pa.string()),
+            "path_bytes": pa.array([path_bytes(n) for n in names], pa.binary()),
             "status": pa.array([r["status"] for r in ordered], pa.string()),
             "error": pa.array([r["error"] for r in ordered], pa.string()),
             "num_video_frames": pa.array([r["num_video_frames"] for r in ordered], pa.int64()),
@@ -186,8 +212,9 @@ class _Job:
     def run(self, runner, processor, sampling, batch_size: int, num_workers: int, on_error: str, progress: bool):
         shards = [k for k in self.layout.shards_of_rank(self.state.process_index, self.state.num_processes)
                   if not self.layout.done(k)]
-        for k in shards:
-            self.layout.temp_path(k).unlink(missing_ok=True)
+        for k in shards:  # the folder is locked: temporary files are a killed run's
+            for stale in self.layout.stale_temp_paths(k):
+                stale.unlink(missing_ok=True)
         positions = [p for k in shards for p in self.layout.positions(k)]
         dataset = VideoClipItems(self.inputs.sources, positions, sampling, processor)
         batches, start = [], 0
@@ -213,7 +240,8 @@ class _Job:
             if on_error == "fail":
                 bad = next((item for item in items if item["error"]), None)
                 if bad is not None:
-                    raise BadVideoError(f"cannot embed {self.inputs.names[bad['position']]}: {bad['error']}")
+                    name = printable_path(self.inputs.names[bad["position"]])
+                    raise BadVideoError(f"cannot embed {name}: {bad['error']}")
             rows.update(runner(items))
             skipped += sum(1 for item in items if item["error"])
             while pending and all(p in rows for p in self.layout.positions(pending[0])):
@@ -233,11 +261,10 @@ class _Job:
         errors, num_rows, shard_names = [], 0, []
         for k in range(self.layout.num_shards):
             path = self.layout.shard_path(k)
-            table = pq.read_table(path, columns=["path", "status", "error"]).to_pydict()
-            num_rows += len(table["path"])
+            table = pq.read_table(path, columns=["path", "path_bytes", "status", "error"]).to_pylist()
+            num_rows += len(table)
             shard_names.append(f"data/{path.name}")
-            errors += [{"path": p, "error": e} for p, s, e in zip(table["path"], table["status"], table["error"])
-                       if s != "ok"]
+            errors += [_error_line(row) for row in table if row["status"] != "ok"]
         tmp = self.layout.root / f".errors.jsonl.tmp.{os.getpid()}"
         tmp.write_text("".join(json.dumps(e) + "\n" for e in errors), encoding="utf-8")
         os.replace(tmp, self.layout.root / "errors.jsonl")
@@ -252,6 +279,28 @@ class _Job:
         }
         write_json_atomic(manifest, self.layout.root / "manifest.json")
         return result
+
+
+def _error_line(row: dict[str, Any]) -> dict[str, str]:
+    line = {"path": row["path"], "error": row["error"]}
+    if row["path_bytes"] is not None:
+        line["path_bytes_hex"] = row["path_bytes"].hex()
+    return line
+
+
+def _check_error_rate(result: EmbeddingJobResult, max_error_rate: float | None) -> None:
+    """Raise `TooManyBadInputsError` when nothing was embedded, or bad inputs exceed `max_error_rate` (a fraction)."""
+    total = result.num_embedded + result.num_skipped
+    rate = result.num_skipped / total if total else 1.0
+    if result.num_embedded and (max_error_rate is None or rate <= max_error_rate):
+        return
+    first = f"; first: {result.errors[0]['path']}: {result.errors[0]['error']}" if result.errors else ""
+    limit = (f"above max_error_rate (--max-error-rate) {max_error_rate:g}" if result.num_embedded
+             else "nothing embedded")
+    raise TooManyBadInputsError(
+        f"{result.num_skipped} of {total} inputs could not be embedded ({100 * rate:.1f}%, {limit}); the output "
+        f"is complete, every reason is in {result.output_dir / 'errors.jsonl'}{first}"
+    )
 
 
 def _metadata_type(values: list):
@@ -285,7 +334,9 @@ def _distributed_state(device: str | torch.device | None):
     return state, torch.device(device) if device is not None else state.device
 
 
-def _check_options(batch_size: int, num_workers: int, shard_size: int, clip_reduction: str, on_error: str) -> None:
+def _check_options(
+    batch_size: int, num_workers: int, shard_size: int, clip_reduction: str, on_error: str, max_error_rate
+) -> None:
     if batch_size < 1 or num_workers < 0 or shard_size < 1:
         raise ValueError(
             f"`batch_size` and `shard_size` must be >= 1 and `num_workers` >= 0, got {batch_size}, {shard_size}, "
@@ -295,6 +346,16 @@ def _check_options(batch_size: int, num_workers: int, shard_size: int, clip_redu
         raise ValueError(f"`clip_reduction` must be 'mean' or 'none' (one row per clip), got {clip_reduction!r}")
     if on_error not in ("skip", "fail"):
         raise ValueError(f"`on_error` must be 'skip' or 'fail', got {on_error!r}")
+    if max_error_rate is not None and not 0.0 <= max_error_rate <= 1.0:
+        raise ValueError(f"`max_error_rate` must be a fraction in [0, 1] or None, got {max_error_rate!r}")
+
+
+def _check_layers(encoder, layers: Sequence[int]) -> list[int]:
+    depth = getattr(encoder.config, "num_hidden_layers", None)
+    bad = [i for i in layers if depth is not None and not -depth <= int(i) < depth]
+    if bad:
+        raise ValueError(f"`layers` must index the encoder's {depth} blocks (0..{depth - 1} or negative), got {bad}")
+    return [int(i) for i in layers]
 
 
 def embed_videos(
@@ -315,6 +376,7 @@ def embed_videos(
     layers: Sequence[int] = (),
     shard_size: int | None = None,
     on_error: str = "skip",
+    max_error_rate: float | None = None,
     overwrite: bool = False,
     path_column: str = "path",
     video_column: str = "video",
@@ -344,6 +406,8 @@ def embed_videos(
             are held in memory until it is written). Default: 1000, or 32 with `output_tokens`.
         on_error: `"skip"` (bad inputs get an error row and go to `errors.jsonl`) or `"fail"` (raise
             `BadVideoError` naming the first bad input).
+        max_error_rate: the largest share of bad inputs (0..1) the job accepts; above it, or when nothing was
+            embedded (always), `TooManyBadInputsError` is raised once the output is complete. None: no limit.
         overwrite: delete an existing job's output first instead of resuming it.
         path_column, video_column: the path column of a manifest, the video column of a dataset.
         seed, progress: seed of the random `"tiny"` model; show a progress bar (videos/s and ETA).
@@ -351,23 +415,36 @@ def embed_videos(
     Returns: `EmbeddingJobResult` (on the main process: the whole folder's counts and the bad inputs).
     """
     shard_size = (32 if output_tokens else 1000) if shard_size is None else int(shard_size)
-    _check_options(batch_size, num_workers, shard_size, clip_reduction, on_error)
+    _check_options(batch_size, num_workers, shard_size, clip_reduction, on_error, max_error_rate)
     sampling = ClipSampling(num_frames, frame_step, clips_per_video)
     listed = list_embedding_inputs(inputs, path_column=path_column, video_column=video_column)
     state, device = _distributed_state(device)
     encoder, processor, torch_dtype = _resolve_model(model, processor, dtype, seed)
+    layers = _check_layers(encoder, layers)
+    encoder = encoder.to(device=device, dtype=torch_dtype)  # before job.json: a bad device writes nothing
     spec = {
         "inputs": listed.fingerprint(), "num_inputs": len(listed), "model": _model_id(model),
         "seed": seed if _model_id(model) == "tiny" else None, "dtype": str(torch_dtype).replace("torch.", ""),
         "sampling": sampling.to_dict(), "clip_reduction": clip_reduction, "output_tokens": bool(output_tokens),
-        "layers": [int(i) for i in layers], "shard_size": int(shard_size), "processor": processor.to_dict(),
+        "layers": layers, "shard_size": int(shard_size), "processor": processor.to_dict(), "row_format": ROW_FORMAT,
     }
     job = _Job(listed, ShardLayout(output_dir, len(listed), shard_size), spec, state)
-    job.prepare(overwrite)
-    encoder = encoder.to(device=device, dtype=torch_dtype)
-    runner = _EncoderRunner(encoder, device, torch_dtype, clip_reduction, output_tokens, spec["layers"])
+    runner = _EncoderRunner(encoder, device, torch_dtype, clip_reduction, output_tokens, layers)
+    try:
+        job.prepare(overwrite)
+        result = _execute(job, runner, processor, sampling, batch_size, num_workers, on_error, progress)
+    finally:
+        job.release()
+    if state.is_main_process:
+        _check_error_rate(result, max_error_rate)
+    return result
+
+
+def _execute(job: _Job, runner, processor, sampling, batch_size, num_workers, on_error, progress) -> EmbeddingJobResult:
+    state = job.state
     start = time.perf_counter()
-    mine = job.run(runner, processor, sampling, batch_size, num_workers, on_error, progress and state.is_local_main_process)
+    progress = progress and state.is_local_main_process
+    mine = job.run(runner, processor, sampling, batch_size, num_workers, on_error, progress)
     state.wait_for_everyone()
     seconds = time.perf_counter() - start
     processed = _sum_over_processes(mine, state)

@@ -2,16 +2,18 @@
 
 ```
 output_dir/
-  job.json          settings and input fingerprint (a rerun must match it to resume)
+  .lock             held by the running job (`job_lock.JobLock`): a second job on the folder is refused
+  job.json          settings and input fingerprint (a rerun must match it to resume, once a shard exists)
   data/shard-00000.parquet, shard-00001.parquet, ...   one row per input, in input order
-  errors.jsonl      one line per bad input: {"path", "error"}
+  errors.jsonl      one line per bad input: {"path", "error"} (+ "path_bytes_hex" for a name that is not UTF-8)
   manifest.json     shards, row counts, settings, timing (written when every shard exists)
 ```
 
 Shard `k` holds inputs `[k * shard_size, (k + 1) * shard_size)` whichever process writes it, so the folder is the
-same for any number of processes. A shard is written to `data/.shard-k.parquet.tmp` (hidden: `datasets` ignores
-it), flushed to disk, then renamed: a killed job leaves whole shards and at most one stale temporary file per
-process, which the rerun overwrites. `datasets.load_dataset("parquet", data_dir="output_dir/data")` loads the rows.
+same for any number of processes. A shard is written to `data/.shard-k.parquet.tmp.<pid>` (hidden: `datasets`
+ignores it; the pid keeps two writers apart), flushed to disk, then renamed: a killed job leaves whole shards and at
+most one stale temporary file per process, which the rerun deletes.
+`datasets.load_dataset("parquet", data_dir="output_dir/data")` loads the rows.
 """
 
 from __future__ import annotations
@@ -48,7 +50,14 @@ class ShardLayout:
         return self.data / f"shard-{k:05d}.parquet"
 
     def temp_path(self, k: int) -> Path:
-        return self.data / f".shard-{k:05d}.parquet.tmp"
+        return self.data / f".shard-{k:05d}.parquet.tmp.{os.getpid()}"
+
+    def stale_temp_paths(self, k: int) -> list[Path]:
+        """Temporary files of shard `k` left by killed runs (any pid)."""
+        return sorted(self.data.glob(f".shard-{k:05d}.parquet.tmp*"))
+
+    def any_done(self) -> bool:
+        return any(self.done(k) for k in range(self.num_shards))
 
     def positions(self, k: int) -> list[int]:
         return list(range(k * self.shard_size, min((k + 1) * self.shard_size, self.num_inputs)))

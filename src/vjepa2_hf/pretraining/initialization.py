@@ -108,12 +108,24 @@ def _from_trainer_checkpoint(
     logger.info(f"initialised from the trainer checkpoint {directory} (step {manifest.get('step')})")
     loader = None
     if args.init_optimizer:
-        optimizer_file = directory / "optimizer.bin"
-        if not optimizer_file.is_file():
-            raise FileNotFoundError(f"`model.init_optimizer: true` but {optimizer_file} does not exist")
-        optimizer_state = torch.load(optimizer_file, map_location="cpu", weights_only=True)
-        loader = lambda groups: optimizer_state  # noqa: E731
+        loader = _trainer_optimizer_loader(directory, model)
     return model, loader
+
+
+def _trainer_optimizer_loader(directory: Path, model: VJEPA2ForPretraining) -> OptimizerStateLoader:
+    """The optimizer state of a trainer checkpoint (``optimizer.json`` / ``.safetensors``, keyed by parameter name;
+    an ``optimizer.bin`` of the older format is read with ``weights_only=True``)."""
+    from ..training.accelerator_state import optimizer_state_for_groups
+    from ..training.state_files import read_tree
+
+    if (directory / "optimizer.json").is_file():
+        saved = read_tree(directory, "optimizer")
+        return lambda groups: optimizer_state_for_groups(saved, model, groups)  # noqa: E731
+    optimizer_file = directory / "optimizer.bin"
+    if not optimizer_file.is_file():
+        raise FileNotFoundError(f"`model.init_optimizer: true` but {directory} has no optimizer state")
+    optimizer_state = torch.load(optimizer_file, map_location="cpu", weights_only=True)
+    return lambda groups: optimizer_state  # noqa: E731
 
 
 def build_pretraining_model(args: ModelArguments) -> tuple[VJEPA2ForPretraining, OptimizerStateLoader | None]:

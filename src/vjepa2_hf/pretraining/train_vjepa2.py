@@ -49,6 +49,7 @@ from ..training.loop import (
     run_steps,
 )
 from ..training.optimization import build_adamw
+from ..training.run_identity import check_run_folder, claim_run_folder, run_identity
 from ..training.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
 from .configuration_pretraining import DataArguments, PretrainingConfig, load_pretraining_config
 from .data import GlobalBatchSampler, NaturalMotionClips, StepIndexedDataset, SyntheticMotionClips
@@ -62,6 +63,10 @@ logger = get_logger(__name__)
 __all__ = ["NonFiniteLossError", "PretrainingResult", "TrainingState", "build_sources", "plot_history", "pretrain"]
 
 METRIC_NAMES = ("loss", "target_std", "prediction_std", "target_clip_std", "context_std")
+# what `--overwrite` deletes besides the checkpoints, the final model and run.json
+RUN_STATE_FILES = ("metrics.jsonl", "loss_curve.png", "logs")
+# settings that change how fast a run goes, not its result: left out of the run identity
+_NOT_IDENTITY = {"data": ("num_workers",), "optimization": ("micro_batch_size",)}
 
 
 @dataclass
@@ -253,6 +258,16 @@ def _build_run(config: PretrainingConfig, accelerator: Accelerator) -> _Run:
     )
 
 
+def pretraining_identity(config: PretrainingConfig) -> dict[str, Any]:
+    """The run identity (`vjepa2_hf.training.run_identity`): model, masks and optimization sections, seed, data."""
+    tree = config.to_dict()
+    for section, keys in _NOT_IDENTITY.items():
+        tree[section] = {k: v for k, v in tree[section].items() if k not in keys}
+    recipe = {k: tree[k] for k in ("model", "masks", "optimization")}
+    recipe["run"] = {k: tree["run"][k] for k in ("export_encoder", "collapse_std_floor", "stop_on_collapse")}
+    return run_identity("pretrain", recipe, config.run.seed, tree["data"])
+
+
 def _resume(run: _Run, resume: bool | str | os.PathLike | None) -> None:
     resume_from = resolve_resume(resume, run.output_dir)
     if resume_from is not None:
@@ -429,6 +444,7 @@ def pretrain(
     resume: bool | str | os.PathLike | None = None,
     overrides: Sequence[str] = (),
     callbacks: Sequence[Callable[[int, dict[str, float], torch.nn.Module], None]] = (),
+    overwrite: bool = False,
 ) -> PretrainingResult:
     """Run (or resume) V-JEPA 2 pretraining.
 
@@ -438,6 +454,7 @@ def pretrain(
             none); a path: continue from that checkpoint; `None` / `False`: start fresh.
         overrides: dotted `section.key=value` overrides applied to a file / preset config.
         callbacks: called on every process after every optimizer step as `callback(step, metrics, model)`.
+        overwrite: delete the run state already in `run.output_dir` (checkpoints, final model, logs) and start there.
 
     Returns:
         [`PretrainingResult`].
@@ -445,13 +462,22 @@ def pretrain(
     Raises:
         NonFiniteLossError: the loss became NaN / inf (nothing is saved for that step).
         CorruptCheckpointError: the checkpoint to resume from is truncated or modified.
+        RunIdentityError: `run.output_dir` holds another run (another recipe, seed, data or package version) and
+            `overwrite` is not set, or `resume` asks to continue a run with another identity.
     """
     if not isinstance(config, PretrainingConfig):
         config = load_pretraining_config(config, overrides)
     elif overrides:
         config = load_pretraining_config(config.to_dict(), overrides)
     opt = config.optimization
+    identity = pretraining_identity(config)
+    resuming = resume not in (None, False, "none", "")
+    explicit = resume if resuming and resume not in (True, "auto", "latest", "true") else None
+    check_run_folder(config.run.output_dir, identity, resuming, overwrite, resume_from=explicit)
     accelerator = _build_accelerator(config)
+    if accelerator.is_main_process:
+        claim_run_folder(config.run.output_dir, identity, overwrite, RUN_STATE_FILES)
+    accelerator.wait_for_everyone()
     run = _build_run(config, accelerator)
     _resume(run, resume)
     if config.run.report_to:

@@ -210,6 +210,9 @@ class VJEPA2ProbeModel(ProbeLoadingMixin, VJEPA2PreTrainedModel):
         "VJEPA2PoolerCrossAttentionLayer",
     ]
     vjepa2: VJEPA2Model
+    # the losses are per-batch means that ignore `num_items_in_batch`: without this the `Trainer` (seeing `**kwargs`
+    # in `forward`) would multiply them by the number of processes
+    accepts_loss_kwargs = False
 
     def _build_pooler(self, num_queries: int) -> VJEPA2AttentivePooler:
         config = self.config

@@ -124,6 +124,9 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
                 if int(value) < 1:
                     raise ValueError(f"`{name}` must be >= 1, got {value}")
                 preprocess[name] = int(value)
+        for name, value in (("frame_sampling_rate", frame_sampling_rate), ("num_frames", num_frames)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+                raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
         return preprocess, forward, postprocess
 
     def _frames_per_clip(self, num_frames: int | None) -> int:

@@ -41,6 +41,8 @@ from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArg
 from transformers.utils import logging
 
 from ..encoder.configuration_vjepa2 import PRESET_ALIASES, PRESETS, VJEPA2Config
+from ..training.launch_environment import check_trainer_launch, needs_cpu_processes, trainer_launch_arguments
+from ..training.trainer_checkpoints import resolve_trainer_resume
 from .attentive_pooler import OFFICIAL_PROBE_LAYER_NORM_EPS, OFFICIAL_PROBE_NUM_HEADS
 from .modeling_probe import VJEPA2ForVideoClassification
 
@@ -454,7 +456,7 @@ def _cached_features(model, dataset, cache_dir: Path, key_extra: dict[str, Any],
         progress,
     )
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".rank{int(os.environ.get('RANK', '0') or 0)}.tmp")  # ranks of other nodes may write too
     save_file({"features": features.contiguous(), "labels": labels.contiguous()}, str(tmp))
     os.replace(tmp, path)
     return CachedFeatureDataset(features, labels), time.perf_counter() - start
@@ -516,7 +518,25 @@ def default_training_arguments(output_dir: str, **overrides: Any) -> TrainingArg
         seed=0,
     )
     values.update(overrides)
-    return TrainingArguments(**values)
+    # DeepSpeed / FSDP / a launcher precision refused; several CPU processes join a gloo group
+    return TrainingArguments(**trainer_launch_arguments("probe", values))
+
+
+class _ProbeTrainer(Trainer):
+    """`Trainer` whose resume reads the checkpoint's weights in the model's own layout (fused ``qkv``), strictly:
+    the stock loader (``load_state_dict(strict=False)``) would skip the split ``query``/``key``/``value`` weights
+    that `save_pretrained` writes and silently keep the backbone the run started from."""
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        from safetensors.torch import load_file
+
+        from ..encoder.convert_vjepa2_checkpoint import fuse_qkv
+
+        weights = Path(resume_from_checkpoint) / "model.safetensors"
+        target = self.model if model is None else model
+        if not weights.is_file() or (Path(resume_from_checkpoint) / "adapter_config.json").is_file():
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)  # LoRA adapters, sharded weights
+        target.load_state_dict(fuse_qkv(load_file(str(weights))), strict=True)
 
 
 class _EpochSetter(TrainerCallback):
@@ -594,9 +614,12 @@ def _build_probe_data(model_probe, model_args: ModelArguments, data_args: DataAr
     fixed_train = VideoClipDataset(
         train_data, processor, ClipSampler(random_clip_sampling=False, **sampling), seed=seed, on_error="raise",
     )
-    train_dataset, t_train = _cached_features(model_probe, fixed_train, cache_dir, key, data_args, 1, "train", progress)
-    eval_dataset, t_eval = _cached_features(model_probe, eval_set, cache_dir, key, data_args, data_args.num_views,
-                                            "eval", progress)
+    # rank 0 encodes and writes the cache while the other ranks wait, then they read it (once on a shared filesystem)
+    with training_args.main_process_first(local=False, desc="feature cache"):
+        train_dataset, t_train = _cached_features(model_probe, fixed_train, cache_dir, key, data_args, 1, "train",
+                                                  progress)
+        eval_dataset, t_eval = _cached_features(model_probe, eval_set, cache_dir, key, data_args,
+                                                data_args.num_views, "eval", progress)
     return _ProbeData(processor, frames, train_set, train_dataset, eval_dataset, feature_seconds=t_train + t_eval)
 
 
@@ -692,13 +715,17 @@ def run_probe(
         [`ProbeRunResult`].
     """
     _check_probe_arguments(model_args, data_args)
+    check_trainer_launch("probe", vars(training_args))
+    if needs_cpu_processes() and not training_args.use_cpu:
+        training_args = dataclasses.replace(training_args, use_cpu=True)  # else each rank would train alone
+    resume = resolve_trainer_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     start = time.perf_counter()
     train_data, eval_data, id2label = load_video_splits(data_args, seed=training_args.seed)
     model_probe = build_probe_model(model_args, id2label, num_frames=data_args.frames_per_clip)
     data = _build_probe_data(model_probe, model_args, data_args, training_args, train_data, eval_data, progress)
     model = _apply_lora(model_probe, model_args) if model_args.lora_rank else model_probe
     training_args.disable_tqdm = training_args.disable_tqdm or not progress
-    trainer = Trainer(
+    trainer = _ProbeTrainer(
         model=model,
         args=training_args,
         train_dataset=data.train_dataset,
@@ -714,7 +741,7 @@ def run_probe(
     if data.collator is not None and data_args.num_views > 1:
         # training reads one view; evaluation all of them
         trainer.get_eval_dataloader = _eval_loader_with(trainer, data.eval_collator)
-    train_output = trainer.train()
+    train_output = trainer.train(resume_from_checkpoint=resume)
     eval_metrics = trainer.evaluate()
     if model_args.lora_rank:
         model_probe = model.merge_and_unload()

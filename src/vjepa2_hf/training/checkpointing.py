@@ -1,19 +1,27 @@
-"""Atomic, verifiable training checkpoints on top of ``Accelerator.save_state``.
+"""Atomic, verifiable training checkpoints, written and read without pickles.
 
 Layout of ``output_dir``::
 
     checkpoints/
         step_00000100/          # complete checkpoints only (renamed into place after everything is written)
-            model.safetensors   # context encoder, predictor, EMA target encoder (Accelerate's files)
-            optimizer.bin
-            random_states_0.pkl # one per process (python, numpy, torch RNG)
-            custom_checkpoint_*.pkl
+            model.safetensors   # context encoder, predictor, EMA target encoder (full, unsharded tensors)
+            optimizer.json, optimizer.safetensors            # optimizer state keyed by parameter name
+            training_state.json, training_state.safetensors  # step, schedules, history, registered objects
+            random_states_0.json, random_states_0.safetensors  # one pair per process (python, numpy, torch RNG)
             manifest.json       # written last: size and sha256 of every file
         .tmp-step_00000200/     # an interrupted save; ignored and removed by the next save
 
+What is trusted: nothing in a checkpoint can run code when it is loaded. Tensors are read with safetensors and
+everything else with `json` (`vjepa2_hf.training.state_files`); no file is unpickled, and files the format does not
+name (a planted ``*.pkl`` or ``optimizer.bin``) are never opened. The manifest's sizes and sha256 detect truncated
+or damaged files, not tampering (whoever can write the files can rewrite the manifest). Checkpoints of the older
+format (Accelerate's ``save_state``, with pickles) are refused.
+
 A checkpoint directory only receives its final name once every file and the manifest are on disk, so a run killed
 mid-save leaves the previous checkpoint as the latest one. Before loading, every file is checked against the
-manifest; a truncated or modified file raises `CorruptCheckpointError` and nothing is loaded.
+manifest; a truncated or modified file raises `CorruptCheckpointError` and nothing is loaded. Sharded (FSDP2) and
+unsharded runs write the same full-state files, so a run resumes on any number of processes
+(`vjepa2_hf.training.accelerator_state`).
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from typing import Any
 
 from accelerate import Accelerator
 from accelerate.logging import get_logger
+
+from .accelerator_state import STATE_FORMAT, load_accelerator_state, save_accelerator_state
 
 logger = get_logger(__name__)
 
@@ -80,8 +90,7 @@ def _write_manifest(directory: Path, step: int, with_hash: bool, metadata: dict[
         if with_hash:
             entry["sha256"] = _sha256(path)
         files[str(path.relative_to(directory))] = entry
-    # the format name predates the engine package; kept so that existing checkpoints stay readable
-    manifest = {"format": "vjepa2_hf.pretraining/1", "step": step, "files": files, "metadata": metadata}
+    manifest = {"format": STATE_FORMAT, "step": step, "files": files, "metadata": metadata}
     tmp = directory / (MANIFEST_NAME + ".part")
     with open(tmp, "w") as f:
         json.dump(manifest, f, indent=2)
@@ -102,7 +111,8 @@ def save_checkpoint(
     with_hash: bool = True,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Save the full training state (``accelerator.save_state``) atomically as ``checkpoints/step_{step:08d}``.
+    """Save the full training state (`save_accelerator_state`: safetensors and JSON) atomically as
+    ``checkpoints/step_{step:08d}``.
 
     Must be called on every process. Returns the final directory.
     """
@@ -115,7 +125,7 @@ def save_checkpoint(
             shutil.rmtree(stale, ignore_errors=True)
         tmp.mkdir()
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    save_accelerator_state(accelerator, tmp, step)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         _write_manifest(tmp, step, with_hash, metadata or {})
@@ -188,7 +198,20 @@ def find_last_checkpoint(output_dir: str | os.PathLike) -> Path | None:
 
 
 def load_checkpoint(accelerator: Accelerator, path: str | os.PathLike, check_hash: bool = True) -> dict[str, Any]:
-    """Verify then ``accelerator.load_state(path)``. Returns the manifest (its ``step`` and ``metadata``)."""
+    """Verify, then load the state into the accelerator's prepared objects (`load_accelerator_state`). Returns the
+    manifest (its ``step`` and ``metadata``).
+
+    Raises:
+        CorruptCheckpointError: see `verify_checkpoint`.
+        ValueError: a checkpoint of the older (pickle) format, or one that does not fit this run (another model,
+            other registered objects).
+    """
     manifest = verify_checkpoint(path, check_hash=check_hash)
-    accelerator.load_state(str(path))
+    if manifest.get("format") != STATE_FORMAT:
+        raise ValueError(
+            f"checkpoint {str(path)!r} is in the format {manifest.get('format')!r}, which stores pickles that could "
+            f"run code when loaded; only {STATE_FORMAT!r} checkpoints are loaded (start the run again, or initialise "
+            "from its model.safetensors with model.init_from)"
+        )
+    load_accelerator_state(accelerator, path)
     return manifest

@@ -28,6 +28,12 @@ def _bad_file_errors() -> tuple[type[BaseException], ...]:
         errors.append(av.FFmpegError)
     except ImportError:  # pragma: no cover
         pass
+    try:  # an image that would decode to gigabytes (a few KB on disk): a bad file, not a bug
+        from PIL.Image import DecompressionBombError
+
+        errors.append(DecompressionBombError)
+    except ImportError:  # pragma: no cover
+        pass
     return tuple(errors)
 
 

@@ -18,8 +18,9 @@ PyAV bundles FFmpeg, so it installs from a wheel everywhere (no system FFmpeg, n
   one-frame videos; asking for `T` indices returns the image repeated `T` times (a static clip, as the official code
   does for image datasets).
 * Errors: a missing file raises `FileNotFoundError`; an unreadable, corrupt or truncated file, a file without a video
-  stream or without frames, an unsupported codec, or an index past the end raise `VideoDecodeError` (a
-  `ValueError`) whose message starts with the file name.
+  stream or without frames, an unsupported codec, an image larger than Pillow's decompression-bomb limit
+  (`PIL.Image.MAX_IMAGE_PIXELS` x 2), or an index past the end raise `VideoDecodeError` (a `ValueError`) whose
+  message starts with the file name.
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ def _read_image(source: Any, path: str) -> np.ndarray:
         with Image.open(source) as img:
             img = ImageOps.exif_transpose(img)
             return np.asarray(img.convert("RGB"))
+    except Image.DecompressionBombError as e:  # a few KB that would decode to gigabytes
+        raise VideoDecodeError(path, f"image too large to decode, a possible decompression bomb ({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise VideoDecodeError(path, f"cannot read image ({type(e).__name__}: {e})") from e
 

@@ -5,7 +5,8 @@ transformers' `VJEPA2VideoProcessor` is a `BaseVideoProcessor`, which requires t
 exact torch build (on Linux, the CUDA one: about 5.5 GB), which this package does not impose. This class is therefore a
 plain Python class with the same configuration format and the same arithmetic:
 
-1. frames as a uint8 `[T, C, H, W]` tensor (float inputs are processed in float, as transformers does);
+1. frames as a uint8 `[T, C, H, W]` tensor (float inputs are processed in float, as transformers does; see "Pixel
+   values" below for the accepted dtypes);
 2. resize the short side to `int(crop_size * 256 / 224)` (292 for 256, 438 for 384), long side `int(short * L / S)`,
    bilinear with antialias (torchvision's tensor resize: native uint8 kernel on AVX2/AVX512/ARM CPUs);
 3. centre crop `crop_size` (top = int((H - crop) / 2));
@@ -18,6 +19,11 @@ probe runner and its collators, corpus feature extraction): `view_transform(V)` 
 spatial views, `preprocess_clips(clips, V)` turns the `S` temporal segments of one video into the model's
 `[V, S, T, 3, crop, crop]`, and `views_first(pixels, S, V)` turns a batch of segment-major samples `[B, S*V, ...]`
 (what `VideoClipDataset` returns) into `[B, V, S, ...]`.
+
+Pixel values: uint8 (0..255) as they are; float16 / bfloat16 / float32 / float64 on transformers' scale, 0..255
+(or 0..1 with `do_rescale=False`), and a negative float (already normalised input) is refused; uint16 (16-bit video)
+is scaled by 255 / 65535 to that float scale. Other dtypes (bool, signed and wider integers, complex) are refused with a
+`ValueError` naming the dtype: convert them (e.g. `.astype(np.uint8)` for integer values 0..255).
 
 With `num_frames=T`, every video comes out with exactly `T` frames, spread evenly; a video shorter than `T` (a
 3-frame file, a one-frame file, an image) gives all its frames, then its last frame repeated. Float inputs holding
@@ -64,6 +70,28 @@ VIDEO_PROCESSOR_NAME = "video_preprocessor_config.json"
 IMAGE_PROCESSOR_NAME = "preprocessor_config.json"
 # PIL resampling codes used in the JSON configs -> torch interpolate modes we implement.
 _RESAMPLE = {2: "bilinear", 3: "bicubic"}
+
+
+def _checked_pixels(x: torch.Tensor) -> torch.Tensor:
+    """`x` itself for uint8 and non-negative float pixels, uint16 scaled to the 0..255 float scale; else a
+    ValueError."""
+    if x.dtype == torch.uint8:
+        return x
+    if x.dtype == torch.uint16:
+        return x.to(torch.float32) * (255.0 / 65535.0)
+    if not x.is_floating_point():
+        raise ValueError(
+            f"`videos` must hold uint8 (0..255), uint16 (0..65535) or float (0..255) pixels, got dtype "
+            f"{str(x.dtype).replace('torch.', '')}; convert it first (e.g. `.astype(np.uint8)` for values 0..255)"
+        )
+    check_finite(x, "video pixel values")
+    low = float(x.min())
+    if low < 0:  # pixels are never negative; values above 255 (resampling overshoot) are accepted, as transformers does
+        raise ValueError(
+            f"`videos` float pixel values must be >= 0 (0..255, or 0..1 with do_rescale=False), got a minimum of "
+            f"{low:g}; pass pixels, not already normalised values"
+        )
+    return x
 
 
 def _crop_to_int(crop_size: Any) -> int:
@@ -290,8 +318,7 @@ class VJEPA2VideoProcessor:
         x = to_video_tensor(video, input_data_format=input_data_format, convert_rgb=self.do_convert_rgb)
         if num_frames is not None and x.shape[0] != num_frames:
             x = x[torch.from_numpy(evenly_spaced_indices(x.shape[0], int(num_frames)))]
-        if x.is_floating_point():
-            check_finite(x, "video pixel values")
+        x = _checked_pixels(x)
         if self.do_resize:
             x = resize_short_side(x, self.size["shortest_edge"], mode=_RESAMPLE[self.resample], antialias=True)
         if self.do_center_crop:

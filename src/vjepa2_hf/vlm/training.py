@@ -32,6 +32,7 @@ import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.utils import logging
 
+from ..training.launch_environment import check_trainer_launch, is_main_process, trainer_launch_arguments
 from .modeling_vjepa2_vlm import VJEPA2VLMForConditionalGeneration
 from .processing_vjepa2_vlm import VJEPA2VLMProcessor
 from .qa_datasets import VideoQACollator, VideoQADataset, load_qa_records
@@ -78,6 +79,18 @@ class StageConfig:
             raise ValueError(f"stage {self.name!r}: `train` must list parts among {TRAINABLE_PARTS}, got {self.train}")
         if "llm" in self.train and "lora" in self.train:
             raise ValueError(f"stage {self.name!r}: train either the full `llm` or `lora` adapters, not both")
+
+
+def _refuse_trainer_resume(training: dict[str, Any], stages: list[StageConfig]) -> None:
+    """train-vlm runs every stage from the start: a `resume_from_checkpoint` (which the `Trainer` would otherwise
+    ignore here) is refused before anything is read from that checkpoint."""
+    places = [("training", training)] + [(f"stages[{i}].training_args", s.training_args) for i, s in enumerate(stages)]
+    for where, values in places:
+        if isinstance(values, dict) and values.get("resume_from_checkpoint") not in (None, False, ""):
+            raise ValueError(
+                f"`{where}.resume_from_checkpoint`: train-vlm does not resume from Trainer checkpoints (it runs its "
+                "stages from the start and reads nothing from that folder); remove the key and rerun"
+            )
 
 
 @dataclass
@@ -127,6 +140,7 @@ class VLMTrainConfig:
         d["stages"] = [s if isinstance(s, StageConfig) else StageConfig(**s) for s in d["stages"]]
         if not d["stages"]:
             raise ValueError("`stages` must list at least one stage")
+        _refuse_trainer_resume(d.get("training") or {}, d["stages"])
         return cls(**d)
 
     @classmethod
@@ -395,7 +409,8 @@ def _stage_training_arguments(config: VLMTrainConfig, stage, stage_dir: str) -> 
     )
     args_kwargs.update(config.training)
     args_kwargs.update(stage.training_args)
-    return TrainingArguments(**_checkpointing_arguments(args_kwargs))
+    # DeepSpeed / FSDP / a launcher precision refused; several CPU processes join a gloo group
+    return TrainingArguments(**trainer_launch_arguments("train-vlm", _checkpointing_arguments(args_kwargs)))
 
 
 def _record_previous_stages(stage_dir: str, previous: list[str]) -> None:
@@ -425,10 +440,14 @@ def train_vlm(config: VLMTrainConfig) -> dict[str, Any]:
     from .evaluation import evaluate_records
     from .model_card import write_model_card
 
+    for stage in config.stages:  # a launch the stages cannot run is refused before the model is built
+        check_trainer_launch("train-vlm", {**config.training, **stage.training_args})
+    main_process = is_main_process()  # under torchrun / accelerate launch only rank 0 writes
     set_seed(config.seed)
     os.makedirs(config.output_dir, exist_ok=True)
-    with open(os.path.join(config.output_dir, "train_config.json"), "w", encoding="utf-8") as f:
-        json.dump(config.to_dict(), f, indent=2, default=str)
+    if main_process:
+        with open(os.path.join(config.output_dir, "train_config.json"), "w", encoding="utf-8") as f:
+            json.dump(config.to_dict(), f, indent=2, default=str)
     model, processor = build_base_model(config.model)
     train_ds, train_records, eval_records, num_frames = _qa_data(config, processor)
     collator = VideoQACollator(processor, num_frames=num_frames)
@@ -469,19 +488,22 @@ def train_vlm(config: VLMTrainConfig) -> dict[str, Any]:
             "dir": stage_dir,
         }
         trained_so_far = sorted(set(trained_so_far) | set(stage.train))
-        save_trained_parts(model, stage_dir, stage.train, base=base_spec, processor=processor)
-        _record_previous_stages(stage_dir, previous)
+        if main_process:
+            save_trained_parts(model, stage_dir, stage.train, base=base_spec, processor=processor)
+            _record_previous_stages(stage_dir, previous)
         previous.append(stage_dir)
-        if eval_records is not None:
+        if eval_records is not None:  # every rank scores the whole eval file (the same figures)
             metrics, _ = evaluate_records(model, processor, eval_records, mode=config.eval_mode, num_frames=num_frames)
             stage_result["eval"] = metrics
-        write_model_card(stage_dir, config=config, stage=stage, results=stage_result, model=_unwrap(model))
+        if main_process:
+            write_model_card(stage_dir, config=config, stage=stage, results=stage_result, model=_unwrap(model))
         results["stages"].append(stage_result)
     results["final_dir"] = previous[-1]
-    if config.merge:
+    if config.merge and main_process:
         results["merged_dir"] = _merge_final(config, model, processor, results)
-    with open(os.path.join(config.output_dir, "results.json"), "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2, default=float)
+    if main_process:
+        with open(os.path.join(config.output_dir, "results.json"), "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2, default=float)
     return results
 
 

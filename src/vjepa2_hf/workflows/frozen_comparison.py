@@ -80,7 +80,8 @@ def pretrain_natural(output_dir, *, seed: int = 0, steps: int = 8000, size: int 
     config = ["run.report_to=[]", f"run.output_dir={output_dir}", f"run.seed={seed}",
               f"data.frames_per_clip={num_frames}", f"data.crop_size={size}",
               f"run.progress_bar={'true' if progress else 'false'}"]
-    result = pretrain("tiny", overrides=[*NATURAL_RECIPE, *config, *schedule, *overrides], callbacks=[tracker])
+    result = pretrain("tiny", overrides=[*NATURAL_RECIPE, *config, *schedule, *overrides], callbacks=[tracker],
+                      overwrite=True)  # a fresh run in `output_dir` each time
     return result, tracker
 
 

@@ -183,7 +183,7 @@ def _pretrain_shapes(settings: QuickstartSettings, out: Path) -> tuple[Path, dic
         f"run.progress_bar={'true' if settings.progress else 'false'}",
     ]
     overrides += _scaled_schedule(steps, recipe)
-    result = pretrain("tiny", overrides=overrides)
+    result = pretrain("tiny", overrides=overrides, overwrite=True)  # the quickstart owns out/pretrain
     summary = _pretraining_summary(result, "`tiny` recipe (moving shapes)")
     return Path(result.final_model_dir), summary
 

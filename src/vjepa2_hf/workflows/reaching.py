@@ -126,7 +126,7 @@ def run_reaching_experiment(cfg: ReachingExperimentConfig) -> dict[str, Any]:
                         "resume": "none", "progress_bar": cfg.progress_bar},
             }
         )
-        summary = train_ac(train_cfg)
+        summary = train_ac(train_cfg, overwrite=True)  # resume: none, a fresh run each time
         report["train"] = {k: v for k, v in summary.items() if k != "validation"}
         report["offline_validation"] = summary.get("validation")
         model_dir = summary["model_dir"]

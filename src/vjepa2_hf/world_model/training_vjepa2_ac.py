@@ -85,6 +85,7 @@ from ..training.loop import (
 )
 from ..training.optimization import build_param_groups
 from ..training.recipes import dataclass_from_mapping, load_recipe_tree
+from ..training.run_identity import check_run_folder, claim_run_folder, run_identity
 from ..training.schedulers import LinearSchedule, ScheduledOptimizer, WarmupConstantCooldownSchedule
 from .trajectories import TrajectoryWindowDataset, load_episodes, split_episodes
 from .world_model import VJEPA2WorldModel, VJEPA2WorldModelOutput, ac_training_losses
@@ -481,12 +482,28 @@ def _finalise_ac(cfg: TrainACConfig, predictor: nn.Module, data: _ACData, histor
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
-def train_ac(cfg: TrainACConfig, stop_after: int | None = None) -> dict[str, Any]:
+# what `overwrite` deletes besides the checkpoints, the final model and run.json (the feature cache is kept)
+RUN_STATE_FILES = ("train_log.jsonl", "loss.png", "summary.json")
+
+
+def train_ac_identity(cfg: TrainACConfig) -> dict[str, Any]:
+    """The run identity (`vjepa2_hf.training.run_identity`): model and optimization sections, seed, data."""
+    tree = cfg.to_dict()
+    data = {k: v for k, v in tree["data"].items() if k != "encode_batch_size"}
+    return run_identity("train-ac", {k: tree[k] for k in ("model", "optimization")}, cfg.run.seed, data)
+
+
+def train_ac(cfg: TrainACConfig, stop_after: int | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Run (or resume) a V-JEPA 2-AC training. Returns a summary (losses, validation metrics, paths).
 
     Args:
         cfg: the run configuration.
         stop_after (`int`, *optional*): stop after this update (simulates an interruption; used by tests).
+        overwrite: delete the run state in `run.output_dir` (checkpoints, final model, logs) and start there.
+
+    Raises:
+        RunIdentityError: `run.output_dir` holds a run with another identity (recipe, seed, data, package version),
+            which this one would resume or mix with, and `overwrite` is not set.
     """
     from accelerate.utils import set_seed
 
@@ -497,10 +514,15 @@ def train_ac(cfg: TrainACConfig, stop_after: int | None = None) -> dict[str, Any
             f"train-ac: optimization.batch_size ({opt.batch_size}, the global batch) must be divisible by the number "
             f"of processes ({accelerator.num_processes})"
         )
+    identity = train_ac_identity(cfg)
+    resume_setting = None if overwrite else run.resume
+    resuming = resume_setting not in (None, "none", "", False)
+    explicit = resume_setting if resuming and resume_setting not in ("auto", "latest", True, "true") else None
+    check_run_folder(run.output_dir, identity, resuming, overwrite, resume_from=explicit)
     set_seed(run.seed)
     out_dir = Path(run.output_dir)
     if accelerator.is_main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        claim_run_folder(out_dir, identity, overwrite, RUN_STATE_FILES)
         (out_dir / "train_ac_config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     show_progress = run.progress_bar and accelerator.is_main_process
     data = _build_data(cfg, accelerator, show_progress)
@@ -509,7 +531,8 @@ def train_ac(cfg: TrainACConfig, stop_after: int | None = None) -> dict[str, Any
     module, optimizer = accelerator.prepare(module, optimizer)
     accelerator.register_for_checkpointing(schedule)
 
-    start_step, resume = 0, resolve_resume(run.resume, out_dir)
+    accelerator.wait_for_everyone()
+    start_step, resume = 0, resolve_resume(resume_setting, out_dir)
     if resume is not None:
         start_step = int(load_checkpoint(accelerator, resume)["step"])
         logger.warning(f"resumed from {resume} at step {start_step}")
@@ -558,4 +581,5 @@ __all__ = [
     "load_train_ac_config",
     "save_loss_plot",
     "train_ac",
+    "train_ac_identity",
 ]
