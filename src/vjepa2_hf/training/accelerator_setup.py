@@ -31,6 +31,7 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
+from .launch_environment import UnsupportedLaunchError
 from .loop import has_accelerator, release_accelerator_state
 
 logger = get_logger(__name__)
@@ -38,8 +39,8 @@ logger = get_logger(__name__)
 __all__ = ["LaunchMismatchError", "LaunchRequest", "build_accelerator", "check_launch", "is_fsdp", "read_launch"]
 
 
-class LaunchMismatchError(ValueError):
-    """The launcher or the environment asks for something the job would not run (the command exits 2)."""
+# the Trainer jobs' error (`launch_environment`): one line, exit status 2
+LaunchMismatchError = UnsupportedLaunchError
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool:
