@@ -151,7 +151,7 @@ def test_multilevel_features_concatenate_tapped_layers_along_tokens():
     model.eval()
     clips = torch.randn(2, 8, 3, 64, 64)
     with torch.no_grad():
-        features, _ = model.get_video_features(clips)
+        features = model.get_video_features(clips).last_hidden_state
         assert features.shape == (2, 2 * 256, 64)
         # block 0's output through the shared final LayerNorm, then block 1's (= the last hidden state)
         hidden = model.vjepa2.encoder(clips, output_hidden_states=True).hidden_states
@@ -188,7 +188,7 @@ def test_cached_features_give_the_same_logits():
     model = randomize_parameters(VJEPA2ForVideoClassification(tiny_config(num_labels=3))).eval()
     clips = torch.randn(2, 8, 3, 64, 64)
     with torch.no_grad():
-        features, _ = model.get_video_features(clips)
+        features = model.get_video_features(clips).last_hidden_state
         assert torch.allclose(model(clips).logits, model(encoder_hidden_states=features).logits, atol=1e-6)
 
 

@@ -40,7 +40,9 @@ import torch
 from torch import nn
 from transformers import initialization as init
 from transformers.loss.loss_utils import ForSequenceClassificationLoss
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput, logging
+from transformers.utils.generic import can_return_tuple
 
 from ..encoder.configuration_vjepa2 import VJEPA2Config
 from ..strict_loading import check_state_dict, strict_load_error
@@ -300,18 +302,8 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
     # forward
     # ------------------------------------------------------------------------------------------------------------
 
-    def get_video_features(
-        self,
-        pixel_values_videos: torch.Tensor,
-        output_hidden_states: bool = False,
-        output_attentions: bool = False,
-    ):
-        """Tokens the probe reads: `(batch, tokens, hidden)`; with `pooler_input_layers`, the final-normed outputs of
-        those blocks concatenated along tokens (`(batch, len(layers) * tokens, hidden)`).
-
-        Returns:
-            `(features, encoder_output)`.
-        """
+    def _video_tokens(self, pixel_values_videos, output_hidden_states=False, output_attentions=False):
+        """`(probe input tokens, encoder output)` of a clip (see `get_video_features`)."""
         needs_grad = torch.is_grad_enabled() and self._backbone_needs_grad()
         with torch.set_grad_enabled(needs_grad):
             layers = self.config.pooler_input_layers
@@ -326,6 +318,33 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
             else:
                 features = torch.cat(output.intermediate_hidden_states, dim=1)
         return features, output
+
+    @can_return_tuple
+    def get_video_features(
+        self,
+        pixel_values_videos: torch.Tensor,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPooling:
+        """Video features under transformers' `get_*_features` contract.
+
+        Args:
+            pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`).
+
+        Returns:
+            [`BaseModelOutputWithPooling`]: `last_hidden_state` the tokens the probe reads, `(batch_size, num_tokens,
+            hidden_size)` (with `pooler_input_layers`, the final-normed outputs of those blocks concatenated along
+            tokens, `(batch_size, len(layers) * num_tokens, hidden_size)`: what `encoder_hidden_states` takes);
+            `pooler_output` the attentive probe's clip embedding `(batch_size, hidden_size)`, the classifier's
+            input; `hidden_states` / `attentions` of the encoder when asked for.
+        """
+        features, output = self._video_tokens(pixel_values_videos, output_hidden_states, output_attentions)
+        pooled = self.pooler(features.to(self.classifier.weight.dtype))[:, 0]
+        return BaseModelOutputWithPooling(
+            last_hidden_state=features, pooler_output=pooled, hidden_states=output.hidden_states,
+            attentions=output.attentions,
+        )
 
     def _probe_inputs(self, pixel_values_videos, encoder_hidden_states, output_hidden_states, output_attentions):
         """The probe's input tokens `(batch or batch * num_views, num_tokens, hidden_size)`, the number of views
@@ -348,14 +367,12 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
                     f"{features.shape[-1]}"
                 )
         elif pixel_values_videos.ndim == 5:
-            features, encoder_output = self.get_video_features(
-                pixel_values_videos, output_hidden_states, output_attentions
-            )
+            features, encoder_output = self._video_tokens(pixel_values_videos, output_hidden_states, output_attentions)
             hidden_states, attentions = encoder_output.hidden_states, encoder_output.attentions
         elif pixel_values_videos.ndim == 7:
             batch, num_views, num_segments = pixel_values_videos.shape[:3]
             clips = pixel_values_videos.reshape(batch * num_views * num_segments, *pixel_values_videos.shape[3:])
-            features, _ = self.get_video_features(clips)  # (B*V*S, N, D)
+            features, _ = self._video_tokens(clips)  # (B*V*S, N, D)
             # official ClipAggregation: a view's segments are joined along the token axis
             features = features.reshape(batch * num_views, num_segments * features.shape[1], features.shape[2])
         else:

@@ -20,8 +20,9 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.modeling_outputs import BaseModelOutputWithPooling, CausalLMOutputWithPast
 from transformers.utils import logging
+from transformers.utils.generic import can_return_tuple
 
 from ..encoder.modeling_vjepa2 import VJEPA2VisionModel
 from .configuration_vjepa2_vlm import VJEPA2VLMConfig
@@ -211,16 +212,19 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
                 feats.append(torch.cat(list(out.intermediate_hidden_states), dim=-1))
         return torch.cat(feats, dim=1)
 
-    def get_video_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
-        """Encode and project videos.
+    @can_return_tuple
+    def get_video_features(self, pixel_values_videos: torch.Tensor, **kwargs) -> BaseModelOutputWithPooling:
+        """Encode and project videos (transformers' `get_*_features` contract).
 
         Args:
             pixel_values_videos (`torch.FloatTensor` of shape `(num_videos, frames, channels, height, width)`):
                 normalised frames; `frames` a multiple of the tubelet size.
 
         Returns:
-            `torch.FloatTensor` of shape `(num_videos, config.num_video_tokens(frames, height, width), text_hidden)`:
-            time-major visual tokens in the language model's embedding space.
+            [`BaseModelOutputWithPooling`]: `last_hidden_state` the vision tower's features of the selected layers
+            `(num_videos, num_patch_tokens, len(vision_feature_layers) * vision_hidden)`; `pooler_output` the
+            projected, time-major visual tokens in the language model's embedding space, `(num_videos,
+            config.num_video_tokens(frames, height, width), text_hidden)`: what `forward` takes as `video_features`.
         """
         self._check_pixels(pixel_values_videos, "pixel_values_videos")
         b, t, _, h, w = pixel_values_videos.shape
@@ -231,9 +235,12 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
                 features = self._encode(pixel_values_videos)
         else:
             features = self._encode(pixel_values_videos)
-        return self.multi_modal_projector(features, grid)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=features, pooler_output=self.multi_modal_projector(features, grid)
+        )
 
-    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    @can_return_tuple
+    def get_image_features(self, pixel_values: torch.Tensor, **kwargs) -> BaseModelOutputWithPooling:
         """Encode and project images (or image tiles), each as one static tubelet (the frame repeated).
 
         Args:
@@ -241,7 +248,8 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
                 or tiles (the processor's `"tiles"` mode flattens the tiles of all images here).
 
         Returns:
-            `torch.FloatTensor` of shape `(num_images, tokens_per_tubelet, text_hidden)`.
+            [`BaseModelOutputWithPooling`] as `get_video_features`, `pooler_output` of shape `(num_images,
+            tokens_per_tubelet, text_hidden)`.
         """
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
@@ -315,7 +323,7 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
             )
 
         if pixel_values_videos is not None:
-            video_features = self.get_video_features(pixel_values_videos)
+            video_features = self.get_video_features(pixel_values_videos).pooler_output
         if video_features is not None:
             inputs_embeds = self._scatter(input_ids, inputs_embeds, video_features, self.config.video_token_id, "video")
         elif input_ids is not None and past_len == 0 and self.config.video_token_id is not None:
@@ -326,7 +334,7 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
                 )
         image_features = None
         if pixel_values is not None:
-            image_features = self.get_image_features(pixel_values)
+            image_features = self.get_image_features(pixel_values).pooler_output
             inputs_embeds = self._scatter(input_ids, inputs_embeds, image_features, self.config.image_token_id, "image")
         elif input_ids is not None and past_len == 0 and self.config.image_token_id is not None:
             n = int((input_ids == self.config.image_token_id).sum())
@@ -360,7 +368,7 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
                 normalised frames, `frames` a multiple of the tubelet size. Used only at prefill in `generate`.
             pixel_values (`torch.FloatTensor` of shape `(num_images, 3, height, width)`, *optional*): images or tiles.
             video_features (`torch.FloatTensor` of shape `(num_videos, num_video_tokens, hidden)`, *optional*):
-                precomputed `get_video_features` output (scoring several options of one video encodes it once).
+                precomputed `get_video_features(...).pooler_output` (scoring several options of one video encodes it once).
             labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*): next-token targets,
                 `-100` on ignored positions; placeholder positions are always ignored.
             cache, position_ids, use_cache, logits_to_keep: passed to the language model.
