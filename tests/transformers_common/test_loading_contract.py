@@ -136,3 +136,18 @@ def test_autoprocessor_on_saved_folders(classifier_dir, tmp_path):
     frames = AutoProcessor.from_pretrained(tmp_path / "world")
     assert isinstance(frames, VJEPA2ACFrameProcessor)
     assert frames.to_dict() == world.processor.to_dict() and frames.crop_aspect == 1.35
+
+
+def test_output_hidden_states_selects_layers():
+    """transformers 5 records only the hidden states asked for (`output_hidden_states=[indices]`)."""
+    torch.manual_seed(0)
+    clips = torch.randn(1, 8, 3, 64, 64)
+    for model in (VJEPA2VisionModel(tiny_config()).eval(), VJEPA2Model(tiny_config()).eval()):
+        with torch.no_grad():
+            every = model(clips, output_hidden_states=True).hidden_states
+            chosen = model(clips, output_hidden_states=[0, -1]).hidden_states
+            one = model(clips, output_hidden_states=1).hidden_states
+        assert len(every) == 3 and len(chosen) == 2 and len(one) == 1
+        assert torch.equal(chosen[0], every[0]) and torch.equal(chosen[1], every[2]) and torch.equal(one[0], every[1])
+        with pytest.raises(ValueError, match="output_hidden_states"):
+            model(clips, output_hidden_states=[3])
