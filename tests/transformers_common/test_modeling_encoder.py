@@ -7,7 +7,7 @@ import unittest
 from vjepa2_hf import VJEPA2Model, VJEPA2VisionModel
 
 from .base import VideoModelTesterMixin, common, tiny_vjepa2_config
-from .deviations import DEVIATIONS, skip_deviations
+from .deviations import DEVIATIONS, GRADIENT_CHECKPOINTING, skip_deviations
 
 # V-JEPA 2.1: image tokenizer, modality embeddings, hierarchical outputs, interleaved interpolated RoPE
 VJEPA2_1 = dict(
@@ -48,10 +48,7 @@ class VJEPA2_1ModelCommonTest(EncoderTests, unittest.TestCase):
     config_overrides = VJEPA2_1
 
 
-NO_LOSS = {name: DEVIATIONS["vision-model-not-in-model-mapping"] for name in (
-    "test_training", "test_training_gradient_checkpointing", "test_training_gradient_checkpointing_use_reentrant_false",
-    "test_training_gradient_checkpointing_use_reentrant_true",
-)}
+NO_LOSS = {name: DEVIATIONS["vision-model-not-in-model-mapping"] for name in ("test_training", *GRADIENT_CHECKPOINTING)}
 
 
 @skip_deviations(NO_LOSS)

@@ -147,6 +147,10 @@ class ProbeLoadingMixin:
         class rules do not cover (shapes always raise unless `ignore_mismatched_sizes=True`, as in transformers).
         """
         want_info = kwargs.pop("output_loading_info", False)
+        if cls._predictor_optional and "keep_predictor" not in kwargs and _local_checkpoint_lacks_predictor(
+            pretrained_model_name_or_path
+        ):
+            kwargs["keep_predictor"] = False  # an encoder-only folder: build no predictor (nothing to report missing)
         kwargs = _config_with_probe_fields(cls, pretrained_model_name_or_path, kwargs)
         model, info = super().from_pretrained(
             pretrained_model_name_or_path, *model_args, strict=False, output_loading_info=True, **kwargs
@@ -323,8 +327,8 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
     def get_video_features(
         self,
         pixel_values_videos: torch.Tensor,
-        output_hidden_states: bool = False,
-        output_attentions: bool = False,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         **kwargs: Any,
     ) -> BaseModelOutputWithPooling:
         """Video features under transformers' `get_*_features` contract.
@@ -339,6 +343,7 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
             `pooler_output` the attentive probe's clip embedding `(batch_size, hidden_size)`, the classifier's
             input; `hidden_states` / `attentions` of the encoder when asked for.
         """
+        output_hidden_states, output_attentions, _ = self.resolve_output_flags(output_hidden_states, output_attentions, None)
         features, output = self._video_tokens(pixel_values_videos, output_hidden_states, output_attentions)
         pooled = self.pooler(features.to(self.classifier.weight.dtype))[:, 0]
         return BaseModelOutputWithPooling(
@@ -478,6 +483,29 @@ def _config_with_probe_fields(cls, path, kwargs: dict[str, Any]) -> dict[str, An
         setattr(config, key, value)
     kwargs["config"] = config
     return kwargs
+
+
+def _local_checkpoint_lacks_predictor(path) -> bool:
+    """Whether a local model folder's safetensors weights hold no predictor key (False when it cannot tell: a Hub
+    repo, `.bin` weights; the predictor rule is then applied after loading)."""
+    import json
+    import os
+
+    from safetensors import safe_open
+
+    if not isinstance(path, (str, os.PathLike)) or not os.path.isdir(path):
+        return False
+    index = os.path.join(path, "model.safetensors.index.json")
+    single = os.path.join(path, "model.safetensors")
+    if os.path.isfile(index):
+        with open(index, encoding="utf-8") as f:
+            keys = json.load(f).get("weight_map", {}).keys()
+    elif os.path.isfile(single):
+        with safe_open(single, "pt") as f:
+            keys = list(f.keys())
+    else:
+        return False
+    return not any(_is_predictor_key(k) for k in keys)
 
 
 def _is_predictor_key(key: str) -> bool:
