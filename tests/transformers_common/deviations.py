@@ -9,14 +9,23 @@ from .sdist import CommonTestsUnavailable, load_module
 
 # deviation -> reason (the README's wording); each tester skips the common tests a deviation affects, by name
 DEVIATIONS: dict[str, str] = {
-    "vision-model-not-in-model-mapping": (
-        "VJEPA2VisionModel is a headless encoder (no loss); transformers' training tests skip only the base models "
-        "listed in its own MODEL_MAPPING_NAMES, where `AutoModel` maps our config to VJEPA2Model"
+    "base-model-not-in-model-mapping": (
+        "VJEPA2VisionModel and VJEPA2ACPredictor are base models without a loss; transformers' training tests skip "
+        "only the base models listed in its own MODEL_MAPPING_NAMES (there `AutoModel` maps our encoder config to "
+        "VJEPA2Model)"
     ),
     "frozen-backbone": (
         "the probe heads run their backbone frozen, in eval mode and without gradient (the official probe protocol; "
         "VJEPA2ForVideoClassification by default, `unfreeze_backbone()` fine-tunes it; VJEPA2ForActionAnticipation "
         "always), so the backbone's gradient checkpointing and the gradients of its hidden states do not apply"
+    ),
+    "world-model-training-output": (
+        "VJEPA2WorldModel.forward returns the V-JEPA 2-AC training losses (teacher forcing + rollout) with the frozen "
+        "encoder run without gradient; hidden states are the predictor's (`VJEPA2ACPredictor`, tested on its own)"
+    ),
+    "world-model-auto-dtype": (
+        "`VJEPA2WorldModel.from_pretrained(dtype='auto')` picks bfloat16 on CUDA and on CPUs with native bfloat16 "
+        "(vjepa2_hf.auto_dtype, for planning speed), not the checkpoint's dtype"
     ),
     "pretraining-objective-output": (
         "VJEPA2ForPretraining returns the training objective: losses and collapse statistics over the whole batch "

@@ -48,7 +48,7 @@ class VJEPA2_1ModelCommonTest(EncoderTests, unittest.TestCase):
     config_overrides = VJEPA2_1
 
 
-NO_LOSS = {name: DEVIATIONS["vision-model-not-in-model-mapping"] for name in ("test_training", *GRADIENT_CHECKPOINTING)}
+NO_LOSS = {name: DEVIATIONS["base-model-not-in-model-mapping"] for name in ("test_training", *GRADIENT_CHECKPOINTING)}
 
 
 @skip_deviations(NO_LOSS)
