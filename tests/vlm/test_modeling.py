@@ -142,7 +142,7 @@ def test_frames_per_clip_chunks_and_feature_layers(tokenizer, video):
     model, proc = make_tiny(tokenizer, num_frames=8, frames_per_clip=4, vision_feature_layer=[0, -1])
     px = proc(text="<video>", videos=video)["pixel_values_videos"]
     assert px.shape == (1, 8, 3, 32, 32)
-    feats = model._encode(px)
+    feats = model._encode(px)[0]
     # two chunks of 4 frames, each encoded alone; two layers concatenated along channels
     first = model.vision_tower(px[:, :4], output_layers=[0, 1]).intermediate_hidden_states
     assert feats.shape == (1, 4 * 16, 2 * 64)
