@@ -48,7 +48,6 @@ class VJEPA2_1ForVideoClassificationCommonTest(VJEPA2ForVideoClassificationCommo
 @skip_deviations(FROZEN)
 class VJEPA2ForActionAnticipationCommonTest(VideoModelTesterMixin, unittest.TestCase):
     all_model_classes = (VJEPA2ForActionAnticipation,)
-    has_attentions = False  # the forecast runs the frozen backbone without returning its maps
 
     def setUp(self):
         self.model_tester = HeadTester(self, dict(num_verbs=3, num_nouns=4, num_actions=5))
