@@ -209,6 +209,18 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         self.post_init()
 
     # ------------------------------------------------------------------ helpers
+    def _embed_tokens(self, encoder_hidden_states, actions, states, extrinsics, num_frames, batch_size):
+        """Conditioning tokens then frame tokens of every frame, `(B, T * (c + N), C)`; frames / states shared by the
+        batch (batch 1) are embedded once and broadcast."""
+        x = self.predictor_embed(encoder_hidden_states)
+        x = x.view(-1, num_frames, self.config.tokens_per_frame, self.config.pred_hidden_size)
+        cond = [self.action_encoder(actions).unsqueeze(2), self.state_encoder(states).unsqueeze(2)]
+        if self.config.use_extrinsics:
+            cond.append(self.extrinsics_encoder(extrinsics).unsqueeze(2))
+        x = x.expand(batch_size, -1, -1, -1)
+        cond = [t.expand(batch_size, -1, -1, -1) for t in cond]
+        return torch.cat((*cond, x), dim=2).flatten(1, 2)
+
     def get_input_embeddings(self) -> nn.Module:
         """The projection of encoder tokens to the predictor width (`predictor_embed`)."""
         return self.predictor_embed
@@ -344,14 +356,7 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
             cache = self.new_cache()
 
         n, c = cfg.tokens_per_frame, cfg.num_cond_tokens
-        # frames / states shared by the batch (batch 1) are embedded once and broadcast
-        x = self.predictor_embed(encoder_hidden_states).view(-1, num_frames, n, self.config.pred_hidden_size)
-        cond = [self.action_encoder(actions).unsqueeze(2), self.state_encoder(states).unsqueeze(2)]
-        if cfg.use_extrinsics:
-            cond.append(self.extrinsics_encoder(extrinsics).unsqueeze(2))
-        x = x.expand(batch_size, -1, -1, -1)
-        cond = [t.expand(batch_size, -1, -1, -1) for t in cond]
-        x = torch.cat((*cond, x), dim=2).flatten(1, 2)  # (B, T * (c + N), C)
+        x = self._embed_tokens(encoder_hidden_states, actions, states, extrinsics, num_frames, batch_size)
 
         pos = self._positions(past_frames, num_frames, x.device)
         cos, sin = rope_cos_sin(pos, cfg.head_dim, theta=cfg.rope_theta)
@@ -361,12 +366,10 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         if cfg.is_frame_causal and num_frames > 1:
             attention_mask = _frame_causal_mask(past_frames, num_frames, c + n, x.device)
 
-        if output_attentions is None:
-            output_attentions = bool(cfg.output_attentions)
-        if output_hidden_states is None:
-            output_hidden_states = bool(cfg.output_hidden_states)
-        if return_dict is None:
-            return_dict = cfg.return_dict
+        output_attentions, output_hidden_states, return_dict = (
+            getattr(cfg, name) if value is None else value for name, value in (
+                ("output_attentions", output_attentions), ("output_hidden_states", output_hidden_states),
+                ("return_dict", return_dict)))
         attentions, hidden_states = [], [x]
         for layer in self.layer:
             x, weights = layer(x, cos, sin, attention_mask, cache, output_attentions)
