@@ -48,6 +48,7 @@ class StrictLoadingMixin:
     @classmethod
     def from_pretrained(cls, *args: Any, strict: bool = False, **kwargs: Any):
         want_info = kwargs.pop("output_loading_info", False)
+        reinit_mismatched = kwargs.get("ignore_mismatched_sizes", False)  # the caller's choice: not an error
         if strict:  # collect shape mismatches in the one error below instead of transformers' RuntimeError
             kwargs.setdefault("ignore_mismatched_sizes", True)
         source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
@@ -60,8 +61,9 @@ class StrictLoadingMixin:
                 raise
             raise ValueError(f"cannot read the weights of {source}: the file is truncated or corrupt ({error})") from error
         if strict:
-            error = strict_load_error(source, cls.__name__, info["missing_keys"], info["unexpected_keys"],
-                                      info.get("mismatched_keys", ()), info.get("error_msgs", ()))
+            mismatched = () if reinit_mismatched else info.get("mismatched_keys", ())
+            error = strict_load_error(source, cls.__name__, info["missing_keys"], info["unexpected_keys"], mismatched,
+                                      info.get("error_msgs", ()))
             if error is not None:
                 raise error
         align_cpu_storage(model)
