@@ -37,7 +37,13 @@ MODELS = [
     ("AutoModelForVideoClassification", "vjepa2_hf", f"{PKG}.probe.modeling_probe", "VJEPA2ForVideoClassification"),
     ("AutoModelForImageTextToText", "vjepa2_vlm", f"{PKG}.vlm.modeling_vjepa2_vlm", "VJEPA2VLMForConditionalGeneration"),
 ]
-PROCESSORS = [("vjepa2_vlm", f"{PKG}.vlm.processing_vjepa2_vlm", "VJEPA2VLMProcessor")]
+# `AutoProcessor` of a saved folder: the encoder / classifier folders' video processor, the VLM's processor and the
+# world model's frame processor (kept in its config.json)
+PROCESSORS = [
+    ("vjepa2_hf", f"{PKG}.video.video_processing_vjepa2", "VJEPA2VideoProcessor"),
+    ("vjepa2_vlm", f"{PKG}.vlm.processing_vjepa2_vlm", "VJEPA2VLMProcessor"),
+    ("vjepa2_world_model", f"{PKG}.world_model.processing_vjepa2_ac", "VJEPA2ACFrameProcessor"),
+]
 # task -> (module, pipeline class, Auto class, type). `video-classification` is transformers' task: its class
 # builds our pipeline for our model type only and transformers' own class, unchanged, for every other model.
 PIPELINES = {

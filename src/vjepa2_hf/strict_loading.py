@@ -1,17 +1,22 @@
-"""Strict `from_pretrained`: a checkpoint that does not fill the model exactly is an error, not a warning.
+"""`from_pretrained` as transformers does it, plus an opt-in `strict=True`.
 
-transformers' `from_pretrained` initialises missing weights randomly and drops unexpected ones with a log line.
-For released weights that hides real mistakes (a wrong layout, a truncated file), so our models raise instead.
-Keys a class deliberately leaves out or drops are named by explicit rules: `_keys_to_ignore_on_load_missing`
-(e.g. a fresh classification head on a backbone checkpoint) and `_keys_to_ignore_on_load_unexpected` (e.g. the
-predictor of a full checkpoint loaded into the encoder alone).
+By default our models load like every transformers model: weights missing from the checkpoint are initialised and
+reported, unexpected ones are dropped and reported (transformers' "LOAD REPORT" warning, left as it is), a weight of
+the wrong shape raises unless `ignore_mismatched_sizes=True`, and `output_loading_info=True` returns transformers'
+dict of sets. Keys a class deliberately leaves out or drops are named by transformers' own rules,
+`_keys_to_ignore_on_load_missing` / `_keys_to_ignore_on_load_unexpected` (e.g. the predictor of a full checkpoint
+loaded into the encoder alone), and are not reported.
+
+`strict=True` (the README's deviation list) turns any reported key into a `ValueError` listing missing keys,
+unexpected keys and wrong shapes together: a partly loaded model (official issue 149: a 24-block predictor config
+filled from a 12-block checkpoint) then cannot go unnoticed. The converters of released checkpoints always check
+strictly (`check_state_dict`).
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -19,18 +24,32 @@ import torch
 from .checkpoint_files import check_model_folder
 
 
-def _filtered(keys, patterns) -> list[str]:
-    patterns = [re.compile(p) for p in (patterns or [])]
-    return sorted(k for k in keys if not any(p.search(k) for p in patterns))
+def strict_load_error(
+    source: Any, cls_name: str, missing: Iterable[str], unexpected: Iterable[str], mismatched: Iterable = (),
+    errors: Iterable[str] = (),
+) -> ValueError | None:
+    """The `strict=True` error for a load report (None when nothing is reported)."""
+    sections = (("missing keys", sorted(missing)), ("unexpected keys", sorted(unexpected)),
+                ("wrong shapes (key, checkpoint, model)", sorted(mismatched)), ("errors", list(errors)))
+    if not any(values for _, values in sections):
+        return None
+    lines = [f"checkpoint {source} does not match {cls_name} (strict=True):"]
+    for label, values in sections:
+        if values:
+            lines.append(f"  {label} ({len(values)}): {values[:20]}{' ...' if len(values) > 20 else ''}")
+    lines.append("Without strict=True, missing weights are initialised and reported, unexpected ones dropped.")
+    return ValueError("\n".join(lines))
 
 
 class StrictLoadingMixin:
-    """Mixin for `PreTrainedModel` subclasses; pass `strict=False` to get transformers' lenient behaviour."""
+    """Mixin for `PreTrainedModel` subclasses: transformers' `from_pretrained`, plus `strict=True` (module docstring),
+    a named error for a truncated weight file, and CPU weights copied to aligned memory."""
 
     @classmethod
-    def from_pretrained(cls, *args: Any, strict: bool = True, **kwargs: Any):
+    def from_pretrained(cls, *args: Any, strict: bool = False, **kwargs: Any):
         want_info = kwargs.pop("output_loading_info", False)
-        if strict:  # collect shape mismatches in the report below instead of transformers' RuntimeError
+        reinit_mismatched = kwargs.get("ignore_mismatched_sizes", False)  # the caller's choice: not an error
+        if strict:  # collect shape mismatches in the one error below instead of transformers' RuntimeError
             kwargs.setdefault("ignore_mismatched_sizes", True)
         source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
         if source is not None and os.path.isdir(source):
@@ -42,18 +61,11 @@ class StrictLoadingMixin:
                 raise
             raise ValueError(f"cannot read the weights of {source}: the file is truncated or corrupt ({error})") from error
         if strict:
-            missing = _filtered(info.get("missing_keys", ()), cls._keys_to_ignore_on_load_missing)
-            unexpected = _filtered(info.get("unexpected_keys", ()), cls._keys_to_ignore_on_load_unexpected)
-            mismatched = sorted(info.get("mismatched_keys", ()))
-            errors = list(info.get("error_msgs", ())) + [f"{k}: {v}" for k, v in info.get("conversion_errors", {}).items()]
-            if missing or unexpected or mismatched or errors:
-                lines = [f"checkpoint {source} does not match {cls.__name__}:"]
-                for label, values in (("missing keys", missing), ("unexpected keys", unexpected),
-                                      ("wrong shapes (key, checkpoint, model)", mismatched), ("errors", errors)):
-                    if values:
-                        lines.append(f"  {label} ({len(values)}): {values[:20]}{' ...' if len(values) > 20 else ''}")
-                lines.append("Pass strict=False to load anyway (missing weights are then randomly initialised).")
-                raise ValueError("\n".join(lines))
+            mismatched = () if reinit_mismatched else info.get("mismatched_keys", ())
+            error = strict_load_error(source, cls.__name__, info["missing_keys"], info["unexpected_keys"], mismatched,
+                                      info.get("error_msgs", ()))
+            if error is not None:
+                raise error
         align_cpu_storage(model)
         return (model, info) if want_info else model
 

@@ -55,7 +55,7 @@ def test_transformers_layout_loads_with_its_predictor(transformers_classifier_di
     assert "vjepa2.encoder.layer.0.attention.query.weight" in keys
     assert "pooler.cross_attention_layer.cross_attn.k_proj.weight" in keys
     ours, info = VJEPA2ForVideoClassification.from_pretrained(path, output_loading_info=True)
-    assert info["missing_keys"] == [] and info["unexpected_keys"] == []
+    assert info["missing_keys"] == set() and info["unexpected_keys"] == set()
     assert ours.vjepa2.predictor is not None  # kept by rule (keep_predictor=True)
     their_pred = theirs.vjepa2.predictor.proj.weight
     assert torch.equal(ours.vjepa2.predictor.proj.weight, their_pred)
@@ -104,7 +104,7 @@ def test_backbone_checkpoints_get_a_fresh_probe(backbone_dir, tmp_path):
         assert torch.equal(encoder_only.eval()(clips).logits, again.eval()(clips).logits)
 
 
-def test_partial_checkpoints_raise(tmp_path):
+def test_partial_checkpoints_load_reported_and_raise_when_strict(tmp_path, caplog):
     model = VJEPA2ForVideoClassification(tiny_config(num_labels=3))
     state = model.state_dict()
     from safetensors.torch import save_file
@@ -115,13 +115,18 @@ def test_partial_checkpoints_raise(tmp_path):
     partial = {k: v.contiguous() for k, v in split_qkv(state).items() if k != "classifier.bias"}
     save_file(partial, str(tmp_path / "partial" / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(ValueError, match="missing keys.*classifier.bias"):
-        VJEPA2ForVideoClassification.from_pretrained(tmp_path / "partial")
+        VJEPA2ForVideoClassification.from_pretrained(tmp_path / "partial", strict=True)
+    loaded, info = VJEPA2ForVideoClassification.from_pretrained(tmp_path / "partial", output_loading_info=True)
+    assert info["missing_keys"] == {"classifier.bias"} and info["unexpected_keys"] == set()
+    assert torch.equal(loaded.classifier.weight, state["classifier.weight"])
     model.config.save_pretrained(tmp_path / "extra")
     extra = dict(split_qkv(state), **{"pooler.unknown.weight": torch.zeros(2)})
     save_file({k: v.contiguous() for k, v in extra.items()}, str(tmp_path / "extra" / "model.safetensors"),
               metadata={"format": "pt"})
     with pytest.raises(ValueError, match="unexpected keys.*pooler.unknown.weight"):
-        VJEPA2ForVideoClassification.from_pretrained(tmp_path / "extra")
+        VJEPA2ForVideoClassification.from_pretrained(tmp_path / "extra", strict=True)
+    _, info = VJEPA2ForVideoClassification.from_pretrained(tmp_path / "extra", output_loading_info=True)
+    assert info["unexpected_keys"] == {"pooler.unknown.weight"} and info["missing_keys"] == set()
 
 
 def test_frozen_backbone_gets_no_gradient():
@@ -146,7 +151,7 @@ def test_multilevel_features_concatenate_tapped_layers_along_tokens():
     model.eval()
     clips = torch.randn(2, 8, 3, 64, 64)
     with torch.no_grad():
-        features, _ = model.get_video_features(clips)
+        features = model.get_video_features(clips).last_hidden_state
         assert features.shape == (2, 2 * 256, 64)
         # block 0's output through the shared final LayerNorm, then block 1's (= the last hidden state)
         hidden = model.vjepa2.encoder(clips, output_hidden_states=True).hidden_states
@@ -183,7 +188,7 @@ def test_cached_features_give_the_same_logits():
     model = randomize_parameters(VJEPA2ForVideoClassification(tiny_config(num_labels=3))).eval()
     clips = torch.randn(2, 8, 3, 64, 64)
     with torch.no_grad():
-        features, _ = model.get_video_features(clips)
+        features = model.get_video_features(clips).last_hidden_state
         assert torch.allclose(model(clips).logits, model(encoder_hidden_states=features).logits, atol=1e-6)
 
 

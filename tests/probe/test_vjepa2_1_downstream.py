@@ -28,7 +28,7 @@ def test_probe_on_a_v21_encoder_trains_saves_and_reloads(tmp_path):
     with torch.no_grad():
         expected = base(video, skip_predictor=True).last_hidden_state
         features = probe.get_video_features(video)
-    features = features[0]  # (features, encoder_output)
+    features = features.last_hidden_state  # the probe input tokens
     assert torch.allclose(features, expected, atol=1e-6)  # the 2.1 encoder (norms_block[-1] output) is loaded
     probe.train()
     out = probe(pixel_values_videos=video, labels=torch.tensor([0, 2]))

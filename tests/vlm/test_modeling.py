@@ -88,7 +88,7 @@ def test_video_features_input_equals_pixels(tokenizer, video):
     model, proc = make_tiny(tokenizer)
     batch = proc.apply_chat_template([mc_conversation(video)], tokenize=True)
     ref = model(**batch).logits
-    feats = model.get_video_features(batch["pixel_values_videos"])
+    feats = model.get_video_features(batch["pixel_values_videos"]).pooler_output
     inputs = {k: v for k, v in batch.items() if k != "pixel_values_videos"}
     assert torch.equal(model(**inputs, video_features=feats).logits, ref)
     with pytest.raises(ValueError, match="either"):
@@ -142,12 +142,12 @@ def test_frames_per_clip_chunks_and_feature_layers(tokenizer, video):
     model, proc = make_tiny(tokenizer, num_frames=8, frames_per_clip=4, vision_feature_layer=[0, -1])
     px = proc(text="<video>", videos=video)["pixel_values_videos"]
     assert px.shape == (1, 8, 3, 32, 32)
-    feats = model._encode(px)
+    feats = model._encode(px)[0]
     # two chunks of 4 frames, each encoded alone; two layers concatenated along channels
     first = model.vision_tower(px[:, :4], output_layers=[0, 1]).intermediate_hidden_states
     assert feats.shape == (1, 4 * 16, 2 * 64)
     assert torch.allclose(feats[:, :32], torch.cat(list(first), -1), atol=1e-6)
-    assert model.get_video_features(px).shape == (1, 64, 64)
+    assert model.get_video_features(px).pooler_output.shape == (1, 64, 64)
 
 
 @pytest.mark.parametrize("image_mode,views", [("repeat", 1), ("tiles", 1 + 2)])
@@ -164,7 +164,8 @@ def test_image_inputs(tokenizer, image_mode, views):
     assert out.image_hidden_states.shape == (views, 16, 64)
     # an image is a static tubelet: same features as the frame repeated as a 2-frame video
     clip = batch["pixel_values"][:1].unsqueeze(1).repeat(1, 2, 1, 1, 1)
-    assert torch.allclose(model.get_image_features(batch["pixel_values"][:1]), model.get_video_features(clip))
+    assert torch.allclose(model.get_image_features(batch["pixel_values"][:1]).pooler_output,
+                          model.get_video_features(clip).pooler_output)
 
 
 def test_save_load_round_trip_with_auto_class(tmp_path, tiny, video):

@@ -183,6 +183,22 @@ def _read_index_values(indices: torch.Tensor) -> bool:
     return indices.device.type == "cpu" or os.environ.get(CHECK_INDICES_ENV, "0") not in ("", "0")
 
 
+def selected_hidden_states(output_hidden_states: bool | int | Sequence[int] | None, depth: int) -> set[int] | None:
+    """Indices into the `depth + 1` hidden states (embeddings, then each block) that `output_hidden_states` asks for:
+    all of them for `True`, none (`None`) for `False` / `None`, or the given index or indices (negative ones count
+    from the end), as transformers 5 selects hidden states."""
+    if output_hidden_states is None or isinstance(output_hidden_states, bool):
+        return set(range(depth + 1)) if output_hidden_states else None
+    indices = [output_hidden_states] if isinstance(output_hidden_states, int) else list(output_hidden_states)
+    bad = [i for i in indices if not isinstance(i, int) or not -(depth + 1) <= i <= depth]
+    if bad:
+        raise ValueError(
+            f"`output_hidden_states` must be a bool or indices into the {depth + 1} hidden states (embeddings and "
+            f"{depth} blocks), got {output_hidden_states!r}"
+        )
+    return {i % (depth + 1) for i in indices}
+
+
 class VJEPA2PatchEmbeddings3D(nn.Module):
     """Tubelet embedding: `(B, T, C, H, W)` -> `(B, T/t * H/p * W/p, D)` in (time, row, column) order.
 
@@ -383,7 +399,7 @@ class VJEPA2Encoder(nn.Module):
         pixel_values_videos: torch.Tensor,
         visible_mask: torch.Tensor | None = None,
         output_layers: Sequence[int] | None = None,
-        output_hidden_states: bool = False,
+        output_hidden_states: bool | int | Sequence[int] = False,
         output_attentions: bool = False,
         output_hierarchical: bool = False,
     ) -> VJEPA2EncoderOutput:
@@ -406,13 +422,14 @@ class VJEPA2Encoder(nn.Module):
             bad = [i for i in output_layers if not -depth <= i < depth]
             if bad:
                 raise ValueError(f"`output_layers` must index the {depth} encoder blocks, got {list(output_layers)}")
-        all_hidden = (hidden_states,) if output_hidden_states else None
+        keep = selected_hidden_states(output_hidden_states, len(self.layer))
+        all_hidden = None if keep is None else (hidden_states,) if 0 in keep else ()
         all_attentions = () if output_attentions else None
         tapped: dict[int, torch.Tensor] = {}
         hierarchy: list[torch.Tensor] = []
         for i, layer in enumerate(self.layer):
             hidden_states, weights = layer(hidden_states, cos, sin, output_attentions=output_attentions)
-            if output_hidden_states:
+            if keep is not None and i + 1 in keep:
                 all_hidden = all_hidden + (hidden_states,)
             if output_attentions:
                 all_attentions = all_attentions + (weights,)
@@ -764,6 +781,9 @@ class VJEPA2Model(VJEPA2EncoderHolder):
                 (the official encoder's `masks` argument, as in pretraining); `last_hidden_state` then holds
                 `(batch_size * num_masks, num_context, hidden_size)`.
             output_hidden_states, output_attentions: return the encoder's hidden states / attention maps.
+                `output_hidden_states` may also be an index or a list of indices into the hidden states (0 = the
+                embeddings, `i` = block `i - 1`, negative from the end): only those are kept (transformers 5's
+                selection).
             output_hierarchical (`bool`): V-JEPA 2.1: also return `hierarchical_hidden_state`
                 `(batch_size, num_tokens, levels * hidden_size)`. V-JEPA 2.1 predictors always read these features
                 of the context tokens (as the official training does).
@@ -840,6 +860,8 @@ class VJEPA2VisionModel(VJEPA2EncoderHolder):
                 these tokens only (each keeps its position in the full grid).
             output_layers (`list[int]`, *optional*): blocks whose final-normed outputs go to
                 `intermediate_hidden_states` (the official `out_layers`, e.g. `[17, 19, 21, 23]` for ViT-L).
+            output_hidden_states (`bool`, `int` or `list[int]`, *optional*): `True` for all `num_hidden_layers + 1`
+                hidden states, or the indices of those to keep (0 = the embeddings; transformers 5's selection).
             output_hierarchical (`bool`): V-JEPA 2.1: also return `hierarchical_hidden_state`
                 `(batch_size, num_tokens, levels * hidden_size)` (dense features of every level).
 

@@ -102,6 +102,9 @@ class VJEPA2AnticipationOutput(ModelOutput):
         predicted_hidden_states (`torch.FloatTensor` of shape `(batch_size, H' * W', hidden_size)`): the predictor's
             forecast of the anticipated tubelet slice.
         pooler_output (`torch.FloatTensor` of shape `(batch_size, 3, hidden_size)`): the three pooled queries.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): the encoder's hidden states of the observed clip
+            (embeddings, then each block) with `output_hidden_states`.
+        attentions (`tuple(torch.FloatTensor)`, *optional*): the encoder's attention maps with `output_attentions`.
     """
 
     loss: torch.FloatTensor | None = None
@@ -110,6 +113,8 @@ class VJEPA2AnticipationOutput(ModelOutput):
     action_logits: torch.FloatTensor | None = None
     predicted_hidden_states: torch.FloatTensor | None = None
     pooler_output: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
 class VJEPA2ForActionAnticipation(VJEPA2ProbeModel):
@@ -146,6 +151,11 @@ class VJEPA2ForActionAnticipation(VJEPA2ProbeModel):
         Returns:
             `(context tokens (B, N, D), predicted tokens (B, H'W', D))`.
         """
+        encoder_output, predicted = self._forecast(pixel_values_videos, anticipation_steps)
+        return encoder_output.last_hidden_state, predicted
+
+    def _forecast(self, pixel_values_videos, anticipation_steps, output_hidden_states=False, output_attentions=False):
+        """`(encoder output, predicted tokens)` of `forecast`."""
         batch = pixel_values_videos.shape[0]
         steps = torch.as_tensor(anticipation_steps, device=pixel_values_videos.device, dtype=torch.long)
         if steps.ndim == 0:
@@ -156,11 +166,12 @@ class VJEPA2ForActionAnticipation(VJEPA2ProbeModel):
                 f"{anticipation_steps!r}"
             )
         with torch.no_grad():
-            encoder_output = self.vjepa2.encoder(pixel_values_videos)
-            context_tokens = encoder_output.last_hidden_state
+            encoder_output = self.vjepa2.encoder(
+                pixel_values_videos, output_hidden_states=output_hidden_states, output_attentions=output_attentions
+            )
             context, target, grid = anticipation_target_indices(encoder_output.grid, steps)
-            predicted = self.vjepa2.predictor(context_tokens, [context], [target], grid, mask_index=1)
-        return context_tokens, predicted.last_hidden_state
+            predicted = self.vjepa2.predictor(encoder_output.last_hidden_state, [context], [target], grid, mask_index=1)
+        return encoder_output, predicted.last_hidden_state
 
     def forward(
         self,
@@ -170,6 +181,8 @@ class VJEPA2ForActionAnticipation(VJEPA2ProbeModel):
         noun_labels: torch.Tensor | None = None,
         action_labels: torch.Tensor | None = None,
         encoder_hidden_states: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
         return_dict: bool | None = None,
         **kwargs: Any,
     ) -> VJEPA2AnticipationOutput | tuple:
@@ -184,17 +197,24 @@ class VJEPA2ForActionAnticipation(VJEPA2ProbeModel):
                 loss is the sum of the focal losses of the heads whose labels are given.
             encoder_hidden_states (`torch.FloatTensor` of shape `(batch_size, num_tokens, hidden_size)`, *optional*):
                 precomputed probe inputs (`cat([context, predicted], 1)`, e.g. cached); the backbone is not run.
+            output_hidden_states, output_attentions (`bool`, *optional*): return the encoder's hidden states /
+                attention maps (pixel inputs only).
 
         Returns:
             [`VJEPA2AnticipationOutput`].
         """
-        return_dict = self.config.return_dict if return_dict is None else return_dict
+        output_hidden_states, output_attentions, return_dict = self.resolve_output_flags(
+            output_hidden_states, output_attentions, return_dict
+        )
         if (pixel_values_videos is None) == (encoder_hidden_states is None):
             raise ValueError("pass exactly one of `pixel_values_videos` and `encoder_hidden_states`")
-        predicted = None
+        predicted = hidden_states = attentions = None
         if encoder_hidden_states is None:
-            context_tokens, predicted = self.forecast(pixel_values_videos, anticipation_steps)
-            features = torch.cat([context_tokens, predicted], dim=1)
+            encoder_output, predicted = self._forecast(
+                pixel_values_videos, anticipation_steps, output_hidden_states, output_attentions
+            )
+            features = torch.cat([encoder_output.last_hidden_state, predicted], dim=1)
+            hidden_states, attentions = encoder_output.hidden_states, encoder_output.attentions
         else:
             features = encoder_hidden_states
         pooled = self.pooler(features.to(self.verb_classifier.weight.dtype))  # (B, 3, D): verb, noun, action
@@ -213,5 +233,7 @@ class VJEPA2ForActionAnticipation(VJEPA2ProbeModel):
             action_logits=action_logits,
             predicted_hidden_states=predicted,
             pooler_output=pooled,
+            hidden_states=hidden_states,
+            attentions=attentions,
         )
         return output if return_dict else output.to_tuple()

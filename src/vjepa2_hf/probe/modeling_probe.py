@@ -22,7 +22,8 @@ Probe settings (config fields):
   checkpoint without any predictor key (an encoder-only folder) gives a model *without* predictor
   (`keep_predictor=False`); with `keep_predictor=False` the predictor keys of a checkpoint are dropped. A
   checkpoint with none of the probe keys (`pooler.*`, `classifier.*`: a backbone checkpoint) gets a freshly
-  initialised probe. Every other missing, unexpected or mis-shaped key raises.
+  initialised probe (reported MISSING, as transformers does). Other missing or unexpected keys are reported and
+  raise with `strict=True`; mis-shaped keys raise unless `ignore_mismatched_sizes=True`.
 
 Multi-clip, multi-view evaluation (official protocol): pass `pixel_values_videos` of shape `(batch, num_views,
 num_segments, frames, channels, height, width)`; each segment is encoded separately, the segments' tokens of a view
@@ -32,7 +33,6 @@ are concatenated, the probe runs per view and the prediction is the mean over vi
 
 from __future__ import annotations
 
-import logging as pylogging
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -40,10 +40,12 @@ import torch
 from torch import nn
 from transformers import initialization as init
 from transformers.loss.loss_utils import ForSequenceClassificationLoss
+from transformers.modeling_outputs import BaseModelOutputWithPooling
 from transformers.utils import ModelOutput, logging
+from transformers.utils.generic import can_return_tuple
 
 from ..encoder.configuration_vjepa2 import VJEPA2Config
-from ..strict_loading import check_state_dict
+from ..strict_loading import check_state_dict, strict_load_error
 from ..encoder.modeling_vjepa2 import VJEPA2Model, VJEPA2PreTrainedModel
 from .attentive_pooler import VJEPA2AttentivePooler
 
@@ -124,10 +126,12 @@ def _set_probe_defaults(config: VJEPA2Config) -> None:
 
 
 class ProbeLoadingMixin:
-    """`from_pretrained` rules of the probe models (module docstring): a checkpoint without any of the head keys
-    (`_head_prefixes`) gets a fresh head; without any predictor key (when `_predictor_optional`) the model is built
-    without predictor; with `keep_predictor=False` a checkpoint's predictor keys are dropped. Anything else that does
-    not match raises a `ValueError` (`strict=True`, the default)."""
+    """`from_pretrained` rules of the probe models (module docstring). Loading is transformers' (its load report and
+    `output_loading_info` as they are): a backbone checkpoint gets a fresh head, reported MISSING as transformers
+    does. A checkpoint without any predictor key (when `_predictor_optional`) builds the model without predictor.
+    With `strict=True` anything else that does not match raises a `ValueError`; a fresh head (none of the
+    `_head_prefixes` keys in the checkpoint), an absent predictor and, with `keep_predictor=False`, the
+    checkpoint's predictor keys are the rules it accepts."""
 
     _head_prefixes: tuple[str, ...] = ("pooler.", "classifier.")
     _predictor_optional: bool = True
@@ -136,28 +140,22 @@ class ProbeLoadingMixin:
         """Hook run after the weights are in (re-applies the frozen state)."""
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *model_args: Any, strict: bool = True, **kwargs: Any):
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args: Any, strict: bool = False, **kwargs: Any):
         """Load a probe folder (ours or transformers'), a backbone folder (fresh probe) or a Hub repo.
 
-        Besides transformers' arguments: `strict` (default True) raises on any missing / unexpected / mis-shaped
-        key that the class rules do not cover; `ignore_mismatched_sizes=True` re-initialises a head of another
-        size instead of raising.
+        Besides transformers' arguments: `strict=True` raises on any missing / unexpected / mis-shaped key that the
+        class rules do not cover (shapes always raise unless `ignore_mismatched_sizes=True`, as in transformers).
         """
         want_info = kwargs.pop("output_loading_info", False)
-        ignore_mismatched = kwargs.get("ignore_mismatched_sizes", False)
+        if cls._predictor_optional and "keep_predictor" not in kwargs and _local_checkpoint_lacks_predictor(
+            pretrained_model_name_or_path
+        ):
+            kwargs["keep_predictor"] = False  # an encoder-only folder: build no predictor (nothing to report missing)
         kwargs = _config_with_probe_fields(cls, pretrained_model_name_or_path, kwargs)
-        # transformers' own load report would list the expected fresh-probe keys as MISSING: ours follows below.
-        report_logger = logging.get_logger("transformers.modeling_utils")
-        report_filter = _DropLoadReport()
-        report_logger.addFilter(report_filter)
-        try:
-            model, info = super().from_pretrained(
-                pretrained_model_name_or_path, *model_args, strict=False, output_loading_info=True, **kwargs
-            )
-        finally:
-            report_logger.removeFilter(report_filter)
-        missing = set(info.get("missing_keys", ()))
-        unexpected = set(info.get("unexpected_keys", ()))
+        model, info = super().from_pretrained(
+            pretrained_model_name_or_path, *model_args, strict=False, output_loading_info=True, **kwargs
+        )
+        missing, unexpected = set(info["missing_keys"]), set(info["unexpected_keys"])
         own = set(model.state_dict())
         head = {k for k in own if k.startswith(cls._head_prefixes)}
         predictor = {k for k in own if k.startswith("vjepa2.predictor.")}
@@ -165,33 +163,19 @@ class ProbeLoadingMixin:
             logger.info(f"{pretrained_model_name_or_path} has no probe weights: the probe head starts fresh")
             missing -= head
         if cls._predictor_optional and predictor and predictor <= missing:
-            logger.info(f"{pretrained_model_name_or_path} has no predictor: the model is built without one")
+            logger.warning(f"{pretrained_model_name_or_path} has no predictor: the model is built without one")
             missing -= predictor
             model.vjepa2.predictor = None
             model.config.keep_predictor = False
         if not getattr(model.config, "keep_predictor", True):
             unexpected = {k for k in unexpected if not _is_predictor_key(k)}
-        mismatched = [] if ignore_mismatched else sorted(info.get("mismatched_keys", ()))
-        errors = list(info.get("error_msgs", ())) + [f"{k}: {v}" for k, v in info.get("conversion_errors", {}).items()]
-        if strict and (missing or unexpected or mismatched or errors):
-            lines = [f"checkpoint {pretrained_model_name_or_path} does not match {cls.__name__}:"]
-            for label, values in (
-                ("missing keys", sorted(missing)),
-                ("unexpected keys", sorted(unexpected)),
-                ("wrong shapes (key, checkpoint, model)", mismatched),
-                ("errors", errors),
-            ):
-                if values:
-                    lines.append(f"  {label} ({len(values)}): {values[:20]}{' ...' if len(values) > 20 else ''}")
-            lines.append("Pass strict=False to load anyway (missing weights are then randomly initialised).")
-            raise ValueError("\n".join(lines))
-        if not strict and (missing or unexpected):
-            logger.warning(
-                f"loaded {pretrained_model_name_or_path} with strict=False: missing {sorted(missing)}, unexpected "
-                f"{sorted(unexpected)}"
-            )
+        if strict:
+            mismatched = () if kwargs.get("ignore_mismatched_sizes") else info.get("mismatched_keys", ())
+            error = strict_load_error(pretrained_model_name_or_path, cls.__name__, missing, unexpected, mismatched,
+                                      info.get("error_msgs", ()))
+            if error is not None:
+                raise error
         model._after_loading()
-        info = dict(info, missing_keys=sorted(missing), unexpected_keys=sorted(unexpected))
         return (model, info) if want_info else model
 
 
@@ -325,18 +309,8 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
     # forward
     # ------------------------------------------------------------------------------------------------------------
 
-    def get_video_features(
-        self,
-        pixel_values_videos: torch.Tensor,
-        output_hidden_states: bool = False,
-        output_attentions: bool = False,
-    ):
-        """Tokens the probe reads: `(batch, tokens, hidden)`; with `pooler_input_layers`, the final-normed outputs of
-        those blocks concatenated along tokens (`(batch, len(layers) * tokens, hidden)`).
-
-        Returns:
-            `(features, encoder_output)`.
-        """
+    def _video_tokens(self, pixel_values_videos, output_hidden_states=False, output_attentions=False):
+        """`(probe input tokens, encoder output)` of a clip (see `get_video_features`)."""
         needs_grad = torch.is_grad_enabled() and self._backbone_needs_grad()
         with torch.set_grad_enabled(needs_grad):
             layers = self.config.pooler_input_layers
@@ -351,6 +325,34 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
             else:
                 features = torch.cat(output.intermediate_hidden_states, dim=1)
         return features, output
+
+    @can_return_tuple
+    def get_video_features(
+        self,
+        pixel_values_videos: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPooling:
+        """Video features under transformers' `get_*_features` contract.
+
+        Args:
+            pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, num_channels, height, width)`).
+
+        Returns:
+            [`BaseModelOutputWithPooling`]: `last_hidden_state` the tokens the probe reads, `(batch_size, num_tokens,
+            hidden_size)` (with `pooler_input_layers`, the final-normed outputs of those blocks concatenated along
+            tokens, `(batch_size, len(layers) * num_tokens, hidden_size)`: what `encoder_hidden_states` takes);
+            `pooler_output` the attentive probe's clip embedding `(batch_size, hidden_size)`, the classifier's
+            input; `hidden_states` / `attentions` of the encoder when asked for.
+        """
+        output_hidden_states, output_attentions, _ = self.resolve_output_flags(output_hidden_states, output_attentions, None)
+        features, output = self._video_tokens(pixel_values_videos, output_hidden_states, output_attentions)
+        pooled = self.pooler(features.to(self.classifier.weight.dtype))[:, 0]
+        return BaseModelOutputWithPooling(
+            last_hidden_state=features, pooler_output=pooled, hidden_states=output.hidden_states,
+            attentions=output.attentions,
+        )
 
     def _probe_inputs(self, pixel_values_videos, encoder_hidden_states, output_hidden_states, output_attentions):
         """The probe's input tokens `(batch or batch * num_views, num_tokens, hidden_size)`, the number of views
@@ -373,14 +375,12 @@ class VJEPA2ForVideoClassification(VJEPA2ProbeModel):
                     f"{features.shape[-1]}"
                 )
         elif pixel_values_videos.ndim == 5:
-            features, encoder_output = self.get_video_features(
-                pixel_values_videos, output_hidden_states, output_attentions
-            )
+            features, encoder_output = self._video_tokens(pixel_values_videos, output_hidden_states, output_attentions)
             hidden_states, attentions = encoder_output.hidden_states, encoder_output.attentions
         elif pixel_values_videos.ndim == 7:
             batch, num_views, num_segments = pixel_values_videos.shape[:3]
             clips = pixel_values_videos.reshape(batch * num_views * num_segments, *pixel_values_videos.shape[3:])
-            features, _ = self.get_video_features(clips)  # (B*V*S, N, D)
+            features, _ = self._video_tokens(clips)  # (B*V*S, N, D)
             # official ClipAggregation: a view's segments are joined along the token axis
             features = features.reshape(batch * num_views, num_segments * features.shape[1], features.shape[2])
         else:
@@ -488,11 +488,27 @@ def _config_with_probe_fields(cls, path, kwargs: dict[str, Any]) -> dict[str, An
     return kwargs
 
 
-class _DropLoadReport(pylogging.Filter):
-    """Drops transformers' "LOAD REPORT" warning (our strict check reports the same keys, with our rules applied)."""
+def _local_checkpoint_lacks_predictor(path) -> bool:
+    """Whether a local model folder's safetensors weights hold no predictor key (False when it cannot tell: a Hub
+    repo, `.bin` weights; the predictor rule is then applied after loading)."""
+    import json
+    import os
 
-    def filter(self, record: pylogging.LogRecord) -> bool:
-        return "LOAD REPORT" not in str(record.msg)
+    from safetensors import safe_open
+
+    if not isinstance(path, (str, os.PathLike)) or not os.path.isdir(path):
+        return False
+    index = os.path.join(path, "model.safetensors.index.json")
+    single = os.path.join(path, "model.safetensors")
+    if os.path.isfile(index):
+        with open(index, encoding="utf-8") as f:
+            keys = json.load(f).get("weight_map", {}).keys()
+    elif os.path.isfile(single):
+        with safe_open(single, "pt") as f:
+            keys = list(f.keys())
+    else:
+        return False
+    return not any(_is_predictor_key(k) for k in keys)
 
 
 def _is_predictor_key(key: str) -> bool:

@@ -427,10 +427,10 @@ def encode_dataset(
     for batch in tqdm(loader, desc=description, disable=not progress, leave=False):
         pixels = batch["pixel_values_videos"].to(device)
         if pixels.ndim == 5:
-            out, _ = model.get_video_features(pixels)
+            out = model.get_video_features(pixels).last_hidden_state
         else:
             b, v, s = pixels.shape[:3]
-            out, _ = model.get_video_features(pixels.reshape(b * v * s, *pixels.shape[3:]))
+            out = model.get_video_features(pixels.reshape(b * v * s, *pixels.shape[3:])).last_hidden_state
             out = out.reshape(b, v, s * out.shape[1], out.shape[2])
             if v == 1:
                 out = out[:, 0]

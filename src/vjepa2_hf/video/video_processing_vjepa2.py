@@ -223,6 +223,8 @@ class VJEPA2VideoProcessor:
         Works offline (`HF_HUB_OFFLINE=1` or `local_files_only=True`) from a local folder or the Hub cache. Extra
         `kwargs` override config values (e.g. `crop_size=384`).
         """
+        for key in ("_from_auto", "trust_remote_code"):  # passed by AutoProcessor
+            kwargs.pop(key, None)
         path = os.fspath(pretrained_model_name_or_path)
         config_file = None
         if os.path.isdir(path):

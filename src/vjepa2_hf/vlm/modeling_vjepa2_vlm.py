@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,9 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
-from transformers.modeling_outputs import CausalLMOutputWithPast
+from transformers.modeling_outputs import BaseModelOutputWithPooling, CausalLMOutputWithPast
 from transformers.utils import logging
+from transformers.utils.generic import can_return_tuple
 
 from ..encoder.modeling_vjepa2 import VJEPA2VisionModel
 from .configuration_vjepa2_vlm import VJEPA2VLMConfig
@@ -190,13 +192,14 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
                 f"`{name}` must be a floating-point tensor (normalised pixels), got {pixel_values_videos.dtype}"
             )
 
-    def _encode(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
-        """Encoder features `[B, N, D_in]` of a `[B, T, C, H, W]` clip (chunked by `frames_per_clip`)."""
+    def _encode(self, pixel_values_videos: torch.Tensor, **flags) -> tuple[torch.Tensor, tuple | None, tuple | None]:
+        """Encoder features `[B, N, D_in]` of a `[B, T, C, H, W]` clip (chunked by `frames_per_clip`), and the vision
+        tower's hidden states and attentions when `flags` ask for them (each chunk's, joined along tokens)."""
         layers = [layer % self.config.vision_config.num_hidden_layers for layer in self.config.vision_feature_layers]
         last = self.config.vision_config.num_hidden_layers - 1
         chunk = self.config.frames_per_clip or pixel_values_videos.shape[1]
         dtype = next(self.vision_tower.parameters()).dtype
-        feats = []
+        feats, hidden, attentions = [], [], []
         for start in range(0, pixel_values_videos.shape[1], chunk):
             clip = pixel_values_videos[:, start : start + chunk].to(dtype)
             if clip.shape[1] % self.config.vision_config.tubelet_size:
@@ -204,36 +207,58 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
                     f"the last chunk of `frames_per_clip`={chunk} frames has {clip.shape[1]} frames, not a multiple "
                     f"of the tubelet size; use a frame count divisible by `frames_per_clip`"
                 )
-            if layers == [last]:
-                feats.append(self.vision_tower(clip).last_hidden_state)
-            else:
-                out = self.vision_tower(clip, output_layers=layers)
-                feats.append(torch.cat(list(out.intermediate_hidden_states), dim=-1))
-        return torch.cat(feats, dim=1)
+            out = self.vision_tower(clip, output_layers=None if layers == [last] else layers, **flags)
+            feats.append(out.last_hidden_state if layers == [last] else torch.cat(out.intermediate_hidden_states, -1))
+            hidden.append(out.hidden_states)
+            attentions.append(out.attentions)
 
-    def get_video_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
-        """Encode and project videos.
+        def joined(per_chunk):
+            return None if per_chunk[0] is None else tuple(torch.cat(level, dim=-2) for level in zip(*per_chunk))
+
+        return torch.cat(feats, dim=1), joined(hidden), joined(attentions)
+
+    @can_return_tuple
+    def get_video_features(
+        self,
+        pixel_values_videos: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling:
+        """Encode and project videos (transformers' `get_*_features` contract).
 
         Args:
             pixel_values_videos (`torch.FloatTensor` of shape `(num_videos, frames, channels, height, width)`):
                 normalised frames; `frames` a multiple of the tubelet size.
 
         Returns:
-            `torch.FloatTensor` of shape `(num_videos, config.num_video_tokens(frames, height, width), text_hidden)`:
-            time-major visual tokens in the language model's embedding space.
+            [`BaseModelOutputWithPooling`]: `last_hidden_state` the vision tower's features of the selected layers
+            `(num_videos, num_patch_tokens, len(vision_feature_layers) * vision_hidden)`; `pooler_output` the
+            projected, time-major visual tokens in the language model's embedding space, `(num_videos,
+            config.num_video_tokens(frames, height, width), text_hidden)`: what `forward` takes as `video_features`;
+            `hidden_states` / `attentions` of the vision tower with `output_hidden_states` / `output_attentions`
+            (default: `config.vision_config`'s).
         """
         self._check_pixels(pixel_values_videos, "pixel_values_videos")
         b, t, _, h, w = pixel_values_videos.shape
         vc = self.config.vision_config
         grid = (t // vc.tubelet_size, h // vc.patch_size, w // vc.patch_size)
-        if self.config.freeze_vision_tower:
-            with torch.no_grad():
-                features = self._encode(pixel_values_videos)
-        else:
-            features = self._encode(pixel_values_videos)
-        return self.multi_modal_projector(features, grid)
+        flags = dict(output_hidden_states=output_hidden_states, output_attentions=output_attentions)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.config.freeze_vision_tower):
+            features, hidden_states, attentions = self._encode(pixel_values_videos, **flags)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=features, pooler_output=self.multi_modal_projector(features, grid),
+            hidden_states=hidden_states, attentions=attentions,
+        )
 
-    def get_image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    @can_return_tuple
+    def get_image_features(
+        self,
+        pixel_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling:
         """Encode and project images (or image tiles), each as one static tubelet (the frame repeated).
 
         Args:
@@ -241,7 +266,8 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
                 or tiles (the processor's `"tiles"` mode flattens the tiles of all images here).
 
         Returns:
-            `torch.FloatTensor` of shape `(num_images, tokens_per_tubelet, text_hidden)`.
+            [`BaseModelOutputWithPooling`] as `get_video_features`, `pooler_output` of shape `(num_images,
+            tokens_per_tubelet, text_hidden)`.
         """
         if not isinstance(pixel_values, torch.Tensor) or pixel_values.ndim != 4:
             shape = tuple(pixel_values.shape) if isinstance(pixel_values, torch.Tensor) else type(pixel_values).__name__
@@ -250,7 +276,7 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
             )
         clip = pixel_values.unsqueeze(1).expand(-1, self.config.vision_config.tubelet_size, -1, -1, -1)
         self._check_pixels(clip, "pixel_values")
-        return self.get_video_features(clip)
+        return self.get_video_features(clip, output_hidden_states, output_attentions)
 
     def _scatter(
         self,
@@ -315,7 +341,7 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
             )
 
         if pixel_values_videos is not None:
-            video_features = self.get_video_features(pixel_values_videos)
+            video_features = self.get_video_features(pixel_values_videos).pooler_output
         if video_features is not None:
             inputs_embeds = self._scatter(input_ids, inputs_embeds, video_features, self.config.video_token_id, "video")
         elif input_ids is not None and past_len == 0 and self.config.video_token_id is not None:
@@ -326,7 +352,7 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
                 )
         image_features = None
         if pixel_values is not None:
-            image_features = self.get_image_features(pixel_values)
+            image_features = self.get_image_features(pixel_values).pooler_output
             inputs_embeds = self._scatter(input_ids, inputs_embeds, image_features, self.config.image_token_id, "image")
         elif input_ids is not None and past_len == 0 and self.config.image_token_id is not None:
             n = int((input_ids == self.config.image_token_id).sum())
@@ -360,16 +386,17 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
                 normalised frames, `frames` a multiple of the tubelet size. Used only at prefill in `generate`.
             pixel_values (`torch.FloatTensor` of shape `(num_images, 3, height, width)`, *optional*): images or tiles.
             video_features (`torch.FloatTensor` of shape `(num_videos, num_video_tokens, hidden)`, *optional*):
-                precomputed `get_video_features` output (scoring several options of one video encodes it once).
+                precomputed `get_video_features(...).pooler_output` (scoring several options of one video encodes it once).
             labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*): next-token targets,
                 `-100` on ignored positions; placeholder positions are always ignored.
             cache, position_ids, use_cache, logits_to_keep: passed to the language model.
 
         Returns:
-            [`VJEPA2VLMCausalLMOutputWithPast`].
+            [`VJEPA2VLMCausalLMOutputWithPast`] (its tuple with `return_dict=False`).
         """
-        if "past_key_values" in kwargs and cache is None:
-            cache = kwargs.pop("past_key_values")
+        if "past_key_values" in kwargs:
+            warnings.warn("`past_key_values` is deprecated, use `cache`", FutureWarning, stacklevel=2)
+            cache = kwargs.pop("past_key_values") if cache is None else cache
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("You must specify exactly one of `input_ids` or `inputs_embeds`")
         if pixel_values_videos is not None and video_features is not None:
@@ -389,7 +416,8 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
                 labels = labels.masked_fill(placeholder, self.config.ignore_index)
 
         lm_kwargs = dict(kwargs)
-        lm_kwargs.pop("return_dict", None)  # always a ModelOutput
+        return_dict = lm_kwargs.pop("return_dict", None)
+        return_dict = self.config.return_dict if return_dict is None else return_dict
         if cache is not None:
             lm_kwargs[self._cache_kwarg] = cache
         outputs = self.language_model(
@@ -402,11 +430,12 @@ class VJEPA2VLMForConditionalGeneration(VJEPA2VLMPreTrainedModel, GenerationMixi
             return_dict=True,
             **lm_kwargs,
         )
-        return VJEPA2VLMCausalLMOutputWithPast(
+        output = VJEPA2VLMCausalLMOutputWithPast(
             **dict(outputs.items()),
             video_hidden_states=video_features,
             image_hidden_states=image_features,
         )
+        return output if return_dict else output.to_tuple()
 
     def prepare_inputs_for_generation(
         self,

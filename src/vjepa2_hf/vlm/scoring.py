@@ -256,7 +256,7 @@ def _score_option_texts(model, processor, item, num_frames, device, dtype, post_
     full = _to_device(full, device, dtype)
     labels = full.pop("labels")
     if media_type == "video":
-        feats = model.get_video_features(full.pop("pixel_values_videos")[:1])
+        feats = model.get_video_features(full.pop("pixel_values_videos")[:1]).pooler_output
         full["video_features"] = feats.expand(len(options), -1, -1)
     logits = model(**full).logits.float()
     logp = torch.log_softmax(logits[:, :-1], dim=-1)

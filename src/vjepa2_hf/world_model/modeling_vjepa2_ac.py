@@ -116,11 +116,15 @@ class VJEPA2ACPredictorOutput(ModelOutput):
         attentions (`tuple(torch.FloatTensor)`, *optional*): with `output_attentions=True`, one tensor per block of
             shape `(batch_size, num_heads, new_tokens, cached_tokens + new_tokens)`: the softmax attention weights
             (conditioning tokens included; masked entries are 0).
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*): with `output_hidden_states=True`, the block input
+            and each block's output, `(batch_size, num_frames * (num_cond_tokens + tokens_per_frame),
+            pred_hidden_size)` (conditioning tokens included).
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     cache: VJEPA2ACCache | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 # the AC predictor's attention is the shared RoPE attention (official `ACRoPEAttention`). The official module runs
@@ -205,6 +209,22 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         self.post_init()
 
     # ------------------------------------------------------------------ helpers
+    def _embed_tokens(self, encoder_hidden_states, actions, states, extrinsics, num_frames, batch_size):
+        """Conditioning tokens then frame tokens of every frame, `(B, T * (c + N), C)`; frames / states shared by the
+        batch (batch 1) are embedded once and broadcast."""
+        x = self.predictor_embed(encoder_hidden_states)
+        x = x.view(-1, num_frames, self.config.tokens_per_frame, self.config.pred_hidden_size)
+        cond = [self.action_encoder(actions).unsqueeze(2), self.state_encoder(states).unsqueeze(2)]
+        if self.config.use_extrinsics:
+            cond.append(self.extrinsics_encoder(extrinsics).unsqueeze(2))
+        x = x.expand(batch_size, -1, -1, -1)
+        cond = [t.expand(batch_size, -1, -1, -1) for t in cond]
+        return torch.cat((*cond, x), dim=2).flatten(1, 2)
+
+    def get_input_embeddings(self) -> nn.Module:
+        """The projection of encoder tokens to the predictor width (`predictor_embed`)."""
+        return self.predictor_embed
+
     def new_cache(self) -> VJEPA2ACCache:
         """An empty key/value cache for this predictor."""
         return VJEPA2ACCache(
@@ -292,8 +312,9 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         extrinsics: torch.Tensor | None = None,
         cache: VJEPA2ACCache | None = None,
         use_cache: bool = False,
-        return_dict: bool = True,
+        return_dict: bool | None = None,
         output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
     ) -> VJEPA2ACPredictorOutput | tuple:
         r"""
         Args:
@@ -313,6 +334,8 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
             output_attentions (`bool`, *optional*): return every block's attention weights (default:
                 `config.output_attentions`). They are computed eagerly, so with sdpa this call runs eager attention
                 (same outputs to float rounding).
+            output_hidden_states (`bool`, *optional*): return the block input and every block's output (default:
+                `config.output_hidden_states`).
 
         Returns:
             [`VJEPA2ACPredictorOutput`] with `last_hidden_state` of shape `(batch_size, num_frames *
@@ -333,14 +356,7 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
             cache = self.new_cache()
 
         n, c = cfg.tokens_per_frame, cfg.num_cond_tokens
-        # frames / states shared by the batch (batch 1) are embedded once and broadcast
-        x = self.predictor_embed(encoder_hidden_states).view(-1, num_frames, n, self.config.pred_hidden_size)
-        cond = [self.action_encoder(actions).unsqueeze(2), self.state_encoder(states).unsqueeze(2)]
-        if cfg.use_extrinsics:
-            cond.append(self.extrinsics_encoder(extrinsics).unsqueeze(2))
-        x = x.expand(batch_size, -1, -1, -1)
-        cond = [t.expand(batch_size, -1, -1, -1) for t in cond]
-        x = torch.cat((*cond, x), dim=2).flatten(1, 2)  # (B, T * (c + N), C)
+        x = self._embed_tokens(encoder_hidden_states, actions, states, extrinsics, num_frames, batch_size)
 
         pos = self._positions(past_frames, num_frames, x.device)
         cos, sin = rope_cos_sin(pos, cfg.head_dim, theta=cfg.rope_theta)
@@ -350,19 +366,23 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         if cfg.is_frame_causal and num_frames > 1:
             attention_mask = _frame_causal_mask(past_frames, num_frames, c + n, x.device)
 
-        if output_attentions is None:
-            output_attentions = bool(cfg.output_attentions)
-        attentions = []
+        output_attentions, output_hidden_states, return_dict = (
+            getattr(cfg, name) if value is None else value for name, value in (
+                ("output_attentions", output_attentions), ("output_hidden_states", output_hidden_states),
+                ("return_dict", return_dict)))
+        attentions, hidden_states = [], [x]
         for layer in self.layer:
             x, weights = layer(x, cos, sin, attention_mask, cache, output_attentions)
             attentions.append(weights)
+            hidden_states.append(x)
 
         x = x.view(batch_size, num_frames, c + n, -1)[:, :, c:].flatten(1, 2)  # drop conditioning tokens
         x = self.predictor_proj(self.predictor_norm(x))
         attentions = tuple(attentions) if output_attentions else None
-        if not return_dict:
-            return (x, cache) if attentions is None else (x, cache, attentions)
-        return VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache, attentions=attentions)
+        hidden_states = tuple(hidden_states) if output_hidden_states else None
+        output = VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache, attentions=attentions,
+                                         hidden_states=hidden_states)
+        return output if return_dict else output.to_tuple()
 
 
 __all__ = [

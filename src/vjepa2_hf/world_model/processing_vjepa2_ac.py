@@ -50,6 +50,21 @@ class VJEPA2ACFrameProcessor:
             "image_std": list(self.image_std),
         }
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "VJEPA2ACFrameProcessor":
+        """The frame processor saved with a world model (`config.json`'s `frame_processor`, else the default for
+        its encoder's crop size), as `AutoProcessor.from_pretrained(<world model folder>)` returns it."""
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **kwargs)
+        settings = getattr(config, "frame_processor", None)
+        if settings is None:
+            encoder = getattr(config, "encoder_config", None)
+            if encoder is None:
+                raise ValueError(f"{pretrained_model_name_or_path} holds no world model config (no `frame_processor`)")
+            settings = {"crop_size": encoder.crop_size}
+        return cls(**settings)
+
     def __call__(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """
         Args:

@@ -43,7 +43,8 @@ def _part_attention(attn_implementation: str | dict[str, str] | None) -> dict[st
     if attn_implementation is None or isinstance(attn_implementation, str):
         return dict.fromkeys(WORLD_MODEL_PARTS, attn_implementation)
     # keys: the part names, or the sub-config names of `VJEPA2WorldModelConfig` ("encoder_config", ...)
-    by_part = {str(k).removesuffix("_config"): v for k, v in attn_implementation.items()} if isinstance(
+    # "" is transformers' key for the composite's own config (no attention of its own): no part
+    by_part = {str(k).removesuffix("_config"): v for k, v in attn_implementation.items() if k != ""} if isinstance(
         attn_implementation, dict) else None
     if by_part is None or set(by_part) - set(WORLD_MODEL_PARTS):
         raise ValueError(
@@ -218,6 +219,10 @@ class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
         self.encoder.requires_grad_(False)
         self.encoder.eval()
 
+    def get_input_embeddings(self) -> nn.Module:
+        """The encoder's patch embedding (a tubelet projection, not a token table)."""
+        return self.encoder.get_input_embeddings()
+
     def set_state_update(self, state_update: str | StateUpdate) -> None:
         """Set the rollout state rule: a name (``"franka"``, ``"additive"``, saved in the config) or a function."""
         self.state_update_name = state_update if isinstance(state_update, str) else None
@@ -258,10 +263,13 @@ class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
 
     def set_attn_implementation(self, attn_implementation: str | dict[str, str], **kwargs) -> None:
         """Switch the attention of both parts (`"sdpa"`, `"eager"`) or of each part
-        (`{"encoder": ..., "predictor": ...}`)."""
+        (`{"encoder": ..., "predictor": ...}`; `""` names the composite's own config, as in transformers)."""
+        own = attn_implementation if isinstance(attn_implementation, str) else (attn_implementation or {}).get("")
         for name, choice in _part_attention(attn_implementation).items():
             if choice is not None:
                 getattr(self, name).set_attn_implementation(choice)
+        if own is not None:
+            self.config._attn_implementation_internal = own  # the composite's config only (the parts hold theirs)
 
     def get_attn_implementation(self) -> dict[str, str]:
         """`{"encoder": ..., "predictor": ...}`: the attention implementation each part runs."""
@@ -305,8 +313,9 @@ class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
 
         load = {} if dtype is None else {"dtype": resolve_dtype(dtype, device)}
         parts = _part_attention(attn_implementation)
-        legacy = Path(pretrained_model_name_or_path) / LEGACY_WORLD_MODEL_CONFIG
-        if legacy.is_file():
+        legacy = None if pretrained_model_name_or_path is None else (
+            Path(pretrained_model_name_or_path) / LEGACY_WORLD_MODEL_CONFIG)
+        if legacy is not None and legacy.is_file():
             model, info = cls._from_legacy_folder(legacy.parent, parts, load, state_update, processor), None
         else:
             choice = {f"{name}_config": v for name, v in parts.items() if v is not None}
@@ -422,7 +431,8 @@ class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
         extrinsics: torch.Tensor | None = None,
         auto_steps: int = 2,
         loss_exp: float = 1.0,
-    ) -> VJEPA2WorldModelOutput:
+        return_dict: bool | None = None,
+    ) -> VJEPA2WorldModelOutput | tuple:
         r"""The V-JEPA 2-AC training losses on a clip.
 
         Args:
@@ -433,6 +443,7 @@ class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
             extrinsics (`torch.FloatTensor` of shape `(B, T, E)`, *optional*).
             auto_steps (`int`, defaults to 2): rollout length of the rollout loss (official `auto_steps`).
             loss_exp (`float`, defaults to 1.0): ``mean(|x|^p) / p`` (1 = L1).
+            return_dict (`bool`, *optional*): `False` returns the output's tuple (default: `config.return_dict`).
 
         Returns:
             [`VJEPA2WorldModelOutput`].
@@ -440,7 +451,8 @@ class VJEPA2WorldModel(StrictLoadingMixin, PreTrainedModel):
         if (embeddings is None) == (pixel_values is None):
             raise ValueError("pass exactly one of `embeddings` (cached features) and `pixel_values`")
         h = self.encode(pixel_values) if embeddings is None else embeddings
-        return ac_training_losses(self.predict, h, actions, states, extrinsics, auto_steps, loss_exp)
+        output = ac_training_losses(self.predict, h, actions, states, extrinsics, auto_steps, loss_exp)
+        return output if (self.config.return_dict if return_dict is None else return_dict) else output.to_tuple()
 
     # ---------------------------------------------------------------------------------------------- rollouts
     def _check_rollout(self, context_embeddings, context_states, actions, context_actions):
