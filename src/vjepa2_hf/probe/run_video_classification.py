@@ -570,7 +570,8 @@ def _build_probe_data(model_probe, model_args: ModelArguments, data_args: DataAr
     frames = clip_num_frames(config, data_args.frames_per_clip or None)
     config.num_frames = frames
     crop = int(data_args.crop_size or config.crop_size)
-    processor = VJEPA2VideoProcessor(crop_size=crop, do_resize=data_args.do_resize)
+    config.crop_size = crop  # the saved classifier records the resolution it was trained at
+    processor = VJEPA2VideoProcessor(crop_size=crop, do_resize=data_args.do_resize, num_frames=frames)
     eval_transform = processor.view_transform(data_args.num_views)
     train_transform = processor
     if data_args.augment:

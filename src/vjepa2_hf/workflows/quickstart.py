@@ -200,14 +200,17 @@ def _scaled_schedule(steps: int, recipe) -> list[str]:
 
 
 def _save_random_encoder(model_dir: Path, reference_dir: Path, seed: int) -> Path:
+    """A randomly initialised encoder of the reference's shape, with the reference's processor (same input)."""
     from ..encoder.configuration_vjepa2 import VJEPA2Config
     from ..encoder.modeling_vjepa2 import VJEPA2Model
+    from ..video.video_processing_vjepa2 import load_video_processor
 
     config = VJEPA2Config.from_pretrained(str(reference_dir))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = VJEPA2Model(config)
     model.save_pretrained(str(model_dir))
+    load_video_processor(reference_dir, config).save_pretrained(str(model_dir))
     return model_dir
 
 
@@ -441,7 +444,8 @@ def _encoders_to_probe(settings: QuickstartSettings, out: Path, encoder_dir: Pat
         if not isinstance(encoder_dir, Path):
             from huggingface_hub import snapshot_download
 
-            reference = Path(snapshot_download(str(encoder_dir), allow_patterns=["config.json"]))
+            patterns = ["config.json", "*preprocessor_config.json"]
+            reference = Path(snapshot_download(str(encoder_dir), allow_patterns=patterns))
         encoders["random init (same shape)"] = str(_save_random_encoder(random_dir, reference, settings.seed + 1))
     return encoders
 
@@ -460,6 +464,7 @@ def _probe_one(settings: QuickstartSettings, path: str, folder: Path, data_dir, 
         frames_per_clip=settings.num_frames if synthetic else None,
         frame_step=1 if synthetic else settings.frame_step,
         do_resize=not synthetic,
+        crop_size=_clip_size(settings) if synthetic else None,  # the clips as written: no resize, no padding
     )
     training_args = default_training_arguments(
         str(folder),
