@@ -40,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
         return _export_classifier(args)
     model = VJEPA2Model.from_pretrained(args.model)
     if args.format == "transformers":
+        from ..encoder.configuration_vjepa2 import clip_num_frames
         from ..video.video_processing_vjepa2 import load_video_processor
 
         export_to_transformers(model, args.output_dir)
-        load_video_processor(args.model, model.config).save_pretrained(args.output_dir)
+        load_video_processor(args.model, model.config, clip_num_frames(model.config)).save_pretrained(args.output_dir)
         print(f"wrote {args.output_dir}: loads with transformers.VJEPA2Model.from_pretrained({args.output_dir!r})")
     else:
         export_to_official(model, args.output_dir)
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
 def _export_classifier(args: argparse.Namespace) -> int:
     from ..probe import VJEPA2ForVideoClassification
     from ..probe.export import export_classifier_to_transformers
+    from ..encoder.configuration_vjepa2 import clip_num_frames
     from ..video.video_processing_vjepa2 import load_video_processor
 
     if args.format != "transformers":
@@ -62,7 +64,7 @@ def _export_classifier(args: argparse.Namespace) -> int:
             "files hold the probe alone; export the backbone folder for an official .pt)"
         )
     model = VJEPA2ForVideoClassification.from_pretrained(args.model)
-    processor = load_video_processor(args.model, model.config)
+    processor = load_video_processor(args.model, model.config, clip_num_frames(model.config))
     export_classifier_to_transformers(model, args.output_dir, processor=processor)
     print(f"wrote {args.output_dir}: loads with transformers.AutoModelForVideoClassification.from_pretrained({args.output_dir!r})")
     return 0

@@ -327,8 +327,7 @@ def embed_videos(
         inputs: files and folders, a CSV / JSONL manifest, or a `datasets.Dataset` (see `list_embedding_inputs`).
         output_dir: the job folder (created; a rerun resumes it).
         model: `"tiny"`, a model folder, a Hub repo id, or a loaded `VJEPA2VisionModel`-compatible model.
-        processor: a `VJEPA2VideoProcessor` (default: the one saved with the model, else one at the crop size and
-            frame count the model's config records).
+        processor: a `VJEPA2VideoProcessor` (default: the model's saved one, else one from its config).
         dtype: `"float32"`, `"bfloat16"` or `"float16"` (weights and compute). Default: float32 for a model named
             by a string, the model's own dtype for a loaded model (which is then used as it is, not copied).
         device: default: the process's accelerator under `torchrun` / `accelerate launch`, else CUDA when available,
@@ -357,7 +356,7 @@ def embed_videos(
     listed = list_embedding_inputs(inputs, path_column=path_column, video_column=video_column)
     state, device = _distributed_state(device)
     encoder, processor, torch_dtype = _resolve_model(model, processor, dtype, seed)
-    sampling = ClipSampling(num_frames or getattr(processor, "num_frames", None) or 16, frame_step, clips_per_video)
+    sampling = ClipSampling(num_frames or processor.num_frames or 16, frame_step, clips_per_video)
     spec = {
         "inputs": listed.fingerprint(), "num_inputs": len(listed), "model": _model_id(model),
         "seed": seed if _model_id(model) == "tiny" else None, "dtype": str(torch_dtype).replace("torch.", ""),
@@ -389,10 +388,12 @@ def _resolve_model(model: Any, processor: Any, dtype: str | torch.dtype | None, 
         torch_dtype = _resolve_dtype(dtype or "float32")
         encoder, default_processor = load_encoder_and_processor(model, torch_dtype, seed=seed)
     else:
+        from ..encoder.configuration_vjepa2 import clip_num_frames
         from ..video.video_processing_vjepa2 import load_video_processor
 
         torch_dtype = _resolve_dtype(dtype or model.dtype)
-        encoder, default_processor = model.eval(), load_video_processor(_loaded_path(model), model.config)
+        encoder, default_processor = model.eval(), load_video_processor(_loaded_path(model), model.config,
+                                                                    clip_num_frames(model.config))
     return encoder, processor or default_processor, torch_dtype
 
 

@@ -23,6 +23,7 @@ def load_encoder_and_processor(model: str | os.PathLike = "tiny", dtype: torch.d
         dtype: weights dtype (no float32 copy is made for bf16 / fp16).
     """
     from ..encoder import VJEPA2Config, VJEPA2VisionModel
+    from ..encoder.configuration_vjepa2 import clip_num_frames
     from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor, load_video_processor
 
     model = os.fspath(model)
@@ -31,8 +32,8 @@ def load_encoder_and_processor(model: str | os.PathLike = "tiny", dtype: torch.d
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             encoder = VJEPA2VisionModel(config)
-        return encoder.to(dtype).eval(), VJEPA2VideoProcessor.for_model_config(config)
+        return encoder.to(dtype).eval(), VJEPA2VideoProcessor.for_model_config(config, clip_num_frames(config))
     if not os.path.isdir(model) and (os.path.isabs(model) or model.startswith(".") or os.path.exists(model)):
         raise FileNotFoundError(f"model folder not found: {model} (expected 'tiny', a model folder or a Hub repo id)")
     encoder = VJEPA2VisionModel.from_pretrained(model, dtype=dtype).eval()
-    return encoder, load_video_processor(model, encoder.config)
+    return encoder, load_video_processor(model, encoder.config, clip_num_frames(encoder.config))

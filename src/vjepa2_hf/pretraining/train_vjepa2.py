@@ -409,7 +409,7 @@ def describe_training_input(model_config, data: DataArguments):
     model_config.frames_per_clip = int(data.frames_per_clip)
     model_config.num_frames = int(data.frames_per_clip)
     rendered = all(source.type in ("synthetic", "natural") for source in data.sources)
-    return VJEPA2VideoProcessor.for_model_config(model_config, do_resize=not rendered)
+    return VJEPA2VideoProcessor.for_model_config(model_config, int(data.frames_per_clip), do_resize=not rendered)
 
 
 _NAN_ADVICE = "Lower optimization.lr, raise the EMA momentum, use bf16 instead of fp16, or check the data."

@@ -49,10 +49,11 @@ def is_vjepa2_model(model: Any) -> bool:
 
 def _default_processor(model: Any):
     """The processor saved with the model, else one at the crop size and frame count its config records."""
+    from ..encoder.configuration_vjepa2 import clip_num_frames
     from ..video.video_processing_vjepa2 import load_video_processor
 
     path = getattr(model, "name_or_path", None) or getattr(model.config, "_name_or_path", None)
-    return load_video_processor(path or None, model.config)
+    return load_video_processor(path or None, model.config, clip_num_frames(model.config))
 
 
 def _evenly_spaced(num_video_frames: int, num_frames: int, start: int = 0, stop: int | None = None) -> np.ndarray:

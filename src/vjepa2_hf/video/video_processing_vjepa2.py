@@ -190,13 +190,11 @@ class VJEPA2VideoProcessor:
         return cls(**cfg)
 
     @classmethod
-    def for_model_config(cls, config: Any, **kwargs) -> "VJEPA2VideoProcessor":
-        """The evaluation transform at the resolution and frame count a model config records: `crop_size`, and
-        `num_frames` (ours) or `frames_per_clip` (transformers'). `kwargs` override (e.g. `do_resize=False`)."""
-        frames = getattr(config, "num_frames", None) or getattr(config, "frames_per_clip", None)
-        values = {"crop_size": int(config.crop_size), "num_frames": frames}
-        values.update(kwargs)
-        return cls(**values)
+    def for_model_config(cls, config: Any, num_frames: int | None = None, **kwargs) -> "VJEPA2VideoProcessor":
+        """The evaluation transform at the resolution a model config records (`crop_size`) and `num_frames` (the
+        model's frame count: `vjepa2_hf.encoder.configuration_vjepa2.clip_num_frames(config)`). `kwargs` override
+        other settings (e.g. `do_resize=False`)."""
+        return cls(**{"crop_size": int(config.crop_size), "num_frames": num_frames, **kwargs})
 
     @classmethod
     def from_pretrained(
@@ -428,10 +426,11 @@ class VJEPA2VideoProcessor:
         return grouped.transpose(1, 2).contiguous()
 
 
-def load_video_processor(model_path: str | os.PathLike | None, config: Any, **kwargs) -> VJEPA2VideoProcessor:
+def load_video_processor(model_path: str | os.PathLike | None, config: Any, num_frames: int | None = None,
+                         **kwargs) -> VJEPA2VideoProcessor:
     """The processor saved with a model (`video_preprocessor_config.json` / `preprocessor_config.json` in its folder
-    or Hub repo), else the evaluation transform at the resolution and frame count its `config` records
-    (`VJEPA2VideoProcessor.for_model_config`)."""
+    or Hub repo), else the evaluation transform at the resolution its `config` records and `num_frames` (the
+    model's frame count, `clip_num_frames(config)`; see `VJEPA2VideoProcessor.for_model_config`)."""
     processor = None
     if model_path is not None:
         path = os.fspath(model_path)
@@ -439,4 +438,4 @@ def load_video_processor(model_path: str | os.PathLike | None, config: Any, **kw
             processor = VJEPA2VideoProcessor.from_pretrained(path, local_files_only=os.path.isdir(path), **kwargs)
         except (OSError, ValueError) as error:
             logger.info(f"no processor config with {path} ({error}); using the model config's crop and frames")
-    return processor if processor is not None else VJEPA2VideoProcessor.for_model_config(config, **kwargs)
+    return processor if processor is not None else VJEPA2VideoProcessor.for_model_config(config, num_frames, **kwargs)

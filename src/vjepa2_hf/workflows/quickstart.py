@@ -201,7 +201,7 @@ def _scaled_schedule(steps: int, recipe) -> list[str]:
 
 def _save_random_encoder(model_dir: Path, reference_dir: Path, seed: int) -> Path:
     """A randomly initialised encoder of the reference's shape, with the reference's processor (same input)."""
-    from ..encoder.configuration_vjepa2 import VJEPA2Config
+    from ..encoder.configuration_vjepa2 import VJEPA2Config, clip_num_frames
     from ..encoder.modeling_vjepa2 import VJEPA2Model
     from ..video.video_processing_vjepa2 import load_video_processor
 
@@ -210,7 +210,7 @@ def _save_random_encoder(model_dir: Path, reference_dir: Path, seed: int) -> Pat
         torch.manual_seed(seed)
         model = VJEPA2Model(config)
     model.save_pretrained(str(model_dir))
-    load_video_processor(reference_dir, config).save_pretrained(str(model_dir))
+    load_video_processor(reference_dir, config, clip_num_frames(config)).save_pretrained(str(model_dir))
     return model_dir
 
 
