@@ -107,3 +107,22 @@ def test_transformers_export_matches_at_the_trained_resolution(quickstart_out, t
     assert (ours.last_hidden_state - theirs.last_hidden_state).abs().max().item() < 1e-4
     predicted = (ours.predictor_output.last_hidden_state - theirs.predictor_output.last_hidden_state).abs().max()
     assert predicted.item() < 1e-4
+
+
+def test_saved_folders_are_clean_and_listed(quickstart_out):
+    """No feature cache inside a model folder, no absolute local path in a model card or the report, and the
+    report lists every model folder (the random baseline's encoder included)."""
+    folders = _model_folders(quickstart_out)
+    for folder in folders:
+        assert not (folder / "feature_cache").exists(), folder
+    assert sorted(p.name for p in (quickstart_out / "feature_cache").iterdir()) == ["pretrained-probe", "random-probe"]
+    cards = {folder: (folder / "README.md").read_text() for folder in folders if (folder / "README.md").is_file()}
+    assert len(cards) == 2  # the two classifiers
+    for folder, card in cards.items():
+        assert str(quickstart_out) not in card and str(quickstart_out.parent) not in card, folder
+    pretrained_card = cards[quickstart_out / "models" / "pretrained-probe"]
+    assert "| base model | ../../pretrain/final |" in pretrained_card  # relative to the card's folder
+    report = (quickstart_out / "report.md").read_text()
+    listed = {line.split("`")[1] for line in report.split("## Model folders")[1].split("##")[0].splitlines()
+              if line.startswith("- `")}
+    assert listed == {p.relative_to(quickstart_out).as_posix() for p in folders}

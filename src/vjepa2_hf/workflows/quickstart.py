@@ -456,7 +456,8 @@ def _probe_one(settings: QuickstartSettings, path: str, folder: Path, data_dir, 
 
     synthetic = settings.data is None
     model_args = ModelArguments(
-        model=path, cache_features=True, num_pooler_layers=settings.probe_layers,
+        model=path, cache_features=True, feature_cache_dir=str(_feature_cache(folder)),
+        num_pooler_layers=settings.probe_layers,
         probe_num_attention_heads=settings.probe_heads, seed_model=settings.seed,
     )
     data_args = DataArguments(
@@ -502,13 +503,21 @@ def _train_probes(settings: QuickstartSettings, out: Path, encoders: dict[str, s
     return results, curves, folders, probe_dirs, chance
 
 
+def _feature_cache(model_folder: Path) -> Path:
+    """Where the probe saved in `model_folder` caches its features: `<output_dir>/feature_cache/<name>`, outside the
+    model folders (the frozen-feature protocols read them after the probes)."""
+    return model_folder.parent.parent / "feature_cache" / model_folder.name
+
+
 def _cached_split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The frozen features ``(N, tokens, D)`` and labels a probe run cached for ``split`` (views pooled into tokens)."""
+    """The frozen features ``(N, tokens, D)`` and labels the probe saved in `folder` cached for ``split`` (views
+    pooled into tokens)."""
     from safetensors.torch import load_file
 
-    paths = sorted((folder / "feature_cache").glob(f"{split}-*.safetensors"), key=lambda p: p.stat().st_mtime)
+    cache = _feature_cache(folder)
+    paths = sorted(cache.glob(f"{split}-*.safetensors"), key=lambda p: p.stat().st_mtime)
     if not paths:
-        raise FileNotFoundError(f"no cached {split} features in {folder / 'feature_cache'}")
+        raise FileNotFoundError(f"no cached {split} features in {cache}")
     stored = load_file(str(paths[-1]))
     features = stored["features"].float()
     if features.ndim == 4:  # (N, views, tokens, D)
@@ -608,6 +617,9 @@ def _run(settings: QuickstartSettings) -> QuickstartResult:
     model_dirs: dict[str, Path] = {}
     if isinstance(encoder_dir, Path) and pretraining:
         model_dirs["pretrained tiny V-JEPA 2 encoder and predictor (VJEPA2Model)"] = encoder_dir
+    if settings.random_baseline:
+        model_dirs["randomly initialised encoder of the same shape (VJEPA2Model, the baseline)"] = Path(
+            encoders["random init (same shape)"])
     results, curves, classifiers, probe_dirs, chance = _train_probes(settings, out, encoders, data_dir, data_line)
     model_dirs.update(classifiers)
     timings["probing"] = time.perf_counter() - start
