@@ -229,8 +229,12 @@ class VJEPA2VideoProcessor:
             from huggingface_hub import hf_hub_download
             from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
 
+            from ..hub_access import prepare_hub_load
+
+            names = (VIDEO_PROCESSOR_NAME, IMAGE_PROCESSOR_NAME)
+            local_files_only = local_files_only or prepare_hub_load(path, names, cache_dir, what="processor")
             errors = []
-            for name in (VIDEO_PROCESSOR_NAME, IMAGE_PROCESSOR_NAME):
+            for name in names:
                 try:
                     config_file = hf_hub_download(
                         path,

@@ -444,8 +444,11 @@ def _encoders_to_probe(settings: QuickstartSettings, out: Path, encoder_dir: Pat
         if not isinstance(encoder_dir, Path):
             from huggingface_hub import snapshot_download
 
+            from ..hub_access import prepare_hub_load
+
             patterns = ["config.json", "*preprocessor_config.json"]
-            reference = Path(snapshot_download(str(encoder_dir), allow_patterns=patterns))
+            cached_only = prepare_hub_load(str(encoder_dir))
+            reference = Path(snapshot_download(str(encoder_dir), allow_patterns=patterns, local_files_only=cached_only))
         encoders["random init (same shape)"] = str(_save_random_encoder(random_dir, reference, settings.seed + 1))
     return encoders
 
