@@ -65,7 +65,9 @@ def test_every_saved_folder_reloads_with_a_processor_that_reproduces_its_clips(q
         assert torch.allclose(pixels, expected, atol=1e-5), (folder, (pixels - expected).abs().max())
 
 
-def test_embed_and_feature_map_use_the_saved_input_by_default(quickstart_out, tmp_path):
+def test_embed_feature_map_and_pipeline_use_the_saved_input_by_default(quickstart_out, tmp_path):
+    from transformers import pipeline
+
     from vjepa2_hf import embed_videos
 
     encoder = quickstart_out / "pretrain" / "final"
@@ -81,6 +83,11 @@ def test_embed_and_feature_map_use_the_saved_input_by_default(quickstart_out, tm
     # one map per token frame of the 8-frame clip
     tubelet = json.loads((encoder / "config.json").read_text())["tubelet_size"]
     assert len(sorted((tmp_path / "maps").glob("*.png"))) == FRAMES // tubelet
+
+    classifier = pipeline("video-classification", model=str(quickstart_out / "models" / "pretrained-probe"))
+    inputs = classifier.preprocess(str(clip), frame_sampling_rate=1)
+    assert tuple(inputs["pixel_values_videos"].shape[-4:]) == (FRAMES, 3, SIZE, SIZE)
+    assert torch.allclose(inputs["pixel_values_videos"].reshape(FRAMES, 3, SIZE, SIZE), _exact_pixels(clip), atol=1e-5)
 
 
 def test_transformers_export_matches_at_the_trained_resolution(quickstart_out, tmp_path):

@@ -313,11 +313,11 @@ class VJEPA2VideoProcessor:
             x = x[torch.from_numpy(evenly_spaced_indices(x.shape[0], int(num_frames)))]
         if x.is_floating_point():
             check_finite(x, "video pixel values")
-        if not self.do_resize:
-            self._warn_unresized(tuple(x.shape[-2:]))
         if self.do_resize:
             x = resize_short_side(x, self.size["shortest_edge"], mode=_RESAMPLE[self.resample], antialias=True)
         if self.do_center_crop:
+            if not self.do_resize:
+                self._warn_unresized(tuple(x.shape[-2:]))
             x = center_crop(x, (self.crop_size["height"], self.crop_size["width"]))
         if self.do_normalize:
             factor = self.rescale_factor if self.do_rescale else None
