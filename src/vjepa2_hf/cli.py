@@ -40,6 +40,9 @@ def _top_level_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from .threads import prefer_passive_openmp
+
+    prefer_passive_openmp()  # before any command loads torch (vjepa2_hf.threads says why)
     from .commands.errors import pop_debug_flag, run_command
 
     debug, argv = pop_debug_flag(argv)

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from ._version import __version__
 
-__all__ = ["find_model_card_template", "library_versions", "markdown_table", "render_model_card"]
+__all__ = ["card_path", "find_model_card_template", "library_versions", "markdown_table", "render_model_card"]
 
 
 def find_model_card_template(name: str) -> Path:
@@ -51,6 +51,20 @@ def library_versions(extra: Sequence[str] = ()) -> str:
     rows += [(name, importlib.import_module(name).__version__) for name in extra]
     rows += [("torch", torch.__version__), ("python", platform.python_version())]
     return "\n".join(f"- {name} {version}" for name, version in rows)
+
+
+def card_path(name: str | os.PathLike, card_folder: str | os.PathLike | None = None) -> str:
+    """How a model card names a model: a Hub id or preset name as given; a local path never absolute (cards are
+    published): relative to `card_folder` when given (it moves with the folder tree), else relative to the working
+    directory when inside it, else the folder's name."""
+    name = os.fspath(name)
+    if not os.path.exists(name):
+        return name
+    target = os.path.abspath(name)
+    if card_folder is not None:
+        return Path(os.path.relpath(target, os.path.abspath(card_folder))).as_posix()
+    relative = os.path.relpath(target)
+    return Path(relative).as_posix() if not relative.startswith("..") else Path(target).name
 
 
 def markdown_table(rows: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from .checkpoint_files import check_model_folder
+from .hub_access import prepare_hub_load
 
 
 def strict_load_error(
@@ -54,6 +55,8 @@ class StrictLoadingMixin:
         source = args[0] if args else kwargs.get("pretrained_model_name_or_path")
         if source is not None and os.path.isdir(source):
             check_model_folder(source)  # a truncated file: say so, naming it
+        if source is not None and prepare_hub_load(source, cache_dir=kwargs.get("cache_dir")):
+            kwargs["local_files_only"] = True  # the Hub cannot be reached: the cached files, without retrying
         try:
             model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
         except Exception as error:

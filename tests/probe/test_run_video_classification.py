@@ -3,6 +3,7 @@ evaluation, transformers export, Hub upload (mocked) and the `vjepa2-hf probe` c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -66,13 +67,18 @@ def test_saved_folder_is_complete_and_its_card_reports_the_measured_metrics(cach
     assert 0.0 <= saved["eval_accuracy"] <= 1.0 and saved["chance_accuracy"] == 0.125
 
 
-def test_cached_features_are_reused(cached_run, direction_data):
+def test_cached_features_are_reused(cached_run, direction_data, tmp_path):
     result, model_args, out = cached_run
     assert result.metrics["feature_seconds"] > 0
-    assert any(name.startswith("train-") for name in os.listdir(out / "feature_cache"))
-    again = run_probe(model_args, _data(direction_data), _args(out), progress=False)
+    assert not (out / "feature_cache").exists()  # the default cache is gone with the run: the model folder is clean
+    kept = dataclasses.replace(model_args, feature_cache_dir=str(tmp_path / "cache"))
+    first = run_probe(kept, _data(direction_data), _args(tmp_path / "a"), progress=False)
+    assert first.metrics["feature_seconds"] > 0
+    assert any(name.startswith("train-") for name in os.listdir(tmp_path / "cache"))
+    assert "feature_cache" not in os.listdir(tmp_path / "a")
+    again = run_probe(kept, _data(direction_data), _args(tmp_path / "b"), progress=False)
     assert again.metrics["feature_seconds"] == 0.0  # loaded, not re-encoded
-    assert again.metrics["eval_accuracy"] == result.metrics["eval_accuracy"]
+    assert again.metrics["eval_accuracy"] == result.metrics["eval_accuracy"] == first.metrics["eval_accuracy"]
 
 
 def test_probe_learns_direction_of_motion_above_chance(tmp_path):

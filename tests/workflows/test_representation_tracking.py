@@ -60,3 +60,33 @@ def test_callback_does_not_change_training(tmp_path):
     assert [h["loss"] for h in plain.history] == [h["loss"] for h in tracked.history]
     with pytest.raises(ValueError, match="every must be >= 1"):
         FrozenFeatureCallback(tracker.train_set, tracker.eval_set, every=0)
+
+
+class _Labelled(list):
+    labels = [0, 1]
+
+
+def _line_colours(png) -> list[dict[str, float]]:
+    """Per pixel row of a PNG: the share of each line colour among that row's pixels."""
+    import matplotlib.image
+
+    rgb = matplotlib.image.imread(str(png))[..., :3]
+    colours = {"blue": (0.122, 0.467, 0.706), "orange": (1.0, 0.498, 0.055), "grey": (0.502, 0.502, 0.502)}
+    import numpy as np
+
+    shares = {name: (np.linalg.norm(rgb - np.array(c), axis=-1) < 0.12).mean(axis=1) for name, c in colours.items()}
+    return [{name: float(shares[name][row]) for name in colours} for row in range(rgb.shape[0])]
+
+
+def test_plot_keeps_coinciding_baselines_visible(tmp_path):
+    """Random-encoder kNN, random-encoder linear and chance at the same accuracy: the horizontal line there shows
+    all three colours (before, the last one drawn covered the others)."""
+    tracker = FrozenFeatureCallback(_Labelled(), _Labelled(), every=1)
+    tracker.history = [{"step": 1, "knn": 0.6, "linear_mean": 0.7}, {"step": 2, "knn": 0.65, "linear_mean": 0.8}]
+    png = tracker.plot(tmp_path / "curves.png", chance=0.3, baselines={"knn": 0.3, "linear_mean": 0.3})
+    rows = _line_colours(png)
+    # the horizontal line: the rows where line colours cover much of the width
+    line = [r for r in rows if sum(r.values()) > 0.3]
+    assert line, "no horizontal line found"
+    for colour in ("blue", "orange", "grey"):
+        assert max(r[colour] for r in line) > 0.1, (colour, line)

@@ -6,11 +6,17 @@ import os
 
 import pytest
 
-from .helpers import FRANKA_NPZ
+from .helpers import FRANKA_NPZ, write_franka_example
+
+# a trajectory file the tests write in the released layout; the released file too where it is present
+FRANKA_SOURCES = ["generated"] + (["released"] if os.path.isfile(FRANKA_NPZ) else [])
 
 
-@pytest.fixture
-def franka_npz():
-    if not os.path.isfile(FRANKA_NPZ):
-        pytest.skip(f"{FRANKA_NPZ} not available")
-    return FRANKA_NPZ
+@pytest.fixture(scope="session")
+def generated_franka_npz(tmp_path_factory) -> str:
+    return write_franka_example(tmp_path_factory.mktemp("franka") / "franka_example_traj.npz")
+
+
+@pytest.fixture(params=FRANKA_SOURCES)
+def franka_npz(request, generated_franka_npz) -> str:
+    return generated_franka_npz if request.param == "generated" else FRANKA_NPZ

@@ -134,3 +134,16 @@ def test_fixed_fps_windows_and_pose_difference_actions():
         TrajectoryWindowDataset(eps, num_frames=3, fps=2)
     train, test = split_episodes(eps, 0.34, seed=0)
     assert len(train) == 2 and len(test) == 1
+
+
+def test_franka_example_file_has_the_released_layout(franka_npz):
+    """The trajectory file the tests use (the generated one, and the released one where present) in the layout
+    of the released `franka_example_traj.npz`: keys, shapes, dtypes, pixel and pose ranges."""
+    from .helpers import FRANKA_LAYOUT
+
+    with np.load(franka_npz, allow_pickle=False) as data:
+        assert {key: (data[key].shape, str(data[key].dtype)) for key in data.files} == FRANKA_LAYOUT
+        frames, states = data["observations"], data["states"]
+    assert frames.std() > 20 and not np.array_equal(frames[0, 0], frames[0, 1])  # two different, textured frames
+    assert np.isfinite(states).all() and (np.abs(states[..., 3:6]) <= np.pi + 1e-6).all()  # angles in radians
+    assert (0.0 <= states[..., 6]).all() and (states[..., 6] <= 1.0).all()  # gripper opening

@@ -77,6 +77,9 @@ def test_cli_training_reduces_the_loss_and_writes_outputs(tmp_path, reach_data):
     assert len(val["prediction_error"]["model_l1"]) == 3
     model = VJEPA2WorldModel.from_pretrained(out / "final")
     assert model.config.action_dim == 2 and model.state_update_name == "additive"
+    # the folder describes its training input: the windows' frame count and the frames' resolution
+    assert model.config.num_frames == cfg["data"]["num_frames"]
+    assert model.config.frame_processor["crop_size"] == model.config.encoder_config.crop_size
     saved = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert saved == [f"step_{s:08d}" for s in (44, 48, 52, 56, 60)]  # every 4 steps, keep_last 5
 

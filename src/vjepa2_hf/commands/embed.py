@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="default: this process's GPU when there is one, else cpu")
     parser.add_argument("--batch-size", type=int, default=8, help="videos per forward pass")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader decoding processes (0: none)")
-    parser.add_argument("--num-frames", type=int, default=16, help="frames per clip")
+    parser.add_argument("--num-frames", type=int, default=None,
+                        help="frames per clip (default: the frame count the model's processor records, else 16)")
     parser.add_argument("--frame-step", type=int, default=None,
                         help="frames this far apart, centred in the segment (default: spread evenly over it)")
     parser.add_argument("--clips-per-video", type=int, default=1, help="clips, one per equal temporal segment")
@@ -69,7 +70,7 @@ def _inputs(args: argparse.Namespace):
         import datasets
 
         return datasets.load_from_disk(args.dataset)
-    return [str(v) for v in args.videos] or [_synthetic_clip(args.output_dir, args.seed, args.num_frames)]
+    return [str(v) for v in args.videos] or [_synthetic_clip(args.output_dir, args.seed, args.num_frames or 16)]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,8 +1,8 @@
 """`vjepa2-hf export`: a model folder -> transformers' own layout, or the official `.pt` layout.
 
 The folder's `config.json` decides what is exported: a `VJEPA2Model` (encoder and predictor; both formats) or a
-`VJEPA2ForVideoClassification` (backbone and attentive probe; transformers' format, with its video processor when the
-folder has one).
+`VJEPA2ForVideoClassification` (backbone and attentive probe; transformers' format). The export carries the folder's
+video processor (or one at the crop size and frame count its config records).
 """
 
 from __future__ import annotations
@@ -43,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
         return _export_classifier(args)
     model = VJEPA2Model.from_pretrained(args.model)
     if args.format == "transformers":
+        from ..encoder.configuration_vjepa2 import clip_num_frames
+        from ..video.video_processing_vjepa2 import load_video_processor
+
         export_to_transformers(model, args.output_dir)
+        load_video_processor(args.model, model.config, clip_num_frames(model.config)).save_pretrained(args.output_dir)
         print(f"wrote {args.output_dir}: loads with transformers.VJEPA2Model.from_pretrained({args.output_dir!r})")
     else:
         export_to_official(model, args.output_dir)
@@ -54,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
 def _export_classifier(args: argparse.Namespace) -> int:
     from ..probe import VJEPA2ForVideoClassification
     from ..probe.export import export_classifier_to_transformers
-    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+    from ..encoder.configuration_vjepa2 import clip_num_frames
+    from ..video.video_processing_vjepa2 import load_video_processor
 
     if args.format != "transformers":
         raise ValueError(
@@ -62,10 +67,7 @@ def _export_classifier(args: argparse.Namespace) -> int:
             "files hold the probe alone; export the backbone folder for an official .pt)"
         )
     model = VJEPA2ForVideoClassification.from_pretrained(args.model)
-    try:
-        processor = VJEPA2VideoProcessor.from_pretrained(args.model)
-    except OSError:  # the folder has no video_preprocessor_config.json
-        processor = None
+    processor = load_video_processor(args.model, model.config, clip_num_frames(model.config))
     export_classifier_to_transformers(model, args.output_dir, processor=processor)
     print(f"wrote {args.output_dir}: loads with transformers.AutoModelForVideoClassification.from_pretrained({args.output_dir!r})")
     return 0

@@ -17,7 +17,9 @@ from ._options import add_output_dir_argument
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", nargs="?", default=None, help="a video or image file (default: a synthetic clip)")
     parser.add_argument("--model", default="tiny", help="'tiny' (random, for a dry run), a model folder or a Hub repo")
-    parser.add_argument("--num-frames", type=int, default=16, help="frames sampled evenly over the video (1: image)")
+    parser.add_argument("--num-frames", type=int, default=None,
+                        help="frames sampled evenly over the video (1: image; default: the frame count the model's "
+                             "processor records, else 16)")
     parser.add_argument("--features", choices=["last", "hierarchical"], default="last",
                         help="'hierarchical': all levels of a V-JEPA 2.1 model")
     add_output_dir_argument(parser, ["--out"], default="feature_maps", help="output folder for frame_XXX.png")
@@ -42,11 +44,12 @@ def run(args: argparse.Namespace) -> int:
     encoder, processor = load_encoder_and_processor(args.model, dtype, seed=args.seed)
     if args.features == "hierarchical" and not encoder.config.is_vjepa2_1:
         raise ValueError(f"--features hierarchical needs a V-JEPA 2.1 model; {args.model} is V-JEPA 2")
-    source = args.video if args.video is not None else _synthetic_frames(max(args.num_frames, 1), args.seed)
+    num_frames = args.num_frames or processor.num_frames or 16
+    source = args.video if args.video is not None else _synthetic_frames(max(num_frames, 1), args.seed)
     if args.video is None:
         pixels = processor(source)["pixel_values_videos"]
     else:
-        pixels = processor(str(source), num_frames=args.num_frames)["pixel_values_videos"]
+        pixels = processor(str(source), num_frames=num_frames)["pixel_values_videos"]
     with torch.inference_mode():
         out = encoder(pixels.to(dtype), output_hierarchical=args.features == "hierarchical")
     features = out.hierarchical_hidden_state if args.features == "hierarchical" else out.last_hidden_state

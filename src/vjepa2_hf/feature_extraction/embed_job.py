@@ -368,7 +368,7 @@ def embed_videos(
     device: str | torch.device | None = None,
     batch_size: int = 8,
     num_workers: int = 0,
-    num_frames: int = 16,
+    num_frames: int | None = None,
     frame_step: int | None = None,
     clips_per_video: int = 1,
     clip_reduction: str = "mean",
@@ -389,7 +389,7 @@ def embed_videos(
         inputs: files and folders, a CSV / JSONL manifest, or a `datasets.Dataset` (see `list_embedding_inputs`).
         output_dir: the job folder (created; a rerun resumes it).
         model: `"tiny"`, a model folder, a Hub repo id, or a loaded `VJEPA2VisionModel`-compatible model.
-        processor: a `VJEPA2VideoProcessor` (default: the model's, or one at the model's crop size).
+        processor: a `VJEPA2VideoProcessor` (default: the model's saved one, else one from its config).
         dtype: `"float32"`, `"bfloat16"` or `"float16"` (weights and compute). Default: float32 for a model named
             by a string, the model's own dtype for a loaded model (which is then used as it is, not copied).
         device: default: the process's accelerator under `torchrun` / `accelerate launch`, else CUDA when available,
@@ -397,7 +397,8 @@ def embed_videos(
         batch_size: videos per forward pass (each contributes `clips_per_video` clips).
         num_workers: DataLoader processes decoding and preprocessing (0 = in this process).
         num_frames, frame_step, clips_per_video: the clip rule of `ClipSampling` (evenly spaced when `frame_step` is
-            None; videos shorter than a clip repeat their last frame).
+            None; videos shorter than a clip repeat their last frame). `num_frames` None: the frame count the
+            processor records (`processor.num_frames`, what the model was trained at), else 16.
         clip_reduction: `"mean"` (one embedding per video, the mean over its clips) or `"none"` (one per clip).
         output_tokens: also store the per-token features `[tokens, hidden]` (large: ViT-L, 16 frames at 256 px
             is 2048 x 1024 floats per video).
@@ -416,10 +417,10 @@ def embed_videos(
     """
     shard_size = (32 if output_tokens else 1000) if shard_size is None else int(shard_size)
     _check_options(batch_size, num_workers, shard_size, clip_reduction, on_error, max_error_rate)
-    sampling = ClipSampling(num_frames, frame_step, clips_per_video)
     listed = list_embedding_inputs(inputs, path_column=path_column, video_column=video_column)
     state, device = _distributed_state(device)
     encoder, processor, torch_dtype = _resolve_model(model, processor, dtype, seed)
+    sampling = ClipSampling(num_frames or processor.num_frames or 16, frame_step, clips_per_video)
     layers = _check_layers(encoder, layers)
     encoder = encoder.to(device=device, dtype=torch_dtype)  # before job.json: a bad device writes nothing
     spec = {
@@ -464,11 +465,19 @@ def _resolve_model(model: Any, processor: Any, dtype: str | torch.dtype | None, 
         torch_dtype = _resolve_dtype(dtype or "float32")
         encoder, default_processor = load_encoder_and_processor(model, torch_dtype, seed=seed)
     else:
-        from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+        from ..encoder.configuration_vjepa2 import clip_num_frames
+        from ..video.video_processing_vjepa2 import load_video_processor
 
         torch_dtype = _resolve_dtype(dtype or model.dtype)
-        encoder, default_processor = model.eval(), VJEPA2VideoProcessor(crop_size=model.config.crop_size)
+        encoder, default_processor = model.eval(), load_video_processor(_loaded_path(model), model.config,
+                                                                    clip_num_frames(model.config))
     return encoder, processor or default_processor, torch_dtype
+
+
+def _loaded_path(model: Any) -> str | None:
+    """The local folder a loaded model came from (its saved processor is there), else None."""
+    path = getattr(model.config, "_name_or_path", None) or getattr(model, "name_or_path", None)
+    return path if path and os.path.isdir(path) else None
 
 
 def _sum_over_processes(value: int, state) -> int:

@@ -13,7 +13,8 @@ __all__ = ["load_encoder_and_processor"]
 
 
 def load_encoder_and_processor(model: str | os.PathLike = "tiny", dtype: torch.dtype = torch.float32, seed: int = 0):
-    """A `VJEPA2VisionModel` (eval mode) and its `VJEPA2VideoProcessor`.
+    """A `VJEPA2VisionModel` (eval mode) and its `VJEPA2VideoProcessor`: the one saved with the model, else the
+    evaluation transform at the crop size and frame count the model's config records.
 
     Args:
         model: `"tiny"` (a random tiny encoder built from `seed`, identical in every process), a model folder or a Hub
@@ -22,7 +23,8 @@ def load_encoder_and_processor(model: str | os.PathLike = "tiny", dtype: torch.d
         dtype: weights dtype (no float32 copy is made for bf16 / fp16).
     """
     from ..encoder import VJEPA2Config, VJEPA2VisionModel
-    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+    from ..encoder.configuration_vjepa2 import clip_num_frames
+    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor, load_video_processor
 
     model = os.fspath(model)
     if model == "tiny":
@@ -30,13 +32,8 @@ def load_encoder_and_processor(model: str | os.PathLike = "tiny", dtype: torch.d
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             encoder = VJEPA2VisionModel(config)
-        return encoder.to(dtype).eval(), VJEPA2VideoProcessor(crop_size=config.crop_size)
+        return encoder.to(dtype).eval(), VJEPA2VideoProcessor.for_model_config(config, clip_num_frames(config))
     if not os.path.isdir(model) and (os.path.isabs(model) or model.startswith(".") or os.path.exists(model)):
         raise FileNotFoundError(f"model folder not found: {model} (expected 'tiny', a model folder or a Hub repo id)")
     encoder = VJEPA2VisionModel.from_pretrained(model, dtype=dtype).eval()
-    try:
-        processor = VJEPA2VideoProcessor.from_pretrained(model)
-    except (OSError, ValueError):
-        logger.warning(f"{model} has no video processor config; using crop {encoder.config.crop_size}")
-        processor = VJEPA2VideoProcessor(crop_size=encoder.config.crop_size)
-    return encoder, processor
+    return encoder, load_video_processor(model, encoder.config, clip_num_frames(encoder.config))

@@ -60,7 +60,8 @@ from .optimization import build_param_groups
 
 logger = get_logger(__name__)
 
-__all__ = ["NonFiniteLossError", "PretrainingResult", "TrainingState", "build_sources", "plot_history", "pretrain"]
+__all__ = ["NonFiniteLossError", "PretrainingResult", "TrainingState", "build_sources", "describe_training_input",
+           "plot_history", "pretrain"]
 
 METRIC_NAMES = ("loss", "target_std", "prediction_std", "target_clip_std", "context_std")
 # what `--overwrite` deletes besides the checkpoints, the final model and run.json
@@ -408,6 +409,20 @@ def _train(run: _Run, callbacks: Sequence[Callable], metrics_log: MetricsLog, pr
     )
 
 
+def describe_training_input(model_config, data: DataArguments):
+    """Record the clips pretraining saw in the exported model: `crop_size`, `frames_per_clip` and `num_frames` of
+    `model_config` set to the data's, and the `VJEPA2VideoProcessor` that reproduces those clips (returned, to be
+    saved beside the weights). Clips rendered at the crop size (`synthetic`, `natural`) are reproduced without a
+    resize; decoded videos (`videos`) with the evaluation resize to the crop."""
+    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+
+    model_config.crop_size = int(data.crop_size)
+    model_config.frames_per_clip = int(data.frames_per_clip)
+    model_config.num_frames = int(data.frames_per_clip)
+    rendered = all(source.type in ("synthetic", "natural") for source in data.sources)
+    return VJEPA2VideoProcessor.for_model_config(model_config, int(data.frames_per_clip), do_resize=not rendered)
+
+
 _NAN_ADVICE = "Lower optimization.lr, raise the EMA momentum, use bf16 instead of fp16, or check the data."
 
 
@@ -423,7 +438,9 @@ def _finalise(run: _Run, stopped: str | None) -> PretrainingResult:
         full_state = accelerator.get_state_dict(run.model)  # gathered on the main process (DDP / FSDP)
         if accelerator.is_main_process:
             exported = export_vjepa2_model(run.unwrapped.config, full_state, config.run.export_encoder)
+            processor = describe_training_input(exported.config, config.data)
             exported.save_pretrained(str(final_dir))
+            processor.save_pretrained(str(final_dir))
             if config.run.push_to_hub:
                 exported.push_to_hub(config.run.hub_model_id, private=config.run.hub_private,
                                      commit_message=f"V-JEPA 2 pretraining, step {state.step}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..encoder.configuration_vjepa2 import clip_num_frames
-from ..model_card_utils import find_model_card_template, library_versions, markdown_table, render_model_card
+from ..model_card_utils import card_path, find_model_card_template, library_versions, markdown_table, render_model_card
 
 __all__ = ["find_model_card_template", "render_model_card", "write_video_classification_card"]
 
@@ -89,7 +89,7 @@ def write_video_classification_card(
     values = {
         "model_name": model_path.rstrip("/").split("/")[-1] if model_path else path.resolve().name,
         "model_name_yaml": json.dumps(model_path.rstrip("/").split("/")[-1] if model_path else path.resolve().name),
-        "base_model": base_model,
+        "base_model": card_path(base_model, path) if os.path.exists(base_model) else base_model,
         "base_model_yaml": f"base_model: {base_model}\n" if hub_like else "",
         "dataset_name": Path(dataset).name if os.path.exists(dataset) else dataset,
         "dataset_yaml": json.dumps(Path(dataset).name if os.path.exists(dataset) else dataset),
@@ -110,7 +110,7 @@ def write_video_classification_card(
         "backbone_note": backbone_note,
         "training_table": markdown_table({k: _fmt(v) for k, v in training.items()}),
         "labels": labels,
-        "model_path": model_path or str(path),
+        "model_path": model_path or card_path(path),
         "versions": library_versions(),
     }
     card = render_model_card(template, values)

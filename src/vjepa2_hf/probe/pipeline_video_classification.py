@@ -48,15 +48,12 @@ def is_vjepa2_model(model: Any) -> bool:
 
 
 def _default_processor(model: Any):
-    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+    """The processor saved with the model, else one at the crop size and frame count its config records."""
+    from ..encoder.configuration_vjepa2 import clip_num_frames
+    from ..video.video_processing_vjepa2 import load_video_processor
 
     path = getattr(model, "name_or_path", None) or getattr(model.config, "_name_or_path", None)
-    if path:
-        try:
-            return VJEPA2VideoProcessor.from_pretrained(path, local_files_only=os.path.isdir(path))
-        except (OSError, ValueError) as error:
-            logger.info(f"no processor config with {path} ({error}); using the model's crop_size")
-    return VJEPA2VideoProcessor(crop_size=int(model.config.crop_size))
+    return load_video_processor(path or None, model.config, clip_num_frames(model.config))
 
 
 def _evenly_spaced(num_video_frames: int, num_frames: int, start: int = 0, stop: int | None = None) -> np.ndarray:

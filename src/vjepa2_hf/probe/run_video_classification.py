@@ -19,8 +19,9 @@ fresh), a classifier folder (continues from its probe), or a preset name (`tiny`
 initialised backbone, the "random encoder" baseline).
 
 `--cache_features`: with a frozen backbone, every clip is encoded once (no augmentation) and the probe trains on the
-stored features (`<output_dir>/feature_cache/*.safetensors`, reused by later runs with the same model, data and
-sampling), so several probe epochs do not re-run the encoder. `--lora_rank R`: LoRA adapters (PEFT) on the
+stored features, so several probe epochs do not re-run the encoder. They are kept in `--feature_cache_dir`
+(`*.safetensors`, reused by later runs with the same model, data and sampling), or by default in
+`<output_dir>/feature_cache`, removed when the run ends: the saved model folder holds no cache. `--lora_rank R`: LoRA adapters (PEFT) on the
 encoder's attention and MLP projections, trained with the probe; the saved model has them merged.
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 import json
 import os
 import time
@@ -99,6 +101,11 @@ class ModelArguments:
     )
     cache_features: bool = field(
         default=False, metadata={"help": "Encode each clip once with the frozen backbone and train on the features."}
+    )
+    feature_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where --cache_features keeps the features, reused by later runs with the same model, data "
+                          "and sampling (default: inside the output folder, removed when the run ends)."},
     )
     lora_rank: int = field(default=0, metadata={"help": "LoRA rank on the encoder (0 = no LoRA)."})
     lora_alpha: float = field(default=16.0, metadata={"help": "LoRA alpha."})
@@ -590,7 +597,8 @@ def _build_probe_data(model_probe, model_args: ModelArguments, data_args: DataAr
     frames = clip_num_frames(config, data_args.frames_per_clip or None)
     config.num_frames = frames
     crop = int(data_args.crop_size or config.crop_size)
-    processor = VJEPA2VideoProcessor(crop_size=crop, do_resize=data_args.do_resize)
+    config.crop_size = crop  # the saved classifier records the resolution it was trained at
+    processor = VJEPA2VideoProcessor(crop_size=crop, do_resize=data_args.do_resize, num_frames=frames)
     eval_transform = processor.view_transform(data_args.num_views)
     train_transform = processor
     if data_args.augment:
@@ -608,7 +616,7 @@ def _build_probe_data(model_probe, model_args: ModelArguments, data_args: DataAr
                           collator=MultiViewCollator(data_args.num_segments, 1),
                           eval_collator=MultiViewCollator(data_args.num_segments, data_args.num_views))
     model_probe.to(training_args.device)
-    cache_dir = Path(training_args.output_dir) / "feature_cache"
+    cache_dir = _feature_cache_dir(model_args, training_args)
     key = {"crop": crop, "resize": data_args.do_resize, **sampling, "views": data_args.num_views}
     # training features without random clip positions: the cache is a fixed set
     fixed_train = VideoClipDataset(
@@ -621,6 +629,22 @@ def _build_probe_data(model_probe, model_args: ModelArguments, data_args: DataAr
         eval_dataset, t_eval = _cached_features(model_probe, eval_set, cache_dir, key, data_args,
                                                 data_args.num_views, "eval", progress)
     return _ProbeData(processor, frames, train_set, train_dataset, eval_dataset, feature_seconds=t_train + t_eval)
+
+
+def _feature_cache_dir(model_args: ModelArguments, training_args: TrainingArguments) -> Path:
+    """`feature_cache_dir` (kept), else `<output_dir>/feature_cache` (removed by `_remove_run_cache`)."""
+    if model_args.feature_cache_dir:
+        return Path(model_args.feature_cache_dir)
+    return Path(training_args.output_dir) / "feature_cache"
+
+
+def _remove_run_cache(model_args: ModelArguments, training_args: TrainingArguments, trainer) -> None:
+    """The default cache lives in the output folder only while the run needs it (every process is done with it)."""
+    if not model_args.cache_features or model_args.feature_cache_dir:
+        return
+    trainer.accelerator.wait_for_everyone()
+    if training_args.should_save:
+        shutil.rmtree(_feature_cache_dir(model_args, training_args), ignore_errors=True)
 
 
 def _card_values(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments,
@@ -759,6 +783,7 @@ def run_probe(
                                    len(eval_data), data_description)
         _save_probe_folder(output_dir, model_probe, data.processor, model_args, data_args, training_args, metrics,
                            card_values, card_note)
+    _remove_run_cache(model_args, training_args, trainer)
     return ProbeRunResult(
         output_dir=str(output_dir),
         metrics=metrics,

@@ -64,7 +64,7 @@ from .transforms import IMAGENET_MEAN, IMAGENET_STD, _is_pil, center_crop, norma
 
 logger = logging.get_logger(__name__)
 
-__all__ = ["VJEPA2VideoProcessor", "VIDEO_PROCESSOR_NAME", "IMAGE_PROCESSOR_NAME"]
+__all__ = ["VJEPA2VideoProcessor", "VIDEO_PROCESSOR_NAME", "IMAGE_PROCESSOR_NAME", "load_video_processor"]
 
 VIDEO_PROCESSOR_NAME = "video_preprocessor_config.json"
 IMAGE_PROCESSOR_NAME = "preprocessor_config.json"
@@ -116,6 +116,9 @@ class VJEPA2VideoProcessor:
         rescale_factor: 1/255.
         image_mean, image_std: ImageNet statistics by default.
         do_convert_rgb: convert grayscale (repeat) and RGBA (over white) inputs to RGB.
+        num_frames: the frame count the model was trained or evaluated at (None: not recorded). Videos given as
+            file paths are sampled to it when a call passes no `num_frames`; arrays and tensors are taken as given
+            (their caller chose the frames). Commands and jobs read it as their default clip length.
         kwargs: other keys of a transformers config (kept and written back by `save_pretrained`).
 
     Example:
@@ -141,9 +144,12 @@ class VJEPA2VideoProcessor:
         image_mean: Sequence[float] = IMAGENET_MEAN,
         image_std: Sequence[float] = IMAGENET_STD,
         do_convert_rgb: bool = True,
+        num_frames: int | None = None,
         **kwargs,
     ):
         crop = _crop_to_int(crop_size)
+        if num_frames is not None and int(num_frames) < 1:
+            raise ValueError(f"`num_frames` must be a positive integer or None, got {num_frames!r}")
         if crop <= 0:
             raise ValueError(f"`crop_size` must be positive, got {crop}")
         if int(resample) not in _RESAMPLE:
@@ -162,6 +168,8 @@ class VJEPA2VideoProcessor:
         self.image_mean = [float(v) for v in image_mean]
         self.image_std = [float(v) for v in image_std]
         self.do_convert_rgb = bool(do_convert_rgb)
+        self.num_frames = None if num_frames is None else int(num_frames)
+        self._warned_unresized = False
         kwargs.pop("size", None)
         kwargs.pop("video_processor_type", None)
         kwargs.pop("image_processor_type", None)
@@ -185,6 +193,8 @@ class VJEPA2VideoProcessor:
         )
         if not self.do_convert_rgb:
             d["do_convert_rgb"] = False
+        if self.num_frames is not None:
+            d["num_frames"] = self.num_frames
         d.setdefault("return_metadata", False)
         return dict(sorted(d.items()))
 
@@ -206,6 +216,13 @@ class VJEPA2VideoProcessor:
             logger.warning(f"loading a {kind} configuration into VJEPA2VideoProcessor")
         cfg.pop("processor_class", None)
         return cls(**cfg)
+
+    @classmethod
+    def for_model_config(cls, config: Any, num_frames: int | None = None, **kwargs) -> "VJEPA2VideoProcessor":
+        """The evaluation transform at the resolution a model config records (`crop_size`) and `num_frames` (the
+        model's frame count: `vjepa2_hf.encoder.configuration_vjepa2.clip_num_frames(config)`). `kwargs` override
+        other settings (e.g. `do_resize=False`)."""
+        return cls(**{"crop_size": int(config.crop_size), "num_frames": num_frames, **kwargs})
 
     @classmethod
     def from_pretrained(
@@ -242,8 +259,12 @@ class VJEPA2VideoProcessor:
             from huggingface_hub import hf_hub_download
             from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
 
+            from ..hub_access import prepare_hub_load
+
+            names = (VIDEO_PROCESSOR_NAME, IMAGE_PROCESSOR_NAME)
+            local_files_only = local_files_only or prepare_hub_load(path, names, cache_dir, what="processor")
             errors = []
-            for name in (VIDEO_PROCESSOR_NAME, IMAGE_PROCESSOR_NAME):
+            for name in names:
                 try:
                     config_file = hf_hub_download(
                         path,
@@ -324,6 +345,8 @@ class VJEPA2VideoProcessor:
         if self.do_resize:
             x = resize_short_side(x, self.size["shortest_edge"], mode=_RESAMPLE[self.resample], antialias=True)
         if self.do_center_crop:
+            if not self.do_resize:
+                self._warn_unresized(tuple(x.shape[-2:]))
             x = center_crop(x, (self.crop_size["height"], self.crop_size["width"]))
         if self.do_normalize:
             factor = self.rescale_factor if self.do_rescale else None
@@ -331,6 +354,17 @@ class VJEPA2VideoProcessor:
         if self.do_rescale:
             return x.to(torch.float32) * self.rescale_factor
         return x.to(torch.float32)
+
+    def _warn_unresized(self, frame_size: tuple[int, int]) -> None:
+        """Without a resize, frames of another size than the crop are cropped or zero-padded: say so once."""
+        crop = (self.crop_size["height"], self.crop_size["width"])
+        if frame_size == crop or self._warned_unresized or not self.do_center_crop:
+            return
+        self._warned_unresized = True
+        what = "zero-padded" if frame_size[0] < crop[0] or frame_size[1] < crop[1] else "centre-cropped"
+        logger.warning(f"frames of {frame_size[0]}x{frame_size[1]} px are {what} to {crop[0]}x{crop[1]} without "
+                       "resizing (this processor has do_resize=False: it reproduces clips made at the crop size); "
+                       "pass do_resize=True to resize them first")
 
     def __call__(
         self,
@@ -350,7 +384,8 @@ class VJEPA2VideoProcessor:
             return_tensors: `"pt"` (stacked tensor, needs equal T), `"np"`, or None (list of tensors).
             input_data_format: `"channels_last"` / `"channels_first"` to skip the channel-axis inference.
             num_frames: keep exactly this many evenly spaced frames (file paths read only those); shorter videos and
-                images repeat their last frame (see `vjepa2_hf.video.sampling.evenly_spaced_indices`).
+                images repeat their last frame (see `vjepa2_hf.video.sampling.evenly_spaced_indices`). Default: the
+                processor's `num_frames` for videos given as paths, all frames of arrays and tensors.
             device: move the output there.
             kwargs: per-call overrides of the configuration (e.g. `crop_size=384`).
 
@@ -363,7 +398,8 @@ class VJEPA2VideoProcessor:
             cfg.update(kwargs)
             proc = type(self).from_dict(cfg)
         items = self._split_batch(videos)
-        out = [proc.preprocess_video(v, input_data_format=input_data_format, num_frames=num_frames) for v in items]
+        out = [proc.preprocess_video(v, input_data_format=input_data_format, num_frames=proc._frames_for(v, num_frames))
+               for v in items]
         if device is not None:
             out = [o.to(device) for o in out]
         if return_tensors in ("pt", "np"):
@@ -382,6 +418,11 @@ class VJEPA2VideoProcessor:
         return BatchFeature(data=data)
 
     preprocess = __call__
+
+    def _frames_for(self, video: Any, num_frames: int | None) -> int | None:
+        if num_frames is not None:
+            return num_frames
+        return self.num_frames if isinstance(video, (str, os.PathLike)) else None
 
     # ------------------------------------------------------------------ multi-clip, multi-view evaluation layout
     def view_transform(self, num_views: int = 1):
@@ -416,3 +457,18 @@ class VJEPA2VideoProcessor:
         batch = pixel_values.shape[0]
         grouped = pixel_values.reshape(batch, int(num_segments), int(num_views), *pixel_values.shape[2:])
         return grouped.transpose(1, 2).contiguous()
+
+
+def load_video_processor(model_path: str | os.PathLike | None, config: Any, num_frames: int | None = None,
+                         **kwargs) -> VJEPA2VideoProcessor:
+    """The processor saved with a model (`video_preprocessor_config.json` / `preprocessor_config.json` in its folder
+    or Hub repo), else the evaluation transform at the resolution its `config` records and `num_frames` (the
+    model's frame count, `clip_num_frames(config)`; see `VJEPA2VideoProcessor.for_model_config`)."""
+    processor = None
+    if model_path is not None:
+        path = os.fspath(model_path)
+        try:
+            processor = VJEPA2VideoProcessor.from_pretrained(path, local_files_only=os.path.isdir(path), **kwargs)
+        except (OSError, ValueError) as error:
+            logger.info(f"no processor config with {path} ({error}); using the model config's crop and frames")
+    return processor if processor is not None else VJEPA2VideoProcessor.for_model_config(config, num_frames, **kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..model_card_utils import library_versions, render_model_card
+from ..model_card_utils import card_path, library_versions, render_model_card
 from .configuration_vjepa2_vlm import VJEPA2VLMConfig
 
 _PROJECTOR_TEXT = {
@@ -54,10 +54,11 @@ def card_values(
         "model_name": model_name,
         "base_model_yaml": base_yaml,
         "encoder_summary": (
-            f"{encoder_name}: ViT {vc.hidden_size}-wide, {vc.num_hidden_layers} layers, patch {vc.patch_size}, "
+            f"{card_path(encoder_name)}: ViT {vc.hidden_size}-wide, {vc.num_hidden_layers} layers, "
+            f"patch {vc.patch_size}, "
             f"{vc.crop_size} px"
         ),
-        "llm_summary": (f"{llm_name} ({tc.model_type}, {tc.num_hidden_layers} layers, width {tc.hidden_size})"),
+        "llm_summary": (f"{card_path(llm_name)} ({tc.model_type}, {tc.num_hidden_layers} layers, width {tc.hidden_size})"),
         "projector_summary": projector,
         "video_token": "<video>",
         "folder_contents": folder_contents,
@@ -158,7 +159,7 @@ def write_model_card(
         folder_contents=contents,
         results_section=results_section,
         training_rows=training_rows,
-        usage_path=os.fspath(save_directory),
+        usage_path=card_path(save_directory),
         usage_note=usage_note,
         param_counts=counts,
         memory=memory,

@@ -147,7 +147,7 @@ def save_tiny_parts(
     encoder_dir, llm_dir = os.path.join(out_dir, "encoder"), os.path.join(out_dir, "llm")
     torch.manual_seed(seed)
     VJEPA2VisionModel(config.vision_config).save_pretrained(encoder_dir)
-    VJEPA2VideoProcessor(crop_size=crop_size).save_pretrained(encoder_dir)
+    VJEPA2VideoProcessor(crop_size=crop_size, num_frames=config.num_frames).save_pretrained(encoder_dir)
     AutoModelForCausalLM.from_config(config.text_config).save_pretrained(llm_dir)
     tokenizer.save_pretrained(llm_dir)
     return encoder_dir, llm_dir

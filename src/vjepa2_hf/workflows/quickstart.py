@@ -200,14 +200,17 @@ def _scaled_schedule(steps: int, recipe) -> list[str]:
 
 
 def _save_random_encoder(model_dir: Path, reference_dir: Path, seed: int) -> Path:
-    from ..encoder.configuration_vjepa2 import VJEPA2Config
+    """A randomly initialised encoder of the reference's shape, with the reference's processor (same input)."""
+    from ..encoder.configuration_vjepa2 import VJEPA2Config, clip_num_frames
     from ..encoder.modeling_vjepa2 import VJEPA2Model
+    from ..video.video_processing_vjepa2 import load_video_processor
 
     config = VJEPA2Config.from_pretrained(str(reference_dir))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = VJEPA2Model(config)
     model.save_pretrained(str(model_dir))
+    load_video_processor(reference_dir, config, clip_num_frames(config)).save_pretrained(str(model_dir))
     return model_dir
 
 
@@ -441,7 +444,11 @@ def _encoders_to_probe(settings: QuickstartSettings, out: Path, encoder_dir: Pat
         if not isinstance(encoder_dir, Path):
             from huggingface_hub import snapshot_download
 
-            reference = Path(snapshot_download(str(encoder_dir), allow_patterns=["config.json"]))
+            from ..hub_access import prepare_hub_load
+
+            patterns = ["config.json", "*preprocessor_config.json"]
+            cached_only = prepare_hub_load(str(encoder_dir))
+            reference = Path(snapshot_download(str(encoder_dir), allow_patterns=patterns, local_files_only=cached_only))
         encoders["random init (same shape)"] = str(_save_random_encoder(random_dir, reference, settings.seed + 1))
     return encoders
 
@@ -452,7 +459,8 @@ def _probe_one(settings: QuickstartSettings, path: str, folder: Path, data_dir, 
 
     synthetic = settings.data is None
     model_args = ModelArguments(
-        model=path, cache_features=True, num_pooler_layers=settings.probe_layers,
+        model=path, cache_features=True, feature_cache_dir=str(_feature_cache(folder)),
+        num_pooler_layers=settings.probe_layers,
         probe_num_attention_heads=settings.probe_heads, seed_model=settings.seed,
     )
     data_args = DataArguments(
@@ -460,6 +468,7 @@ def _probe_one(settings: QuickstartSettings, path: str, folder: Path, data_dir, 
         frames_per_clip=settings.num_frames if synthetic else None,
         frame_step=1 if synthetic else settings.frame_step,
         do_resize=not synthetic,
+        crop_size=_clip_size(settings) if synthetic else None,  # the clips as written: no resize, no padding
     )
     training_args = default_training_arguments(
         str(folder),
@@ -497,13 +506,21 @@ def _train_probes(settings: QuickstartSettings, out: Path, encoders: dict[str, s
     return results, curves, folders, probe_dirs, chance
 
 
+def _feature_cache(model_folder: Path) -> Path:
+    """Where the probe saved in `model_folder` caches its features: `<output_dir>/feature_cache/<name>`, outside the
+    model folders (the frozen-feature protocols read them after the probes)."""
+    return model_folder.parent.parent / "feature_cache" / model_folder.name
+
+
 def _cached_split(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The frozen features ``(N, tokens, D)`` and labels a probe run cached for ``split`` (views pooled into tokens)."""
+    """The frozen features ``(N, tokens, D)`` and labels the probe saved in `folder` cached for ``split`` (views
+    pooled into tokens)."""
     from safetensors.torch import load_file
 
-    paths = sorted((folder / "feature_cache").glob(f"{split}-*.safetensors"), key=lambda p: p.stat().st_mtime)
+    cache = _feature_cache(folder)
+    paths = sorted(cache.glob(f"{split}-*.safetensors"), key=lambda p: p.stat().st_mtime)
     if not paths:
-        raise FileNotFoundError(f"no cached {split} features in {folder / 'feature_cache'}")
+        raise FileNotFoundError(f"no cached {split} features in {cache}")
     stored = load_file(str(paths[-1]))
     features = stored["features"].float()
     if features.ndim == 4:  # (N, views, tokens, D)
@@ -603,6 +620,9 @@ def _run(settings: QuickstartSettings) -> QuickstartResult:
     model_dirs: dict[str, Path] = {}
     if isinstance(encoder_dir, Path) and pretraining:
         model_dirs["pretrained tiny V-JEPA 2 encoder and predictor (VJEPA2Model)"] = encoder_dir
+    if settings.random_baseline:
+        model_dirs["randomly initialised encoder of the same shape (VJEPA2Model, the baseline)"] = Path(
+            encoders["random init (same shape)"])
     results, curves, classifiers, probe_dirs, chance = _train_probes(settings, out, encoders, data_dir, data_line)
     model_dirs.update(classifiers)
     timings["probing"] = time.perf_counter() - start

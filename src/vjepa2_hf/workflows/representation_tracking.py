@@ -75,21 +75,34 @@ class FrozenFeatureCallback:
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig, ax = plt.subplots(figsize=(6, 4))
-        steps = [h["step"] for h in self.history]
-        for name, colour in (("knn", "tab:blue"), ("linear_mean", "tab:orange")):
-            ax.plot(steps, [h[name] for h in self.history], "o-", color=colour, label=f"{name} (pretrained)")
-            if baselines and name in baselines:
-                ax.axhline(baselines[name], color=colour, linestyle="--", label=f"{name} (random encoder)")
-        if chance is not None:
-            ax.axhline(chance, color="grey", linestyle=":", label="chance")
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel("held-out accuracy")
-        ax.set_title(title)
-        ax.legend(fontsize=8)
+        fig, ax = plt.subplots(figsize=(6, 4.6))
+        self.draw(ax, chance=chance, baselines=baselines, title=title)
         fig.tight_layout()
         fig.savefig(path, dpi=100)
         plt.close(fig)
         return path
+
+    def draw(self, ax, chance: float | None = None, baselines: dict[str, float] | None = None,
+             title: str = "frozen-feature accuracy during pretraining") -> None:
+        """The curves on a matplotlib ``ax``. Every line stays visible when values coincide: the two pretrained
+        curves differ in marker and dash, and the horizontal lines (random encoders, chance) share one dash pattern
+        with shifted phases, so lines at the same height alternate colours instead of covering each other. The
+        legend sits below the axes, with each horizontal line's value."""
+        steps = [h["step"] for h in self.history]
+        horizontal = []
+        for name, colour, style in (("knn", "tab:blue", "o-"), ("linear_mean", "tab:orange", "s--")):
+            ax.plot(steps, [h[name] for h in self.history], style, color=colour, mfc="none",
+                    label=f"{name} (pretrained)")
+            if baselines and name in baselines:
+                horizontal.append((baselines[name], colour, f"{name} (random encoder): {baselines[name]:.3f}"))
+        if chance is not None:
+            horizontal.append((chance, "grey", f"chance: {chance:.3f}"))
+        period = 4 * len(horizontal)
+        for phase, (value, colour, label) in enumerate(horizontal):
+            ax.axhline(value, color=colour, lw=1.5, linestyle=(4 * phase, (4, period - 4)), label=label)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("held-out accuracy")
+        ax.set_title(title)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
 
 

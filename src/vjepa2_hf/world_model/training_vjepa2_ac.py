@@ -472,6 +472,8 @@ def _finalise_ac(cfg: TrainACConfig, predictor: nn.Module, data: _ACData, histor
     world_model.predictor = predictor
     world_model.predictor.extrinsics_encoder.requires_grad_(True)
     world_model.eval()
+    world_model.config.num_frames = cfg.data.num_frames  # the trajectory windows it was trained on (with the
+    # resolution, `frame_processor.crop_size`, the folder describes its training input)
     summary["model_dir"] = str(world_model.save_pretrained(out_dir / "final"))
     if history:
         summary["loss_plot"] = str(save_loss_plot(history, out_dir / "loss.png"))
