@@ -412,7 +412,6 @@ def embed_videos(
         overwrite: delete an existing job's output first instead of resuming it.
         path_column, video_column: the path column of a manifest, the video column of a dataset.
         seed, progress: seed of the random `"tiny"` model; show a progress bar (videos/s and ETA).
-
     Returns: `EmbeddingJobResult` (on the main process: the whole folder's counts and the bad inputs).
     """
     shard_size = (32 if output_tokens else 1000) if shard_size is None else int(shard_size)
