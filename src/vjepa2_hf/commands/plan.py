@@ -16,22 +16,22 @@ import argparse
 import json
 
 import numpy as np
-from ._options import add_output_dir_argument
+from ._options import add_output_dir_argument, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="a VJEPA2WorldModel folder (default: train a small one first)")
     add_output_dir_argument(parser, ["--output"], default="runs/plan", help="output folder")
-    parser.add_argument("--eval-episodes", type=int, default=20)
-    parser.add_argument("--samples", type=int, default=200, help="CEM samples per iteration")
-    parser.add_argument("--iterations", type=int, default=5, help="CEM iterations")
-    parser.add_argument("--topk", type=int, default=20)
-    parser.add_argument("--horizon", type=int, default=1)
+    parser.add_argument("--eval-episodes", type=positive_int, default=20)
+    parser.add_argument("--samples", type=positive_int, default=200, help="CEM samples per iteration")
+    parser.add_argument("--iterations", type=positive_int, default=5, help="CEM iterations")
+    parser.add_argument("--topk", type=positive_int, default=20)
+    parser.add_argument("--horizon", type=positive_int, default=1)
     parser.add_argument("--constraint", choices=["box", "l1"], default="box")
-    parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--max-steps", type=int, default=20)
-    parser.add_argument("--train-steps", type=int, default=600, help="when training first")
-    parser.add_argument("--episodes", type=int, default=400, help="random trajectories to collect when training")
+    parser.add_argument("--image-size", type=positive_int, default=64)
+    parser.add_argument("--max-steps", type=positive_int, default=20)
+    parser.add_argument("--train-steps", type=positive_int, default=600, help="when training first")
+    parser.add_argument("--episodes", type=positive_int, default=400, help="random trajectories to collect when training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                         help="planning dtype; 'auto': bf16 on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16), "

@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from ..probe.run_video_classification import load_probe_arguments, probe_arguments_from_values, run_probe
 
     values = {k: v for k, v in vars(args).items() if v is not NOT_GIVEN}
+    values.pop("num_threads", None)  # the command line's shared options (applied in vjepa2_hf.cli)
+    quiet = values.pop("no_progress", False)
     config_file = values.pop("config_file", None)
     if config_file is not None:
         model_args, data_args, training_args = load_probe_arguments(config_file)
@@ -75,6 +77,6 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             raise ValueError(f"vjepa2-hf probe needs {' and '.join(missing)} (or a config file)")
         model_args, data_args, training_args = probe_arguments_from_values(values)
-    result = run_probe(model_args, data_args, training_args)
+    result = run_probe(model_args, data_args, training_args, progress=not (quiet or training_args.disable_tqdm))
     print(f"saved {result.output_dir}\n{format_metrics(result.metrics)}")
     return 0

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 
 from ..encoder.configuration_vjepa2 import PRESET_ALIASES, PRESETS, VJEPA2Config
@@ -541,6 +541,19 @@ def _check_probe_arguments(model_args: ModelArguments, data_args: DataArguments)
         raise ValueError(
             f"`num_segments` and `num_views` must be >= 1, got {data_args.num_segments} and {data_args.num_views}"
         )
+    if data_args.frames_per_clip is not None and data_args.frames_per_clip < 1:
+        raise ValueError(f"`frames_per_clip` must be >= 1 (or absent: the model's), got {data_args.frames_per_clip}")
+
+
+def _check_training_arguments(training_args: TrainingArguments) -> None:
+    """The Trainer runs zero steps on these and saves an untrained probe: refuse them before anything is built."""
+    if not training_args.num_train_epochs > 0 and training_args.max_steps <= 0:
+        raise ValueError(f"`num_train_epochs` must be > 0 (or `max_steps` >= 1), got {training_args.num_train_epochs}")
+    if not training_args.learning_rate >= 0:
+        raise ValueError(f"`learning_rate` must be >= 0, got {training_args.learning_rate}")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
+        if getattr(training_args, name) < 1:
+            raise ValueError(f"`{name}` must be >= 1, got {getattr(training_args, name)}")
 
 
 @dataclass
@@ -692,6 +705,7 @@ def run_probe(
         [`ProbeRunResult`].
     """
     _check_probe_arguments(model_args, data_args)
+    _check_training_arguments(training_args)
     start = time.perf_counter()
     train_data, eval_data, id2label = load_video_splits(data_args, seed=training_args.seed)
     model_probe = build_probe_model(model_args, id2label, num_frames=data_args.frames_per_clip)
@@ -711,6 +725,8 @@ def run_probe(
     if quiet_logs:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(_BarWithoutLogLines)
+    if not progress:  # without bars the Trainer prints every log dict instead (PrinterCallback): quiet means neither
+        trainer.remove_callback(PrinterCallback)
     if data.collator is not None and data_args.num_views > 1:
         # training reads one view; evaluation all of them
         trainer.get_eval_dataloader = _eval_loader_with(trainer, data.eval_collator)
