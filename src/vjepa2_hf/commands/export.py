@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _architecture(model: str) -> str:
     from transformers import PretrainedConfig
 
+    from ..model_size import check_config_json
+
+    check_config_json(model)
     config, _ = PretrainedConfig.get_config_dict(model)
     architectures = config.get("architectures") or ["VJEPA2Model"]
     return architectures[0]
@@ -38,7 +41,11 @@ def run(args: argparse.Namespace) -> int:
     require_local_or_hub(args.model, "--model")
     if _architecture(args.model) == CLASSIFIER:
         return _export_classifier(args)
-    model = VJEPA2Model.from_pretrained(args.model)
+    from ..encoder import VJEPA2Config
+    from ..model_size import load_checked_config
+
+    config = load_checked_config(VJEPA2Config, VJEPA2Model, args.model, what=f"--model {args.model}")
+    model = VJEPA2Model.from_pretrained(args.model, config=config)
     if args.format == "transformers":
         export_to_transformers(model, args.output_dir)
         print(f"wrote {args.output_dir}: loads with transformers.VJEPA2Model.from_pretrained({args.output_dir!r})")

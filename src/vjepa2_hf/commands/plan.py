@@ -84,7 +84,29 @@ def _energy_landscape(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_world_model_folder(model: str) -> None:
+    """A folder that is not a world model is one line here, before transformers' loader prints its key report."""
+    from pathlib import Path
+
+    from ..model_size import check_config_json
+    from ..world_model.world_model import LEGACY_WORLD_MODEL_CONFIG
+    from .errors import require_local_or_hub
+
+    require_local_or_hub(model, "--model")
+    folder = Path(model)
+    if not folder.is_dir() or (folder / LEGACY_WORLD_MODEL_CONFIG).is_file():
+        return
+    check_config_json(folder)
+    config_file = folder / "config.json"
+    model_type = json.loads(config_file.read_text()).get("model_type") if config_file.is_file() else None
+    if model_type != "vjepa2_world_model":
+        raise ValueError(f"--model {model} is not a VJEPA2WorldModel folder (its config.json has model_type "
+                         f"{model_type!r}); train one with `vjepa2-hf train-ac` or run `plan` without --model")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.model:
+        _check_world_model_folder(args.model)
     if args.energy_landscape:
         return _energy_landscape(args)
     from ..workflows.reaching import ReachingExperimentConfig, run_reaching_experiment

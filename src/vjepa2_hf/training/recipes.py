@@ -40,9 +40,10 @@ def dataclass_from_mapping(cls, values: Mapping[str, Any] | None, where: str):
         raise ValueError(f"`{where}` must be a mapping, got {type(values).__name__} {values!r}")
     values = dict(values)
     names = [f.name for f in dataclasses.fields(cls)]
-    for key in values:
-        if key not in names:
-            raise ValueError(f"unknown key {key!r} in `{where}`{did_you_mean(key, names)}; expected one of {sorted(names)}")
+    unknown = sorted(set(values) - set(names), key=str)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in `{where}`{did_you_mean(unknown[0], names)}; expected a subset "
+                         f"of {sorted(names)}")
     hints = typing.get_type_hints(cls)
     for key, value in values.items():
         check_value_type(value, hints[key], f"{where}.{key}")
