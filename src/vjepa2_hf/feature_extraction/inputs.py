@@ -85,7 +85,11 @@ def _scan_folder(folder: Path) -> list[str]:
 def _read_manifest_rows(path: Path) -> list[dict[str, Any]]:
     if path.suffix.lower() == ".csv":
         with open(path, newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
+            rows = list(csv.DictReader(f))
+        for number, row in enumerate(rows, start=2):
+            if None in row:  # csv puts the fields beyond the header under the key None
+                raise ValueError(f"{path}: row {number} has more fields than the header ({len(row) - 1} columns)")
+        return rows
     rows = []
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
@@ -94,6 +98,8 @@ def _read_manifest_rows(path: Path) -> list[dict[str, Any]]:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as error:
                     raise ValueError(f"{path}: line {number} is not valid JSON ({error.msg})") from error
+                if not isinstance(rows[-1], dict):
+                    raise ValueError(f"{path}: line {number} must be a JSON object, got {type(rows[-1]).__name__}")
     return rows
 
 
