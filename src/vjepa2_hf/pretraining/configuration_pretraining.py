@@ -90,7 +90,7 @@ def _check_config_overrides(preset: str, overrides: dict[str, Any]) -> None:
     from ..encoder.configuration_vjepa2 import VJEPA2Config
 
     fields = [*inspect.signature(VJEPA2Config.__init__).parameters, *inspect.signature(PretrainedConfig.__init__).parameters]
-    fields = sorted(set(fields) - {"self", "kwargs"})
+    fields = sorted(set(fields) - {"self", "kwargs"} | {"vjepa2_1_objective"})  # the 2.1 objective reads its own
     for key in overrides:
         if key not in fields:
             raise ValueError(f"unknown key {key!r} in `model.config_overrides`{did_you_mean(key, fields)}; expected "

@@ -190,5 +190,21 @@ def find_last_checkpoint(output_dir: str | os.PathLike) -> Path | None:
 def load_checkpoint(accelerator: Accelerator, path: str | os.PathLike, check_hash: bool = True) -> dict[str, Any]:
     """Verify then ``accelerator.load_state(path)``. Returns the manifest (its ``step`` and ``metadata``)."""
     manifest = verify_checkpoint(path, check_hash=check_hash)
-    accelerator.load_state(str(path))
+    try:
+        accelerator.load_state(str(path))
+    except RuntimeError as error:
+        if "Error(s) in loading state_dict" not in str(error):
+            raise
+        raise _other_model_error(path, error) from None
     return manifest
+
+
+def _other_model_error(path: str | os.PathLike, error: RuntimeError) -> ValueError:
+    """torch's list of every mismatched key, as one line: what differs, how many keys, the first one."""
+    lines = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+    first = lines[0] if lines else str(error)
+    return ValueError(
+        f"checkpoint {path} holds another model than this run's recipe builds (another width, depth or recipe: "
+        f"{len(lines)} mismatch lines, the first: {first[:240]}); resume it with the recipe it was saved with, or "
+        "start this run in another output folder"
+    )
