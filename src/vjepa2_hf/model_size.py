@@ -86,6 +86,12 @@ def check_config_fits(model_class, config, *, dtype: torch.dtype = torch.float32
     """Raise a `ValueError` when `model_class(config)` would not fit in free memory at `dtype`, or (with `folder`)
     needs more parameters than the folder's weights hold. Returns the parameter count."""
     count = meta_parameter_count(model_class, config)
+    stored = stored_parameter_count(folder) if folder is not None else None
+    if stored is not None and count > 2 * stored + 1_000_000:  # strict loading needs every parameter in the file
+        raise ValueError(
+            f"{what}: its config describes {count:,} parameters but its weights hold {stored:,}; the config does not "
+            f"belong to these weights (e.g. num_hidden_layers={getattr(config, 'num_hidden_layers', '?')})"
+        )
     needed = count * torch.empty((), dtype=dtype).element_size()
     available = available_memory_bytes() if available is None else available
     if available is not None and needed > available:
@@ -93,12 +99,6 @@ def check_config_fits(model_class, config, *, dtype: torch.dtype = torch.float32
             f"{what}: its config describes {count:,} parameters ({needed / 2**30:.1f} GiB in {str(dtype)[6:]}), more "
             f"than the {available / 2**30:.1f} GiB of memory free; check the config's sizes (e.g. "
             f"num_hidden_layers={getattr(config, 'num_hidden_layers', '?')})"
-        )
-    stored = stored_parameter_count(folder) if folder is not None else None
-    if stored is not None and count > 2 * stored + 1_000_000:  # strict loading needs every parameter in the file
-        raise ValueError(
-            f"{what}: its config describes {count:,} parameters but its weights hold {stored:,}; the config does not "
-            f"belong to these weights (e.g. num_hidden_layers={getattr(config, 'num_hidden_layers', '?')})"
         )
     return count
 
