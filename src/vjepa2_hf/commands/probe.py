@@ -1,7 +1,7 @@
 """`vjepa2-hf probe --model PATH_OR_REPO --data DIR_OR_DATASET ...`: attentive probing (or LoRA / fine-tuning) with the
 Trainer. Every `ModelArguments`, `DataArguments` and `TrainingArguments` field is an option (see
 `vjepa2_hf.probe.run_video_classification`), parsed by `HfArgumentParser`; `vjepa2-hf probe config.json` (or
-`.yaml`) reads them from a file. The output folder is `--output-dir` (`--output_dir` still works, with a warning)."""
+`.yaml`) reads them from a file. The output folder is `--output-dir`; every option also accepts its underscore spelling (`--output_dir`, `--num_train_epochs`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from transformers import HfArgumentParser, TrainingArguments
 
 from ._options import warn_deprecated_spellings
 
-OUTPUT_DIR_ALIASES = ("--output_dir",)
+OUTPUT_DIR_ALIASES = ()  # `--output_dir` is the underscore alias every option has, not a deprecated spelling
 NOT_GIVEN = object()  # the default of every training option: absent ones are dropped before building the arguments
 
 

@@ -12,7 +12,7 @@ from ._options import add_output_dir_argument, non_negative_int, positive_float,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = QuickstartSettings()
-    add_output_dir_argument(parser, ["--output_dir"], default=defaults.output_dir,
+    add_output_dir_argument(parser, [], default=defaults.output_dir,
                             help="where the data, models and report go")
     parser.add_argument("--model", default=None,
                         help="a V-JEPA 2 backbone (Hub repo or folder) to probe instead of pretraining the tiny model")

@@ -1,7 +1,7 @@
 """Attentive probing (or LoRA / full fine-tuning) of V-JEPA 2 on labelled videos with the `Trainer`.
 
     vjepa2-hf probe --model facebook/vjepa2-vitl-fpc64-256 --data my_videos/ --output-dir probe-out \
-        --num_train_epochs 20 --learning_rate 1e-3 --cache_features
+        --num-train-epochs 20 --learning-rate 1e-3 --cache-features
     vjepa2-hf probe config.json                                          # the same arguments as a JSON file
 
 Written like transformers' `run_image_classification.py`: `ModelArguments`, `DataArguments` and `TrainingArguments`
@@ -11,16 +11,16 @@ accuracy, class-mean recall@5), then `save_pretrained` of the model and the proc
 `model_cards/video_classification.md`, and optionally a transformers-format export and a Hub push.
 
 Data (`--data`): a folder written by `generate_motion_dataset` (its train / test split), a folder of class
-subfolders (with `train/` and `test/` (or `val/`) subfolders, or split by `--eval_fraction`), an official-format
-list `path label` per line (`--data train.csv --eval_data val.csv`), or a Hub dataset name with a video column.
+subfolders (with `train/` and `test/` (or `val/`) subfolders, or split by `--eval-fraction`), an official-format
+list `path label` per line (`--data train.csv --eval-data val.csv`), or a Hub dataset name with a video column.
 
 Models (`--model`): a backbone folder / Hub repo (ours or transformers' `facebook/vjepa2-*`: the probe starts
 fresh), a classifier folder (continues from its probe), or a preset name (`tiny`, `vit_large`, ...: a randomly
 initialised backbone, the "random encoder" baseline).
 
-`--cache_features`: with a frozen backbone, every clip is encoded once (no augmentation) and the probe trains on the
+`--cache-features`: with a frozen backbone, every clip is encoded once (no augmentation) and the probe trains on the
 stored features (`<output_dir>/feature_cache/*.safetensors`, reused by later runs with the same model, data and
-sampling), so several probe epochs do not re-run the encoder. `--lora_rank R`: LoRA adapters (PEFT) on the
+sampling), so several probe epochs do not re-run the encoder. `--lora-rank R`: LoRA adapters (PEFT) on the
 encoder's attention and MLP projections, trained with the probe; the saved model has them merged.
 """
 
@@ -77,7 +77,7 @@ class ModelArguments:
         }
     )
     freeze_backbone: bool = field(default=True, metadata={"help": "Frozen backbone (attentive probing). "
-                                                          "--no_freeze_backbone fine-tunes the encoder."})
+                                                          "--no-freeze-backbone fine-tunes the encoder."})
     probe_num_attention_heads: int | None = field(
         default=None, metadata={"help": "Probe heads (default: the encoder's, as transformers; official probes: 16)."}
     )
@@ -136,12 +136,12 @@ class DataArguments:
     crop_size: int | None = field(default=None, metadata={"help": "Crop size (default: the model's crop_size)."})
     do_resize: bool = field(
         default=True,
-        metadata={"help": "Resize the short side to crop*256/224 before the centre crop (--no_do_resize for clips "
+        metadata={"help": "Resize the short side to crop*256/224 before the centre crop (--no-do-resize for clips "
                           "already at the crop size, e.g. the synthetic data)."},
     )
     augment: bool = field(
         default=False,
-        metadata={"help": "Random-resized-crop augmentation in training (no flip; not with --cache_features)."},
+        metadata={"help": "Random-resized-crop augmentation in training (no flip; not with --cache-features)."},
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many training videos."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use at most this many held-out videos."})
@@ -262,7 +262,7 @@ def load_video_splits(data_args: DataArguments, seed: int = 0):
         elif os.path.isfile(data_args.eval_data):
             evaluation = dataset_from_csv(data_args.eval_data)
         else:
-            raise FileNotFoundError(f"`--eval_data` {data_args.eval_data} is neither a folder nor a list file")
+            raise FileNotFoundError(f"`--eval-data` {data_args.eval_data} is neither a folder nor a list file")
     if evaluation is None:
         train, evaluation = _stratified_split(train, "label", data_args.eval_fraction, seed)
     if data_args.max_train_samples is not None:
@@ -534,9 +534,9 @@ def _check_probe_arguments(model_args: ModelArguments, data_args: DataArguments)
     if model_args.lora_rank and model_args.cache_features:
         raise ValueError("`cache_features` needs a frozen backbone; it cannot be combined with `lora_rank` > 0")
     if model_args.cache_features and not model_args.freeze_backbone:
-        raise ValueError("`cache_features` needs a frozen backbone; drop --no_freeze_backbone or --cache_features")
+        raise ValueError("`cache_features` needs a frozen backbone; drop --no-freeze-backbone or --cache-features")
     if model_args.cache_features and data_args.augment:
-        raise ValueError("`augment` has no effect on cached features: pass one of --augment and --cache_features")
+        raise ValueError("`augment` has no effect on cached features: pass one of --augment and --cache-features")
     if data_args.num_segments < 1 or data_args.num_views < 1:
         raise ValueError(
             f"`num_segments` and `num_views` must be >= 1, got {data_args.num_segments} and {data_args.num_views}"
