@@ -204,3 +204,19 @@ def test_probe_no_progress_prints_only_the_summary(capfd, tmp_path):
     assert "{'" not in out and "{'" not in "\n".join(lines)  # no per-step / per-epoch dicts
     assert out.startswith(f"saved {tmp_path / 'p'}") and "eval_accuracy" in out, out
     assert len(json.loads((tmp_path / "p" / "config.json").read_text())["id2label"]) == 8
+
+
+def test_the_quickstart_probe_path_is_quiet_too(capfd, tmp_path):
+    """The quickstart trains its probes with `quiet_logs=True` (a bar without log lines): with progress off, no bar."""
+    from vjepa2_hf.probe.run_video_classification import (
+        DataArguments, ModelArguments, default_training_arguments, run_probe,
+    )
+
+    assert main(["synth", "--output-dir", str(tmp_path / "d"), "--num-videos", "16", "--frames", "4", "--size", "16",
+                 "--quiet"]) == 0
+    capfd.readouterr()
+    run_probe(ModelArguments(model="tiny", cache_features=True), DataArguments(data=str(tmp_path / "d")),
+              default_training_arguments(str(tmp_path / "p"), num_train_epochs=2, use_cpu=True),
+              progress=False, quiet_logs=True)
+    out, err = capfd.readouterr()
+    assert "%|" not in err and "{'" not in out + err, (out[-300:], err[-300:])

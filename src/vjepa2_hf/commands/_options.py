@@ -169,6 +169,11 @@ def apply_common_options(args: argparse.Namespace) -> None:
 
         torch.set_num_threads(args.num_threads)
     if getattr(args, "no_progress", False):
-        os.environ["TQDM_DISABLE"] = "1"  # every tqdm bar (datasets, the Trainer, hub downloads) reads it
-        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-        logging.disable_progress_bar()
+        # the commands turn off their own bars and the Trainer's; these are the libraries' (read at their import,
+        # or by child processes such as DataLoader workers)
+        for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
+            os.environ[name] = "1"
+        logging.disable_progress_bar()  # transformers' "Loading weights" / "Writing model shards"
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         output_dir=args.output_dir, model=args.model, image_size=args.image_size, episodes=args.episodes,
         train_steps=args.train_steps, eval_episodes=args.eval_episodes, samples=args.samples,
         iterations=args.iterations, topk=args.topk, horizon=args.horizon, constraint=args.constraint,
-        max_steps=args.max_steps, seed=args.seed, dtype=args.dtype,
+        max_steps=args.max_steps, seed=args.seed, dtype=args.dtype, progress_bar=not args.no_progress,
     )
     report = run_reaching_experiment(cfg)
     print(json.dumps(report["planning"], indent=2))

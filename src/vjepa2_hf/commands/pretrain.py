@@ -35,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.output_dir:
         overrides.append(f"run.output_dir={args.output_dir}")
+    if args.no_progress:
+        overrides.append("run.progress_bar=false")
+    if args.num_threads:
+        overrides.append(f"run.cpu_threads={args.num_threads}")
     try:  # a bad config or input is the command line's one-line error (exit 2); a failed run exits 1
         result = pretrain(args.config, resume=args.resume, overrides=overrides)
     except (NonFiniteLossError, CorruptCheckpointError) as error:

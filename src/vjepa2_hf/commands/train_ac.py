@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.output_dir:
         overrides.append(f"run.output_dir={args.output_dir}")
+    if args.no_progress:
+        overrides.append("run.progress_bar=false")
     cfg = load_train_ac_config(args.config, overrides)
     summary = train_ac(cfg)
     print(json.dumps(summary, indent=2, default=str))

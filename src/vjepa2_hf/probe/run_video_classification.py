@@ -722,7 +722,7 @@ def run_probe(
         preprocess_logits_for_metrics=_logits_only,
         callbacks=[_EpochSetter(data.train_set)] if not model_args.cache_features else None,
     )
-    if quiet_logs:
+    if quiet_logs and progress:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(_BarWithoutLogLines)
     if not progress:  # without bars the Trainer prints every log dict instead (PrinterCallback): quiet means neither
