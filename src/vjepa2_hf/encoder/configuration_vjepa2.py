@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from transformers import PretrainedConfig
@@ -301,11 +302,11 @@ class VJEPA2Config(PretrainedConfig):
         blocks, `num_attention_heads: 0` divide by zero, `num_hidden_layers: 1e9` loop until memory runs out."""
         for name in _POSITIVE_INTEGERS:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
         for name in ("mlp_ratio", "pred_mlp_ratio", "layer_norm_eps"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
                 raise ValueError(f"`{name}` must be a number > 0, got {value!r}")
         if isinstance(self.drop_path_rate, bool) or not 0 <= self.drop_path_rate < 1:
             raise ValueError(f"`drop_path_rate` must be in [0, 1), got {self.drop_path_rate!r}")
