@@ -181,3 +181,13 @@ def test_a_config_without_weights_is_checked_against_free_memory(capfd, tmp_path
     _one_line_error(capfd, ["convert-official", "--checkpoint", str(tmp_path / "x.pt"), "--arch", "tiny", "--config",
                             str(folder), "--output-dir", str(tmp_path / "c")], "GiB of memory free")
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("name, text, expected", [
+    ("p.yaml", "", "is empty"),
+    ("p.json", "[1]", "must be a mapping of option names to values, got list"),
+    ("p.yaml", "num_train_epoch: 3\n", "did you mean 'num_train_epochs'?"),
+])
+def test_a_probe_config_file_of_the_wrong_shape_is_a_usage_error(capfd, tmp_path, name, text, expected):
+    (tmp_path / name).write_text(text)
+    _one_line_error(capfd, ["probe", str(tmp_path / name)], expected)

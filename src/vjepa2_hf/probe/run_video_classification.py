@@ -787,10 +787,17 @@ def probe_arguments_from_values(values: dict[str, Any]) -> tuple[ModelArguments,
     Raises:
         ValueError: a key is not a field of any of the three.
     """
+    if not isinstance(values, dict):
+        raise ValueError(f"probe arguments must be a mapping of option names to values, got {type(values).__name__}")
     names = lambda cls: {f.name for f in dataclasses.fields(cls) if f.init}  # noqa: E731
-    unknown = set(values) - names(ModelArguments) - names(DataArguments) - names(TrainingArguments)
+    known = names(ModelArguments) | names(DataArguments) | names(TrainingArguments)
+    unknown = sorted(set(values) - known, key=str)
     if unknown:
-        raise ValueError(f"unknown probe arguments: {sorted(unknown)}")
+        import difflib
+
+        close = difflib.get_close_matches(str(unknown[0]), sorted(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown probe arguments: {unknown}{hint}")
     model_args = ModelArguments(**{k: v for k, v in values.items() if k in names(ModelArguments)})
     data_args = DataArguments(**{k: v for k, v in values.items() if k in names(DataArguments)})
     training = {k: v for k, v in values.items() if k in names(TrainingArguments)}
@@ -806,5 +813,8 @@ def load_probe_arguments(path: str | os.PathLike) -> tuple[ModelArguments, DataA
     if path.suffix == ".json":
         return probe_arguments_from_values(json.loads(path.read_text()))
     if path.suffix in (".yaml", ".yml"):
-        return probe_arguments_from_values(load_recipe_yaml(path.read_text()))
+        values = load_recipe_yaml(path.read_text())
+        if values is None:
+            raise ValueError(f"probe config {str(path)!r} is empty")
+        return probe_arguments_from_values(values)
     raise ValueError(f"a probe config file must be .json, .yaml or .yml, got {str(path)!r}")
