@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -59,7 +60,7 @@ def did_you_mean(key: str, names: Sequence[str]) -> str:
 def _type_name(annotation: Any) -> str:
     if typing.get_origin(annotation) is None and hasattr(annotation, "__name__"):
         return annotation.__name__
-    return str(annotation).replace("typing.", "")
+    return re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", str(annotation))  # typing.Any -> Any, pkg.mod.Section -> Section
 
 
 def check_value_type(value: Any, annotation: Any, where: str) -> None:
