@@ -66,6 +66,7 @@ def test_every_command_has_no_progress_quiet_and_num_threads(command):
     ("probe", ["--per_device_train_batch_size", "5"], "per_device_train_batch_size", 5),
     ("probe", ["--frames-per-clip", "8"], "frames_per_clip", 8),
     ("plan", ["--eval_episodes", "2"], "eval_episodes", 2),
+    ("quickstart", ["--pretrain", "7"], "pretrain_steps", 7),  # an abbreviation is not made ambiguous by the alias
 ])
 def test_both_spellings_reach_the_same_value(command, argv, dest, value):
     args = build_parser(command).parse_args([*REQUIRED[command], *argv])

@@ -147,6 +147,17 @@ def add_underscore_aliases(parser: argparse.ArgumentParser) -> None:
             if option.startswith("--"):
                 parser._option_string_actions.setdefault("--" + option[2:].replace("-", "_"), action)
         action.option_strings = shown
+    find_prefixes = parser._get_option_tuples
+
+    def one_match_per_action(option_string: str):  # `--pretrain` matches both spellings of one option: not ambiguous
+        matches, seen = [], set()
+        for match in find_prefixes(option_string):
+            if id(match[0]) not in seen:
+                seen.add(id(match[0]))
+                matches.append(match)
+        return matches
+
+    parser._get_option_tuples = one_match_per_action
 
 
 def one_line_errors(parser: argparse.ArgumentParser) -> None:
