@@ -191,3 +191,25 @@ def test_a_config_without_weights_is_checked_against_free_memory(capfd, tmp_path
 def test_a_probe_config_file_of_the_wrong_shape_is_a_usage_error(capfd, tmp_path, name, text, expected):
     (tmp_path / name).write_text(text)
     _one_line_error(capfd, ["probe", str(tmp_path / name)], expected)
+
+
+def test_plan_and_probe_check_the_sizes_of_nested_and_classifier_configs(capfd, tmp_path, encoder_folder):
+    from vjepa2_hf import VJEPA2Config
+    from vjepa2_hf.world_model.configuration_vjepa2_ac import VJEPA2ACConfig
+    from vjepa2_hf.world_model.world_model import VJEPA2WorldModel
+
+    world = tmp_path / "world"
+    VJEPA2WorldModel.from_configs(VJEPA2Config.from_preset("tiny"),
+                                  VJEPA2ACConfig.from_preset("tiny", action_dim=3, state_dim=3)).save_pretrained(world)
+    capfd.readouterr()
+    config = json.loads((world / "config.json").read_text())
+    config["encoder_config"]["num_hidden_layers"] = 100_000  # a stack inside a sub-config
+    (world / "config.json").write_text(json.dumps(config))
+    _one_line_error(capfd, ["plan", "--model", str(world), "--output-dir", str(tmp_path / "p")],
+                    "parameters but its weights hold", "encoder_config.num_hidden_layers=100000")
+    deep = _with_config(encoder_folder, tmp_path, num_hidden_layers=100_000)
+    assert main(["synth", "--output-dir", str(tmp_path / "d"), "--num-videos", "16", "--frames", "4", "--size", "16",
+                 "--quiet"]) == 0
+    capfd.readouterr()
+    _one_line_error(capfd, ["probe", "--model", str(deep), "--data", str(tmp_path / "d"), "--output-dir",
+                            str(tmp_path / "pr")], "parameters but its weights hold")

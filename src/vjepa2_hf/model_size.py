@@ -44,19 +44,44 @@ def _count_on_meta(model_class, config) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _depth_fields(config, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], int]:
+    """`{path: depth}` of every block stack deeper than 2, in the config and its sub-configs (a world model's)."""
+    fields = {}
+    for name, value in vars(config).items():
+        if name.endswith(DEPTH_SUFFIX) and isinstance(value, int) and not isinstance(value, bool) and value > 2:
+            fields[(*prefix, name)] = value
+        elif hasattr(value, "to_dict") and hasattr(value, "model_type"):  # a nested PretrainedConfig
+            fields.update(_depth_fields(value, (*prefix, name)))
+    return fields
+
+
+def _set_path(config, path: tuple[str, ...], value: int) -> None:
+    for name in path[:-1]:
+        config = getattr(config, name)
+    setattr(config, path[-1], value)
+
+
+def _deepest_stack(config) -> str:
+    depths = _depth_fields(config)
+    if not depths:
+        return f"hidden_size={getattr(config, 'hidden_size', '?')}"
+    path, depth = max(depths.items(), key=lambda item: item[1])
+    return f"{'.'.join(path)}={depth}"
+
+
 def meta_parameter_count(model_class, config) -> int:
     """Parameters of `model_class(config)`, counted from meta-device builds one and two blocks deep per stack."""
-    depths = {k: v for k, v in vars(config).items() if k.endswith(DEPTH_SUFFIX) and isinstance(v, int) and v > 2}
+    depths = _depth_fields(config)
     if not depths:
         return _count_on_meta(model_class, config)
     shallow = copy.deepcopy(config)
-    for name in depths:
-        setattr(shallow, name, 1)
+    for path in depths:
+        _set_path(shallow, path, 1)
     total = base = _count_on_meta(model_class, shallow)
-    for name, depth in depths.items():
-        setattr(shallow, name, 2)
+    for path, depth in depths.items():
+        _set_path(shallow, path, 2)
         total += (_count_on_meta(model_class, shallow) - base) * (depth - 1)
-        setattr(shallow, name, 1)
+        _set_path(shallow, path, 1)
     return total
 
 
@@ -90,15 +115,15 @@ def check_config_fits(model_class, config, *, dtype: torch.dtype = torch.float32
     if stored is not None and count > 2 * stored + 1_000_000:  # strict loading needs every parameter in the file
         raise ValueError(
             f"{what}: its config describes {count:,} parameters but its weights hold {stored:,}; the config does not "
-            f"belong to these weights (e.g. num_hidden_layers={getattr(config, 'num_hidden_layers', '?')})"
+            f"belong to these weights ({_deepest_stack(config)})"
         )
     needed = count * torch.empty((), dtype=dtype).element_size()
     available = available_memory_bytes() if available is None else available
     if available is not None and needed > available:
         raise ValueError(
             f"{what}: its config describes {count:,} parameters ({needed / 2**30:.1f} GiB in {str(dtype)[6:]}), more "
-            f"than the {available / 2**30:.1f} GiB of memory free; check the config's sizes (e.g. "
-            f"num_hidden_layers={getattr(config, 'num_hidden_layers', '?')})"
+            f"than the {available / 2**30:.1f} GiB of memory free; check the config's sizes ("
+            f"{_deepest_stack(config)})"
         )
     return count
 

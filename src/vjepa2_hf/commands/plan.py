@@ -102,6 +102,11 @@ def _check_world_model_folder(model: str) -> None:
     if model_type != "vjepa2_world_model":
         raise ValueError(f"--model {model} is not a VJEPA2WorldModel folder (its config.json has model_type "
                          f"{model_type!r}); train one with `vjepa2-hf train-ac` or run `plan` without --model")
+    from ..model_size import load_checked_config
+    from ..world_model.configuration_vjepa2_world_model import VJEPA2WorldModelConfig
+    from ..world_model.world_model import VJEPA2WorldModel
+
+    load_checked_config(VJEPA2WorldModelConfig, VJEPA2WorldModel, folder, what=f"--model {model}")
 
 
 def run(args: argparse.Namespace) -> int:

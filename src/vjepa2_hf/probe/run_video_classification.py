@@ -353,7 +353,10 @@ def build_probe_model(model_args: ModelArguments, id2label: dict[int, str], num_
             model = VJEPA2ForVideoClassification(config)
         logger.info(f"randomly initialised {model_args.model} backbone (seed {model_args.seed_model})")
     else:
-        config = VJEPA2Config.from_pretrained(model_args.model)
+        from ..model_size import load_checked_config  # sizes checked on the meta device before building
+
+        config = load_checked_config(VJEPA2Config, VJEPA2ForVideoClassification, model_args.model,
+                                     what=f"--model {model_args.model}")
         same_head = getattr(config, "num_labels", None) == num_labels
         for key, value in overrides.items():
             setattr(config, key, value)
