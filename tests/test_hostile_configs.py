@@ -213,3 +213,13 @@ def test_plan_and_probe_check_the_sizes_of_nested_and_classifier_configs(capfd, 
     capfd.readouterr()
     _one_line_error(capfd, ["probe", "--model", str(deep), "--data", str(tmp_path / "d"), "--output-dir",
                             str(tmp_path / "pr")], "parameters but its weights hold")
+
+
+def test_pretraining_refuses_a_model_that_cannot_fit_before_building_it(capfd, tmp_path):
+    import time
+
+    start = time.perf_counter()
+    _one_line_error(capfd, ["pretrain", "--config", "tiny", *FAST, "--set", "model.config_overrides.num_hidden_layers="
+                            f"{10**7}", "--output-dir", str(tmp_path / "r")], "GiB of memory free",
+                    "num_hidden_layers=10000000")
+    assert time.perf_counter() - start < 60
