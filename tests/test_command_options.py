@@ -1,5 +1,6 @@
 """One spelling for the output folder across the commands: `--output-dir` everywhere; the older spellings
-(`--out`, `--output`, `--output_dir`) still work as deprecated aliases that warn."""
+(`--out`, `--output`) still work as deprecated aliases that warn; `--output_dir` is the underscore alias every option
+has (see test_option_style.py) and does not warn."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ CASES = [
     ("export", ["--model", "m", "--format", "transformers"], ["--out"]),
     ("synth", ["--num-videos", "4"], ["--out"]),
     ("plan", [], ["--output"]),
-    ("quickstart", [], ["--output_dir"]),
-    ("probe", ["--model", "tiny", "--data", "d"], ["--output_dir"]),
+    ("quickstart", [], []),
+    ("probe", ["--model", "tiny", "--data", "d"], []),
     ("train-vlm", ["--config", "c.yaml"], ["--out"]),
     ("pretrain", ["--config", "tiny"], []),
     ("train-ac", ["--config", "c.yaml"], []),
@@ -65,3 +66,11 @@ def test_a_required_output_dir_is_named_when_missing(capsys):
     with pytest.raises(SystemExit):
         _parse("synth", ["--num-videos", "4"])
     assert "--output-dir" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, required", [("quickstart", []), ("probe", ["--model", "tiny", "--data", "d"])])
+def test_the_underscore_spelling_is_an_alias_not_a_deprecation(command, required, recwarn):
+    from vjepa2_hf.cli import build_parser
+
+    assert build_parser(command).parse_args([*required, "--output_dir", "runs/c"]).output_dir == "runs/c"
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]

@@ -7,6 +7,7 @@ Each subcommand lives in `vjepa2_hf.commands.<module>` and exposes `add_argument
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 
@@ -52,14 +53,37 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        top.error(f"unknown command {name!r}; expected one of: {', '.join(COMMANDS)}")
+        close = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        print(f"vjepa2-hf: error: unknown command {name!r}; {hint}expected one of: {', '.join(COMMANDS)} "
+              "(see 'vjepa2-hf --help')", file=sys.stderr)
+        return 2
+    parser = build_parser(name)
+    try:
+        args = parser.parse_args(rest)
+    except SystemExit as exit_:  # --help (0) or a one-line usage error (2)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    from .commands._options import apply_common_options
+
+    apply_common_options(args)
+    module = importlib.import_module(f"vjepa2_hf.commands.{COMMANDS[name][0]}")
+    return run_command(name, lambda: module.run(args), debug=debug)
+
+
+def build_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of `vjepa2-hf NAME`: the command's options, the shared ones (`--no-progress` / `--quiet`,
+    `--num-threads`), every long option hyphenated with its underscore spelling accepted, one-line errors."""
+    from .commands._options import add_common_options, add_underscore_aliases, one_line_errors
+
     module_name, help_ = COMMANDS[name]
     module = importlib.import_module(f"vjepa2_hf.commands.{module_name}")
     make_parser = getattr(module, "make_parser", argparse.ArgumentParser)  # a command may bring its parser class
     parser = make_parser(prog=f"vjepa2-hf {name}", description=help_)
     module.add_arguments(parser)
-    args = parser.parse_args(rest)
-    return run_command(name, lambda: module.run(args), debug=debug)
+    add_common_options(parser)
+    add_underscore_aliases(parser)
+    one_line_errors(parser)
+    return parser
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -73,7 +73,14 @@ def run(args: argparse.Namespace) -> int:
     from ..encoder.configuration_vjepa2 import VJEPA2Config
     from ..encoder.convert_vjepa2_checkpoint import default_encoder_key
 
-    config = VJEPA2Config.from_pretrained(args.config) if args.config else None
+    config = None
+    if args.config:
+        from ..encoder import VJEPA2Model
+        from ..model_size import load_checked_config
+        from .errors import require_local_or_hub
+
+        require_local_or_hub(args.config, "--config")
+        config = load_checked_config(VJEPA2Config, VJEPA2Model, args.config, what=f"--config {args.config}")
     model = convert_official_checkpoint(
         args.checkpoint,
         arch=args.arch,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._options import add_output_dir_argument
+from ._options import add_output_dir_argument, non_negative_int, positive_int, torch_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,20 +23,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help="job folder: data/*.parquet, errors.jsonl, manifest.json (rerun to resume)")
     parser.add_argument("--model", default="tiny", help="'tiny' (random, for a dry run), a model folder or a Hub repo")
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
-    parser.add_argument("--device", default=None, help="default: this process's GPU when there is one, else cpu")
-    parser.add_argument("--batch-size", type=int, default=8, help="videos per forward pass")
-    parser.add_argument("--num-workers", type=int, default=2, help="DataLoader decoding processes (0: none)")
-    parser.add_argument("--num-frames", type=int, default=None,
+    parser.add_argument("--device", type=torch_device, default=None, help="default: this process's GPU when there is one, else cpu")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="videos per forward pass")
+    parser.add_argument("--num-workers", type=non_negative_int, default=2, help="DataLoader decoding processes (0: none)")
+    parser.add_argument("--num-frames", type=positive_int, default=None,
                         help="frames per clip (default: the frame count the model's processor records, else 16)")
-    parser.add_argument("--frame-step", type=int, default=None,
+    parser.add_argument("--frame-step", type=positive_int, default=None,
                         help="frames this far apart, centred in the segment (default: spread evenly over it)")
-    parser.add_argument("--clips-per-video", type=int, default=1, help="clips, one per equal temporal segment")
+    parser.add_argument("--clips-per-video", type=positive_int, default=1, help="clips, one per equal temporal segment")
     parser.add_argument("--clip-reduction", choices=["mean", "none"], default="mean",
                         help="mean of the clips' features, or one feature per clip")
     parser.add_argument("--tokens", action="store_true", help="also store per-token features (large)")
-    parser.add_argument("--layers", type=int, nargs="+", default=[],
+    parser.add_argument("--layers", type=non_negative_int, nargs="+", default=[],
                         help="also store the pooled output of these blocks (e.g. 17 19 21 23)")
-    parser.add_argument("--shard-size", type=int, default=None,
+    parser.add_argument("--shard-size", type=positive_int, default=None,
                         help="videos per Parquet shard, the unit of resuming (default 1000, 32 with --tokens)")
     parser.add_argument("--on-error", choices=["skip", "fail"], default="skip",
                         help="skip bad files (listed in errors.jsonl) or stop at the first one")
@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
     from ..feature_extraction import embed_videos
+    from .errors import require_local_or_hub
+
+    require_local_or_hub(args.model, "--model")
 
     result = embed_videos(
         _inputs(args), args.output_dir, model=args.model, dtype=args.dtype, device=args.device,

@@ -11,6 +11,7 @@ Standard library only: the command line imports this before torch.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Callable
 
@@ -18,6 +19,7 @@ __all__ = [
     "DEBUG_ENV",
     "EXIT_USAGE",
     "format_error",
+    "end_progress_bars",
     "is_expected_error",
     "pop_debug_flag",
     "require_local_or_hub",
@@ -36,6 +38,7 @@ _EXPECTED_NAMES = {
     "TooManyBadFilesError",
     "UnpicklingError",
 }
+_REPO_ID = re.compile(r"(?:[A-Za-z0-9][\w.-]{0,95}/)?[A-Za-z0-9][\w.-]{0,95}")
 _EXPECTED_TYPES = (ValueError, OSError, EOFError, KeyError, NotImplementedError)
 
 
@@ -47,12 +50,14 @@ def pop_debug_flag(argv: list[str]) -> tuple[bool, list[str]]:
 
 
 def require_local_or_hub(value: str | None, what: str) -> None:
-    """Raise `FileNotFoundError` when `value` looks like a local path (absolute, `./`, `~`, or with more than one
-    `/`) and does not exist; a Hub repo id (`namespace/name`) is left to the Hub client."""
-    if value is None or os.path.exists(os.path.expanduser(value)):
+    """Raise `FileNotFoundError` when `value` does not exist and is not a Hub repo id either: it looks like a local
+    path (absolute, `./`, `~`, more than one `/`) or is not shaped like `name` / `namespace/name` (letters, digits,
+    `-`, `_`, `.`). A repo id that exists on no disk is left to the Hub client."""
+    if value is None or value == "tiny" or os.path.exists(os.path.expanduser(value)):
         return
-    if os.path.isabs(value) or value.startswith((".", "~")) or value.count("/") > 1:
-        raise FileNotFoundError(f"{what} not found: {value}")
+    looks_local = os.path.isabs(value) or value.startswith((".", "~")) or value.count("/") > 1
+    if looks_local or not _REPO_ID.fullmatch(value) or "--" in value or ".." in value:
+        raise FileNotFoundError(f"{what}: the path {value} does not exist (and it is not a Hub repo id)")
 
 
 def is_expected_error(error: BaseException) -> bool:
@@ -71,6 +76,19 @@ def format_error(error: BaseException) -> str:
     return " | ".join(lines) or type(error).__name__
 
 
+def end_progress_bars() -> None:
+    """Close every live tqdm bar, so that an error line starts on a line of its own (not glued to a bar)."""
+    tqdm_module = sys.modules.get("tqdm.std")
+    if tqdm_module is None:
+        return
+    for bar in list(getattr(tqdm_module.tqdm, "_instances", ())):
+        try:
+            bar.close()
+        except Exception:  # a half-built bar: nothing to end
+            pass
+    sys.stderr.flush()
+
+
 def run_command(name: str, func: Callable[[], int | None], debug: bool = False) -> int:
     """Run `func` (a subcommand's body) and map its exceptions to one line on stderr and an exit status.
 
@@ -83,11 +101,13 @@ def run_command(name: str, func: Callable[[], int | None], debug: bool = False) 
     except KeyboardInterrupt:
         if debug:
             raise
+        end_progress_bars()
         print(f"{prefix}: interrupted", file=sys.stderr)
         return 130
     except Exception as error:
         if debug:
             raise
+        end_progress_bars()
         if is_expected_error(error):
             print(f"{prefix}: error: {format_error(error)}", file=sys.stderr)
             return EXIT_USAGE

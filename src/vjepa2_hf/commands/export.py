@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _architecture(model: str) -> str:
     from transformers import PretrainedConfig
 
+    from ..model_size import check_config_json
+
+    check_config_json(model)
     config, _ = PretrainedConfig.get_config_dict(model)
     architectures = config.get("architectures") or ["VJEPA2Model"]
     return architectures[0]
@@ -41,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
         raise IsADirectoryError(f"--output-dir: --format official writes one .pt file; {args.output_dir} is a folder")
     if _architecture(args.model) == CLASSIFIER:
         return _export_classifier(args)
-    model = VJEPA2Model.from_pretrained(args.model)
+    from ..encoder import VJEPA2Config
+    from ..model_size import load_checked_config
+
+    config = load_checked_config(VJEPA2Config, VJEPA2Model, args.model, what=f"--model {args.model}")
+    model = VJEPA2Model.from_pretrained(args.model, config=config)
     if args.format == "transformers":
         from ..encoder.configuration_vjepa2 import clip_num_frames
         from ..video.video_processing_vjepa2 import load_video_processor

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import torch
 
-from ._options import add_output_dir_argument
+from ._options import add_output_dir_argument, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("video", nargs="?", default=None, help="a video or image file (default: a synthetic clip)")
     parser.add_argument("--model", default="tiny", help="'tiny' (random, for a dry run), a model folder or a Hub repo")
-    parser.add_argument("--num-frames", type=int, default=None,
+    parser.add_argument("--num-frames", type=positive_int, default=None,
                         help="frames sampled evenly over the video (1: image; default: the frame count the model's "
                              "processor records, else 16)")
     parser.add_argument("--features", choices=["last", "hierarchical"], default="last",
@@ -39,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
     from ..encoder.feature_maps import feature_map_images, pca_feature_maps, save_feature_maps
     from ..feature_extraction.encoder_loading import load_encoder_and_processor
 
+    from .errors import require_local_or_hub
+
+    if args.video is not None and not Path(args.video).is_file():  # before the model is loaded
+        raise FileNotFoundError(f"video not found: {args.video}")
+    require_local_or_hub(args.model, "--model")
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(args.seed)
     encoder, processor = load_encoder_and_processor(args.model, dtype, seed=args.seed)

@@ -16,22 +16,22 @@ import argparse
 import json
 
 import numpy as np
-from ._options import add_output_dir_argument
+from ._options import add_output_dir_argument, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="a VJEPA2WorldModel folder (default: train a small one first)")
     add_output_dir_argument(parser, ["--output"], default="runs/plan", help="output folder")
-    parser.add_argument("--eval-episodes", type=int, default=20)
-    parser.add_argument("--samples", type=int, default=200, help="CEM samples per iteration")
-    parser.add_argument("--iterations", type=int, default=5, help="CEM iterations")
-    parser.add_argument("--topk", type=int, default=20)
-    parser.add_argument("--horizon", type=int, default=1)
+    parser.add_argument("--eval-episodes", type=positive_int, default=20)
+    parser.add_argument("--samples", type=positive_int, default=200, help="CEM samples per iteration")
+    parser.add_argument("--iterations", type=positive_int, default=5, help="CEM iterations")
+    parser.add_argument("--topk", type=positive_int, default=20)
+    parser.add_argument("--horizon", type=positive_int, default=1)
     parser.add_argument("--constraint", choices=["box", "l1"], default="box")
-    parser.add_argument("--image-size", type=int, default=64)
-    parser.add_argument("--max-steps", type=int, default=20)
-    parser.add_argument("--train-steps", type=int, default=600, help="when training first")
-    parser.add_argument("--episodes", type=int, default=400, help="random trajectories to collect when training")
+    parser.add_argument("--image-size", type=positive_int, default=64)
+    parser.add_argument("--max-steps", type=positive_int, default=20)
+    parser.add_argument("--train-steps", type=positive_int, default=600, help="when training first")
+    parser.add_argument("--episodes", type=positive_int, default=400, help="random trajectories to collect when training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                         help="planning dtype; 'auto': bf16 on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16), "
@@ -84,7 +84,34 @@ def _energy_landscape(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_world_model_folder(model: str) -> None:
+    """A folder that is not a world model is one line here, before transformers' loader prints its key report."""
+    from pathlib import Path
+
+    from ..model_size import check_config_json
+    from ..world_model.world_model import LEGACY_WORLD_MODEL_CONFIG
+    from .errors import require_local_or_hub
+
+    require_local_or_hub(model, "--model")
+    folder = Path(model)
+    if not folder.is_dir() or (folder / LEGACY_WORLD_MODEL_CONFIG).is_file():
+        return
+    check_config_json(folder)
+    config_file = folder / "config.json"
+    model_type = json.loads(config_file.read_text()).get("model_type") if config_file.is_file() else None
+    if model_type != "vjepa2_world_model":
+        raise ValueError(f"--model {model} is not a VJEPA2WorldModel folder (its config.json has model_type "
+                         f"{model_type!r}); train one with `vjepa2-hf train-ac` or run `plan` without --model")
+    from ..model_size import load_checked_config
+    from ..world_model.configuration_vjepa2_world_model import VJEPA2WorldModelConfig
+    from ..world_model.world_model import VJEPA2WorldModel
+
+    load_checked_config(VJEPA2WorldModelConfig, VJEPA2WorldModel, folder, what=f"--model {model}")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.model:
+        _check_world_model_folder(args.model)
     if args.energy_landscape:
         return _energy_landscape(args)
     from ..workflows.reaching import ReachingExperimentConfig, run_reaching_experiment
@@ -93,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         output_dir=args.output_dir, model=args.model, image_size=args.image_size, episodes=args.episodes,
         train_steps=args.train_steps, eval_episodes=args.eval_episodes, samples=args.samples,
         iterations=args.iterations, topk=args.topk, horizon=args.horizon, constraint=args.constraint,
-        max_steps=args.max_steps, seed=args.seed, dtype=args.dtype,
+        max_steps=args.max_steps, seed=args.seed, dtype=args.dtype, progress_bar=not args.no_progress,
     )
     report = run_reaching_experiment(cfg)
     print(json.dumps(report["planning"], indent=2))

@@ -34,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.config:
         print("vjepa2-hf pretrain: error: --config FILE_OR_PRESET is required (see --list-presets)", file=sys.stderr)
         return 2
-    overrides = list(args.overrides)
+    overrides = ["run.progress_bar=false"] if args.no_progress else []  # an explicit --set of the same key wins
+    if args.num_threads:
+        overrides.append(f"run.cpu_threads={args.num_threads}")
+    overrides += args.overrides
     if args.output_dir:
         overrides.append(f"run.output_dir={args.output_dir}")
     try:  # a bad config or input is the command line's one-line error (exit 2); a failed run exits 1

@@ -1,7 +1,7 @@
 """`vjepa2-hf probe --model PATH_OR_REPO --data DIR_OR_DATASET ...`: attentive probing (or LoRA / fine-tuning) with the
 Trainer. Every `ModelArguments`, `DataArguments` and `TrainingArguments` field is an option (see
 `vjepa2_hf.probe.run_video_classification`), parsed by `HfArgumentParser`; `vjepa2-hf probe config.json` (or
-`.yaml`) reads them from a file. The output folder is `--output-dir` (`--output_dir` still works, with a warning)."""
+`.yaml`) reads them from a file. The output folder is `--output-dir`; every option also accepts its underscore spelling (`--output_dir`, `--num_train_epochs`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from transformers import HfArgumentParser, TrainingArguments
 
 from ._options import warn_deprecated_spellings
 
-OUTPUT_DIR_ALIASES = ("--output_dir",)
+OUTPUT_DIR_ALIASES = ()  # `--output_dir` is the underscore alias every option has, not a deprecated spelling
 NOT_GIVEN = object()  # the default of every training option: absent ones are dropped before building the arguments
 
 
@@ -68,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from ..training.launch_environment import is_main_process
 
     values = {k: v for k, v in vars(args).items() if v is not NOT_GIVEN}
+    values.pop("num_threads", None)  # the command line's shared options (applied in vjepa2_hf.cli)
+    quiet = values.pop("no_progress", False)
     config_file = values.pop("config_file", None)
     if config_file is not None:
         model_args, data_args, training_args = load_probe_arguments(config_file)
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             raise ValueError(f"vjepa2-hf probe needs {' and '.join(missing)} (or a config file)")
         model_args, data_args, training_args = probe_arguments_from_values(values)
-    result = run_probe(model_args, data_args, training_args)
+    result = run_probe(model_args, data_args, training_args, progress=not (quiet or training_args.disable_tqdm))
     if is_main_process():  # under torchrun / accelerate launch: printed once
         print(f"saved {result.output_dir}\n{format_metrics(result.metrics)}")
     return 0

@@ -11,19 +11,19 @@ import json
 import time
 
 from ..video.synthetic import TASKS, generate_motion_dataset, load_dataset_info
-from ._options import add_output_dir_argument
+from ._options import add_output_dir_argument, non_negative_int, open_fraction, positive_float, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_dir_argument(parser, ["--out"], required=True, help="output folder")
-    parser.add_argument("--num-videos", type=int, required=True, help="number of clips (train + test)")
+    parser.add_argument("--num-videos", type=positive_int, required=True, help="number of clips (train + test)")
     parser.add_argument("--task", choices=TASKS, default="direction", help="label to balance and store as `label`")
-    parser.add_argument("--frames", type=int, default=16, help="frames per clip")
-    parser.add_argument("--size", type=int, default=64, help="frame height and width (even)")
-    parser.add_argument("--fps", type=float, default=8, help="frame rate written in the files")
+    parser.add_argument("--frames", type=positive_int, default=16, help="frames per clip")
+    parser.add_argument("--size", type=positive_int, default=64, help="frame height and width (even)")
+    parser.add_argument("--fps", type=positive_float, default=8, help="frame rate written in the files")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--held-out-fraction", type=float, default=0.25, help="fraction of each class in `test`")
-    parser.add_argument("--crf", type=int, default=18, help="H.264 quality (lower is better)")
+    parser.add_argument("--held-out-fraction", type=open_fraction, default=0.25, help="fraction of each class in `test`")
+    parser.add_argument("--crf", type=non_negative_int, default=18, help="H.264 quality (lower is better)")
     parser.add_argument("--skip-existing", action="store_true", help="do nothing if the same dataset is already there")
 
 

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..world_model.training_vjepa2_ac import load_train_ac_config, train_ac
 
-    overrides = list(args.overrides)
+    overrides = ["run.progress_bar=false"] if args.no_progress else []  # an explicit --set of the same key wins
+    overrides += args.overrides
     if args.output_dir:
         overrides.append(f"run.output_dir={args.output_dir}")
     cfg = load_train_ac_config(args.config, overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from transformers import PretrainedConfig
@@ -103,6 +104,12 @@ HUB_REPOS = {
     "vit_giant": "facebook/vjepa2-vitg-fpc64-256",
     "vit_giant_384": "facebook/vjepa2-vitg-fpc64-384",
 }
+
+
+_POSITIVE_INTEGERS = (
+    "patch_size", "crop_size", "frames_per_clip", "tubelet_size", "hidden_size", "in_chans", "num_attention_heads",
+    "num_hidden_layers", "pred_hidden_size", "pred_num_attention_heads", "pred_num_hidden_layers", "num_frames",
+)
 
 
 class VJEPA2Config(PretrainedConfig):
@@ -238,6 +245,7 @@ class VJEPA2Config(PretrainedConfig):
         # A `config.json` of transformers' `vjepa2` type loads as ours: keep our model_type so that our weight
         # conversions (split q/k/v -> fused qkv) apply and our saves say what they are.
         kwargs.pop("model_type", None)
+        self._validate_sizes()  # before PretrainedConfig reads `head_dim`
         super().__init__(**kwargs)
         self._validate()
 
@@ -288,6 +296,20 @@ class VJEPA2Config(PretrainedConfig):
         if self.pred_num_mask_tokens < 1:
             raise ValueError(f"`pred_num_mask_tokens` must be at least 1, got {self.pred_num_mask_tokens}")
         self._validate_v21()
+
+    def _validate_sizes(self) -> None:
+        """Sizes are positive integers and rates in range: `num_hidden_layers: -2` would build an encoder without
+        blocks, `num_attention_heads: 0` divide by zero, `num_hidden_layers: 1e9` loop until memory runs out."""
+        for name in _POSITIVE_INTEGERS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}")
+        for name in ("mlp_ratio", "pred_mlp_ratio", "layer_norm_eps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+                raise ValueError(f"`{name}` must be a number > 0, got {value!r}")
+        if isinstance(self.drop_path_rate, bool) or not 0 <= self.drop_path_rate < 1:
+            raise ValueError(f"`drop_path_rate` must be in [0, 1), got {self.drop_path_rate!r}")
 
     def _validate_v21(self) -> None:
         layers = self.hierarchical_layers

@@ -260,6 +260,13 @@ def load_official_file(path: str | os.PathLike) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=kind == "zip")
     except Exception as error:  # truncated zip, pickle with code objects, ...
+        if "Weights only load failed" in str(error):  # not torch's advice to retry unsafely: say what was refused
+            found = re.search(r"GLOBAL ([\w.]+)", str(error))
+            what = f"the global {found.group(1)}" if found else "an object outside tensors and plain containers"
+            raise ValueError(
+                f"{path} is refused as unsafe: its pickle asks for {what}, which could run code on loading; a "
+                "checkpoint of tensors and plain containers never does, so the file is not loaded"
+            ) from None
         state = "truncated or corrupt" if kind == "zip" else "unreadable"
         raise ValueError(f"{path} is a {state} PyTorch checkpoint ({type(error).__name__}: {error})") from error
 

@@ -35,5 +35,8 @@ def load_encoder_and_processor(model: str | os.PathLike = "tiny", dtype: torch.d
         return encoder.to(dtype).eval(), VJEPA2VideoProcessor.for_model_config(config, clip_num_frames(config))
     if not os.path.isdir(model) and (os.path.isabs(model) or model.startswith(".") or os.path.exists(model)):
         raise FileNotFoundError(f"model folder not found: {model} (expected 'tiny', a model folder or a Hub repo id)")
-    encoder = VJEPA2VisionModel.from_pretrained(model, dtype=dtype).eval()
+    from ..model_size import load_checked_config
+
+    config = load_checked_config(VJEPA2Config, VJEPA2VisionModel, model, dtype=dtype, what=f"model {model}")
+    encoder = VJEPA2VisionModel.from_pretrained(model, config=config, dtype=dtype).eval()
     return encoder, load_video_processor(model, encoder.config, clip_num_frames(encoder.config))

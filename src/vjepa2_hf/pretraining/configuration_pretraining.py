@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from ..training.recipes import dataclass_from_mapping, load_recipe_tree
+from ..training.recipes import dataclass_from_mapping, did_you_mean, load_recipe_tree
 from .masking import OFFICIAL_MASK_CONFIGS, MaskBlockConfig
 
 __all__ = [
@@ -77,6 +77,30 @@ class ModelArguments:
                              " that state also holds the encoder's parameters")
         if not isinstance(self.config_overrides, dict):
             raise ValueError(f"`model.config_overrides` must be a mapping, got {self.config_overrides!r}")
+        _check_config_overrides(self.preset, self.config_overrides)
+
+
+def _check_config_overrides(preset: str, overrides: dict[str, Any]) -> None:
+    """Every key a `VJEPA2Config` field (a typo would be stored and ignored) and the preset with them a valid config
+    (sizes, heads), checked when the recipe is read, before any model is built."""
+    import inspect
+
+    from transformers import PretrainedConfig
+
+    from ..encoder.configuration_vjepa2 import VJEPA2Config
+
+    fields = [*inspect.signature(VJEPA2Config.__init__).parameters, *inspect.signature(PretrainedConfig.__init__).parameters]
+    fields = sorted(set(fields) - {"self", "kwargs"} | {"vjepa2_1_objective"})  # the 2.1 objective reads its own
+    for key in overrides:
+        if key not in fields:
+            raise ValueError(f"unknown key {key!r} in `model.config_overrides`{did_you_mean(key, fields)}; expected "
+                             f"VJEPA2Config fields such as {', '.join(f for f in fields if 'hidden' in f)}")
+    try:
+        VJEPA2Config.from_preset(preset, **overrides)
+    except (TypeError, ZeroDivisionError) as error:  # a value of the wrong type deep in the config's arithmetic
+        raise ValueError(f"`model.config_overrides` {overrides} do not make a valid config: {error}") from None
+    except ValueError as error:
+        raise ValueError(f"`model` (preset {preset!r}, config_overrides {overrides}): {error}") from None
 
 
 @dataclass
@@ -310,8 +334,11 @@ class PretrainingConfig:
             value = getattr(self, name)
             if not isinstance(value, cls):
                 setattr(self, name, dataclass_from_mapping(cls, value, name))
-        if not self.masks:
-            raise ValueError("`masks` must list at least one mask configuration")
+        if not isinstance(self.masks, list) or not self.masks:
+            raise ValueError(f"`masks` must list at least one mask configuration, got {self.masks!r}")
+        for i, mask in enumerate(self.masks):
+            if not isinstance(mask, (MaskBlockConfig, Mapping)):
+                raise ValueError(f"`masks[{i}]` must be a mapping, got {type(mask).__name__} {mask!r}")
         self.masks = [m if isinstance(m, MaskBlockConfig) else MaskBlockConfig.from_dict(m) for m in self.masks]
 
     @classmethod

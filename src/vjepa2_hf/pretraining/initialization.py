@@ -136,7 +136,10 @@ def build_pretraining_model(args: ModelArguments) -> tuple[VJEPA2ForPretraining,
         ValueError: the source does not match the model (keys, shapes) or has no optimizer state when asked for.
     """
     if args.init_from is None:
+        from ..model_size import check_config_fits
+
         config = VJEPA2Config.from_preset(args.preset, **args.config_overrides)
+        check_config_fits(VJEPA2ForPretraining, config, what=f"`model` (preset {args.preset!r} with config_overrides)")
         return VJEPA2ForPretraining(config), None
     source = Path(args.init_from).expanduser()
     if source.suffix in OFFICIAL_SUFFIXES:

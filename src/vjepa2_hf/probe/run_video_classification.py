@@ -1,7 +1,7 @@
 """Attentive probing (or LoRA / full fine-tuning) of V-JEPA 2 on labelled videos with the `Trainer`.
 
     vjepa2-hf probe --model facebook/vjepa2-vitl-fpc64-256 --data my_videos/ --output-dir probe-out \
-        --num_train_epochs 20 --learning_rate 1e-3 --cache_features
+        --num-train-epochs 20 --learning-rate 1e-3 --cache-features
     vjepa2-hf probe config.json                                          # the same arguments as a JSON file
 
 Written like transformers' `run_image_classification.py`: `ModelArguments`, `DataArguments` and `TrainingArguments`
@@ -11,17 +11,17 @@ accuracy, class-mean recall@5), then `save_pretrained` of the model and the proc
 `model_cards/video_classification.md`, and optionally a transformers-format export and a Hub push.
 
 Data (`--data`): a folder written by `generate_motion_dataset` (its train / test split), a folder of class
-subfolders (with `train/` and `test/` (or `val/`) subfolders, or split by `--eval_fraction`), an official-format
-list `path label` per line (`--data train.csv --eval_data val.csv`), or a Hub dataset name with a video column.
+subfolders (with `train/` and `test/` (or `val/`) subfolders, or split by `--eval-fraction`), an official-format
+list `path label` per line (`--data train.csv --eval-data val.csv`), or a Hub dataset name with a video column.
 
 Models (`--model`): a backbone folder / Hub repo (ours or transformers' `facebook/vjepa2-*`: the probe starts
 fresh), a classifier folder (continues from its probe), or a preset name (`tiny`, `vit_large`, ...: a randomly
 initialised backbone, the "random encoder" baseline).
 
-`--cache_features`: with a frozen backbone, every clip is encoded once (no augmentation) and the probe trains on the
-stored features, so several probe epochs do not re-run the encoder. They are kept in `--feature_cache_dir`
+`--cache-features`: with a frozen backbone, every clip is encoded once (no augmentation) and the probe trains on the
+stored features, so several probe epochs do not re-run the encoder. They are kept in `--feature-cache-dir`
 (`*.safetensors`, reused by later runs with the same model, data and sampling), or by default in
-`<output_dir>/feature_cache`, removed when the run ends: the saved model folder holds no cache. `--lora_rank R`: LoRA adapters (PEFT) on the
+`<output_dir>/feature_cache`, removed when the run ends: the saved model folder holds no cache. `--lora-rank R`: LoRA adapters (PEFT) on the
 encoder's attention and MLP projections, trained with the probe; the saved model has them merged.
 """
 
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import ProgressCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 
 from ..encoder.configuration_vjepa2 import PRESET_ALIASES, PRESETS, VJEPA2Config
@@ -81,7 +81,7 @@ class ModelArguments:
         }
     )
     freeze_backbone: bool = field(default=True, metadata={"help": "Frozen backbone (attentive probing). "
-                                                          "--no_freeze_backbone fine-tunes the encoder."})
+                                                          "--no-freeze-backbone fine-tunes the encoder."})
     probe_num_attention_heads: int | None = field(
         default=None, metadata={"help": "Probe heads (default: the encoder's, as transformers; official probes: 16)."}
     )
@@ -145,12 +145,12 @@ class DataArguments:
     crop_size: int | None = field(default=None, metadata={"help": "Crop size (default: the model's crop_size)."})
     do_resize: bool = field(
         default=True,
-        metadata={"help": "Resize the short side to crop*256/224 before the centre crop (--no_do_resize for clips "
+        metadata={"help": "Resize the short side to crop*256/224 before the centre crop (--no-do-resize for clips "
                           "already at the crop size, e.g. the synthetic data)."},
     )
     augment: bool = field(
         default=False,
-        metadata={"help": "Random-resized-crop augmentation in training (no flip; not with --cache_features)."},
+        metadata={"help": "Random-resized-crop augmentation in training (no flip; not with --cache-features)."},
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many training videos."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use at most this many held-out videos."})
@@ -271,7 +271,7 @@ def load_video_splits(data_args: DataArguments, seed: int = 0):
         elif os.path.isfile(data_args.eval_data):
             evaluation = dataset_from_csv(data_args.eval_data)
         else:
-            raise FileNotFoundError(f"`--eval_data` {data_args.eval_data} is neither a folder nor a list file")
+            raise FileNotFoundError(f"`--eval-data` {data_args.eval_data} is neither a folder nor a list file")
     if evaluation is None:
         train, evaluation = _stratified_split(train, "label", data_args.eval_fraction, seed)
     if data_args.max_train_samples is not None:
@@ -362,7 +362,10 @@ def build_probe_model(model_args: ModelArguments, id2label: dict[int, str], num_
             model = VJEPA2ForVideoClassification(config)
         logger.info(f"randomly initialised {model_args.model} backbone (seed {model_args.seed_model})")
     else:
-        config = VJEPA2Config.from_pretrained(model_args.model)
+        from ..model_size import load_checked_config  # sizes checked on the meta device before building
+
+        config = load_checked_config(VJEPA2Config, VJEPA2ForVideoClassification, model_args.model,
+                                     what=f"--model {model_args.model}")
         same_head = getattr(config, "num_labels", None) == num_labels
         for key, value in overrides.items():
             setattr(config, key, value)
@@ -561,13 +564,26 @@ def _check_probe_arguments(model_args: ModelArguments, data_args: DataArguments)
     if model_args.lora_rank and model_args.cache_features:
         raise ValueError("`cache_features` needs a frozen backbone; it cannot be combined with `lora_rank` > 0")
     if model_args.cache_features and not model_args.freeze_backbone:
-        raise ValueError("`cache_features` needs a frozen backbone; drop --no_freeze_backbone or --cache_features")
+        raise ValueError("`cache_features` needs a frozen backbone; drop --no-freeze-backbone or --cache-features")
     if model_args.cache_features and data_args.augment:
-        raise ValueError("`augment` has no effect on cached features: pass one of --augment and --cache_features")
+        raise ValueError("`augment` has no effect on cached features: pass one of --augment and --cache-features")
     if data_args.num_segments < 1 or data_args.num_views < 1:
         raise ValueError(
             f"`num_segments` and `num_views` must be >= 1, got {data_args.num_segments} and {data_args.num_views}"
         )
+    if data_args.frames_per_clip is not None and data_args.frames_per_clip < 1:
+        raise ValueError(f"`frames_per_clip` must be >= 1 (or absent: the model's), got {data_args.frames_per_clip}")
+
+
+def _check_training_arguments(training_args: TrainingArguments) -> None:
+    """The Trainer runs zero steps on these and saves an untrained probe: refuse them before anything is built."""
+    if not training_args.num_train_epochs > 0 and training_args.max_steps <= 0:
+        raise ValueError(f"`num_train_epochs` must be > 0 (or `max_steps` >= 1), got {training_args.num_train_epochs}")
+    if not training_args.learning_rate >= 0:
+        raise ValueError(f"`learning_rate` must be >= 0, got {training_args.learning_rate}")
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
+        if getattr(training_args, name) < 1:
+            raise ValueError(f"`{name}` must be >= 1, got {getattr(training_args, name)}")
 
 
 @dataclass
@@ -739,6 +755,7 @@ def run_probe(
         [`ProbeRunResult`].
     """
     _check_probe_arguments(model_args, data_args)
+    _check_training_arguments(training_args)
     check_trainer_launch("probe", vars(training_args))
     if needs_cpu_processes() and not training_args.use_cpu:
         training_args = dataclasses.replace(training_args, use_cpu=True)  # else each rank would train alone
@@ -759,9 +776,11 @@ def run_probe(
         preprocess_logits_for_metrics=_logits_only,
         callbacks=[_EpochSetter(data.train_set)] if not model_args.cache_features else None,
     )
-    if quiet_logs:
+    if quiet_logs and progress:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(_BarWithoutLogLines)
+    if not progress:  # without bars the Trainer prints every log dict instead (PrinterCallback): quiet means neither
+        trainer.remove_callback(PrinterCallback)
     if data.collator is not None and data_args.num_views > 1:
         # training reads one view; evaluation all of them
         trainer.get_eval_dataloader = _eval_loader_with(trainer, data.eval_collator)
@@ -823,10 +842,17 @@ def probe_arguments_from_values(values: dict[str, Any]) -> tuple[ModelArguments,
     Raises:
         ValueError: a key is not a field of any of the three.
     """
+    if not isinstance(values, dict):
+        raise ValueError(f"probe arguments must be a mapping of option names to values, got {type(values).__name__}")
     names = lambda cls: {f.name for f in dataclasses.fields(cls) if f.init}  # noqa: E731
-    unknown = set(values) - names(ModelArguments) - names(DataArguments) - names(TrainingArguments)
+    known = names(ModelArguments) | names(DataArguments) | names(TrainingArguments)
+    unknown = sorted(set(values) - known, key=str)
     if unknown:
-        raise ValueError(f"unknown probe arguments: {sorted(unknown)}")
+        import difflib
+
+        close = difflib.get_close_matches(str(unknown[0]), sorted(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown probe arguments: {unknown}{hint}")
     model_args = ModelArguments(**{k: v for k, v in values.items() if k in names(ModelArguments)})
     data_args = DataArguments(**{k: v for k, v in values.items() if k in names(DataArguments)})
     training = {k: v for k, v in values.items() if k in names(TrainingArguments)}
@@ -842,5 +868,8 @@ def load_probe_arguments(path: str | os.PathLike) -> tuple[ModelArguments, DataA
     if path.suffix == ".json":
         return probe_arguments_from_values(json.loads(path.read_text()))
     if path.suffix in (".yaml", ".yml"):
-        return probe_arguments_from_values(load_recipe_yaml(path.read_text()))
+        values = load_recipe_yaml(path.read_text())
+        if values is None:
+            raise ValueError(f"probe config {str(path)!r} is empty")
+        return probe_arguments_from_values(values)
     raise ValueError(f"a probe config file must be .json, .yaml or .yml, got {str(path)!r}")

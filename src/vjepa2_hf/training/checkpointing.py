@@ -215,3 +215,4 @@ def load_checkpoint(accelerator: Accelerator, path: str | os.PathLike, check_has
         )
     load_accelerator_state(accelerator, path)
     return manifest
+

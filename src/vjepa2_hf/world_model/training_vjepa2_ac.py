@@ -184,7 +184,7 @@ class TrainACConfig:
             raise ValueError(f"unknown section(s) {unknown} in the train-ac config; expected {sorted(sections)}")
         if "data" not in values:
             raise ValueError("the train-ac config needs a `data` section with `path`")
-        return cls(**{name: dataclass_from_mapping(kind, values.get(name), name) for name, kind in sections.items()})
+        return cls(**{name: dataclass_from_mapping(kind, values.get(name, {}), name) for name, kind in sections.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
