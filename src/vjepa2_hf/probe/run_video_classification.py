@@ -732,6 +732,16 @@ class _BarWithoutLogLines(ProgressCallback):
         return None
 
 
+def _launchable_training_arguments(training_args: TrainingArguments) -> TrainingArguments:
+    """Checked values; DeepSpeed / FSDP / a contradicting launcher precision refused; several CPU processes under a
+    launcher run as one gloo group (`use_cpu`), else each rank would train alone."""
+    _check_training_arguments(training_args)
+    check_trainer_launch("probe", vars(training_args))
+    if needs_cpu_processes() and not training_args.use_cpu:
+        training_args = dataclasses.replace(training_args, use_cpu=True)
+    return training_args
+
+
 def run_probe(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -755,10 +765,7 @@ def run_probe(
         [`ProbeRunResult`].
     """
     _check_probe_arguments(model_args, data_args)
-    _check_training_arguments(training_args)
-    check_trainer_launch("probe", vars(training_args))
-    if needs_cpu_processes() and not training_args.use_cpu:
-        training_args = dataclasses.replace(training_args, use_cpu=True)  # else each rank would train alone
+    training_args = _launchable_training_arguments(training_args)
     resume = resolve_trainer_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     start = time.perf_counter()
     train_data, eval_data, id2label = load_video_splits(data_args, seed=training_args.seed)
