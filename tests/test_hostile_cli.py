@@ -169,8 +169,8 @@ def test_feature_map_checks_the_video_before_loading_the_model(capfd, tmp_path):
 
 
 @pytest.mark.parametrize("name, text, expected", [
-    ("m.csv", "path,label\na.mp4,1,extra\n", "row 2 has more fields than the header"),
-    ("m.jsonl", '{"path": "a.mp4"}\n[1, 2]\n', "line 2 must be a JSON object, got list"),
+    ("m.csv", "path,label\na.mp4,1,extra\n", "line 2 has 3 fields, the header 2"),
+    ("m.jsonl", '{"path": "a.mp4"}\n[1, 2]\n', "line 2 is a JSON list, expected an object"),
 ])
 def test_manifest_rows_of_the_wrong_shape_are_usage_errors(capfd, tmp_path, name, text, expected):
     (tmp_path / name).write_text(text)

@@ -104,7 +104,7 @@ class ModelArguments:
     )
     feature_cache_dir: str | None = field(
         default=None,
-        metadata={"help": "Where --cache_features keeps the features, reused by later runs with the same model, data "
+        metadata={"help": "Where --cache-features keeps the features, reused by later runs with the same model, data "
                           "and sampling (default: inside the output folder, removed when the run ends)."},
     )
     lora_rank: int = field(default=0, metadata={"help": "LoRA rank on the encoder (0 = no LoRA)."})
