@@ -67,7 +67,18 @@ def main(argv: list[str] | None = None) -> int:
 
     apply_common_options(args)
     module = importlib.import_module(f"vjepa2_hf.commands.{COMMANDS[name][0]}")
-    return run_command(name, lambda: module.run(args), debug=debug)
+    status = run_command(name, lambda: module.run(args), debug=debug)
+    _leave_process_group()
+    return status
+
+
+def _leave_process_group() -> None:
+    """Under torchrun: destroy this process's gloo / NCCL group before the interpreter exits. A group left to the
+    interpreter's teardown can abort the process ("terminate called without an active exception", exit -6) while
+    its background threads still run."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def build_parser(name: str) -> argparse.ArgumentParser:
