@@ -433,14 +433,14 @@ def _write_lists(out_dir: str, rows: list[dict[str, Any]]) -> None:
 
 
 def _write_clips(out_dir: str, params: dict[str, Any], labels: np.ndarray, is_test: np.ndarray,
-                 names: list[str]) -> list[dict[str, Any]]:
+                 names: list[str], progress: bool = True) -> list[dict[str, Any]]:
     """Render and encode every clip into `split/label/index.mp4`; one metadata row each."""
     from tqdm.auto import tqdm
 
     seed, task, num_frames, size = params["seed"], params["task"], params["num_frames"], params["size"]
     rows: list[dict[str, Any]] = []
     num_videos = len(labels)
-    for i in tqdm(range(num_videos), desc=f"synth {task}", disable=num_videos < 200, leave=False):
+    for i in tqdm(range(num_videos), desc=f"synth {task}", disable=not progress or num_videos < 200, leave=False):
         rng = np.random.default_rng([seed, i])
         spec, frames = _render(params["content"], rng, task, int(labels[i]), num_frames, size)
         split = "test" if is_test[i] else "train"
@@ -478,6 +478,7 @@ def generate_motion_dataset(
     crf: int = 18,
     overwrite: bool = True,
     content: str = "shapes",
+    progress: bool = True,
 ) -> str:
     """Write a synthetic video dataset (real H.264 MP4 files) with a train / held-out split: moving shapes, or camera
     and object motion over real photographs (``content="photographs"``).
@@ -499,6 +500,7 @@ def generate_motion_dataset(
         content: `"shapes"` (this module's renderer) or `"photographs"` (`natural_synthetic`, over its held-out
             photographs, with its tasks `"camera"` (12 classes), `"object_direction"` (8), `"relative"` (3),
             `"speed"` (3), `"count"` (4); needs the `natural` extra).
+        progress: a progress bar while writing (200 clips or more).
 
     Returns:
         `out_dir` as a string. See the module docstring for the files written.
@@ -532,7 +534,7 @@ def generate_motion_dataset(
     is_test = _split_assignment(labels, held_out_fraction)
 
     t0 = time.perf_counter()
-    rows = _write_clips(out_dir, params, labels, is_test, names)
+    rows = _write_clips(out_dir, params, labels, is_test, names, progress)
     _write_lists(out_dir, rows)
     info = dict(
         params, class_names=names, num_classes=n_cls, num_train=int((~is_test).sum()), num_test=int(is_test.sum())

@@ -395,6 +395,7 @@ def _prepare_data(settings: QuickstartSettings, out: Path) -> tuple[Path | str, 
     data_dir = generate_motion_dataset(
         out / "data", settings.num_videos, num_frames=settings.num_frames, size=size, seed=settings.seed,
         task="camera" if photographs else "direction", overwrite=False, content=settings.content,
+        progress=settings.progress,
     )
     info = json.loads((Path(data_dir) / "dataset_info.json").read_text())
     content = ("camera motion over photographs never seen in pretraining (pan in 8 directions, zoom in / out, "
