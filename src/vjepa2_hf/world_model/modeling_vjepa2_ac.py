@@ -331,10 +331,36 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
             )
         if use_cache and cache is None:
             cache = self.new_cache()
+        if output_attentions is None:
+            output_attentions = bool(cfg.output_attentions)
+        x, attentions = self.predict_tokens(
+            encoder_hidden_states, actions, states, extrinsics, cache, past_frames, output_attentions
+        )
+        if not return_dict:
+            return (x, cache) if attentions is None else (x, cache, attentions)
+        return VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache, attentions=attentions)
 
+    def predict_tokens(
+        self,
+        encoder_hidden_states: torch.Tensor,
+        actions: torch.Tensor,
+        states: torch.Tensor,
+        extrinsics: torch.Tensor | None,
+        cache,
+        past_frames: int,
+        output_attentions: bool = False,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
+        """The computation of `forward` on checked inputs (no validation; what an exported rollout step traces).
+
+        `cache` is anything with `update(layer_idx, key, value) -> (all keys, all values)` (or None) holding
+        `past_frames` frames. Returns `(predictions (batch, num_frames * tokens_per_frame, hidden_size), attentions)`.
+        """
+        cfg = self.config
+        batch_size, num_frames = actions.shape[:2]
         n, c = cfg.tokens_per_frame, cfg.num_cond_tokens
         # frames / states shared by the batch (batch 1) are embedded once and broadcast
-        x = self.predictor_embed(encoder_hidden_states).view(-1, num_frames, n, self.config.pred_hidden_size)
+        x = self.predictor_embed(encoder_hidden_states)
+        x = x.view(encoder_hidden_states.shape[0], num_frames, n, cfg.pred_hidden_size)
         cond = [self.action_encoder(actions).unsqueeze(2), self.state_encoder(states).unsqueeze(2)]
         if cfg.use_extrinsics:
             cond.append(self.extrinsics_encoder(extrinsics).unsqueeze(2))
@@ -350,19 +376,16 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         if cfg.is_frame_causal and num_frames > 1:
             attention_mask = _frame_causal_mask(past_frames, num_frames, c + n, x.device)
 
-        if output_attentions is None:
-            output_attentions = bool(cfg.output_attentions)
         attentions = []
         for layer in self.layer:
             x, weights = layer(x, cos, sin, attention_mask, cache, output_attentions)
             attentions.append(weights)
 
-        x = x.view(batch_size, num_frames, c + n, -1)[:, :, c:].flatten(1, 2)  # drop conditioning tokens
+        # drop conditioning tokens (explicit sizes: a traced batch of any size, 1 included, takes the same path)
+        width = x.shape[-1]
+        x = x.reshape(batch_size, num_frames, c + n, width)[:, :, c:].reshape(batch_size, num_frames * n, width)
         x = self.predictor_proj(self.predictor_norm(x))
-        attentions = tuple(attentions) if output_attentions else None
-        if not return_dict:
-            return (x, cache) if attentions is None else (x, cache, attentions)
-        return VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache, attentions=attentions)
+        return x, (tuple(attentions) if output_attentions else None)
 
 
 __all__ = [
