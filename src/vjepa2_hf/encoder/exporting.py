@@ -167,7 +167,10 @@ def load_exported(path: str | os.PathLike, backend: str | None = None):
     found = manifest["export_format"]
     if backend is not None and BACKEND_FORMATS.get(backend, "dynamo") != found:
         raise ValueError(f"{path} holds a {found!r} export; backend={backend!r} runs {BACKEND_FORMATS.get(backend)!r}")
-    return ExportedModel.from_pretrained(path, trust_remote_code=found == "dynamo")
+    options = {}
+    if found == "openvino":  # OpenVINO's CPU plugin runs bf16 by default where the CPU has it: keep the graph's fp32
+        options["config"] = {"INFERENCE_PRECISION_HINT": "f32"}
+    return ExportedModel.from_pretrained(path, trust_remote_code=found == "dynamo", **options)
 
 
 class ExportedVJEPA2Encoder(torch.nn.Module):
