@@ -125,7 +125,8 @@ class ExportedVJEPA2ACPredictor(nn.Module):
     def __init__(self, exported, backend: str) -> None:
         super().__init__()
         self.exported, self.backend, self.config = exported, backend, exported.config
-        self.register_buffer("_anchor", torch.empty(0), persistent=False)  # dtype / device of the runtime
+        # no weights in PyTorch: this empty parameter tells callers the device inputs should be on
+        self._anchor = nn.Parameter(torch.empty(0), requires_grad=False)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -381,9 +381,9 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
             x, weights = layer(x, cos, sin, attention_mask, cache, output_attentions)
             attentions.append(weights)
 
-        # drop conditioning tokens (explicit sizes: a traced batch of any size, 1 included, takes the same path)
-        width = x.shape[-1]
-        x = x.reshape(batch_size, num_frames, c + n, width)[:, :, c:].reshape(batch_size, num_frames * n, width)
+        # drop conditioning tokens; a gather, not a view of a slice, so a traced batch of 1 is no special case
+        patches = torch.arange(num_frames, device=x.device)[:, None] * (c + n) + c + torch.arange(n, device=x.device)
+        x = x.index_select(1, patches.flatten())
         x = self.predictor_proj(self.predictor_norm(x))
         return x, (tuple(attentions) if output_attentions else None)
 
