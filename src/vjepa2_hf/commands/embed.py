@@ -43,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the 'tiny' random model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"], default="torch",
-                        help="run the encoder in PyTorch, or exported (float32, into OUT/export-BACKEND) in ONNX Runtime "
-                             "/ OpenVINO")
+                        help="run the encoder in PyTorch, or exported (float32, into OUT/export-BACKEND) in "
+                             "ONNX Runtime / OpenVINO")
 
 
 def _synthetic_clip(output_dir: str, seed: int, num_frames: int) -> str:

@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="planning dtype; 'auto': bf16 on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16), "
                              "float32 otherwise (the choice is logged)")
     parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"], default="torch",
-                        help="plan with the PyTorch model, or with its encoder and rollout step exported (float32, into "
-                             "OUTPUT/export-BACKEND) and run by ONNX Runtime / OpenVINO")
+                        help="plan with the PyTorch model, or with its encoder and rollout step exported (float32, "
+                             "into OUTPUT/export-BACKEND) and run by ONNX Runtime / OpenVINO")
     parser.add_argument("--energy-landscape", default=None, metavar="NPZ",
                         help="compute an energy landscape PNG on the first two frames of this trajectory file")
 

@@ -123,7 +123,8 @@ def export_program(
 def _encoder_sample(config: VJEPA2Config, image: bool) -> dict[str, torch.Tensor]:
     # 2 of every symbolic size, so no size is traced as a special value
     frames = 1 if image else 2 * config.tubelet_size
-    return {"pixel_values_videos": torch.randn(2, frames, config.in_chans, 2 * config.patch_size, 2 * config.patch_size)}
+    side = 2 * config.patch_size
+    return {"pixel_values_videos": torch.randn(2, frames, config.in_chans, side, side)}
 
 
 def export_encoder(

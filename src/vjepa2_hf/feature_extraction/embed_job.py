@@ -96,7 +96,7 @@ class _EncoderRunner:
     """Runs the encoder on the good items of a batch and turns its outputs into rows."""
 
     def __init__(self, encoder, device, dtype, reduction: str, tokens: bool, layers: Sequence[int]):
-        self.encoder, self.device, self.dtype = encoder, device, dtype
+        self.encoder, self.device, self.dtype = encoder.to(device=device, dtype=dtype), device, dtype
         self.reduction, self.tokens, self.layers = reduction, tokens, list(layers)
 
     def _reduce(self, x: torch.Tensor, batch: int) -> list[np.ndarray]:
@@ -319,8 +319,7 @@ def embed_videos(
     path_column: str = "path",
     video_column: str = "video",
     seed: int = 0,
-    progress: bool = True,
-    backend: str = "torch",
+    progress: bool = True, backend: str = "torch",
 ) -> EmbeddingJobResult:
     """Embed every video of `inputs` with a V-JEPA 2 encoder into Parquet shards under `output_dir/data`.
 
@@ -348,8 +347,7 @@ def embed_videos(
         overwrite: delete an existing job's output first instead of resuming it.
         path_column, video_column: the path column of a manifest, the video column of a dataset.
         seed, progress: seed of the random `"tiny"` model; show a progress bar (videos/s and ETA).
-        backend: `"torch"`, or `"onnxruntime"` / `"openvino"`: the encoder exported once (float32) into
-            `output_dir/export-<backend>` and run by that runtime (final features only: no `layers`).
+        backend: `"torch"`, or `"onnxruntime"` / `"openvino"`: the fp32 encoder exported to `output_dir/export-*`.
 
     Returns: `EmbeddingJobResult` (on the main process: the whole folder's counts and the bad inputs).
     """
@@ -359,20 +357,15 @@ def embed_videos(
     listed = list_embedding_inputs(inputs, path_column=path_column, video_column=video_column)
     state, device = _distributed_state(device)
     encoder, processor, torch_dtype = _resolve_model(model, processor, dtype, seed)
-    _check_backend(backend, layers, torch_dtype)
+    encoder = _backend_encoder(encoder, backend, layers, torch_dtype, Path(output_dir), state, overwrite)
     spec = {
         "inputs": listed.fingerprint(), "num_inputs": len(listed), "model": _model_id(model),
         "seed": seed if _model_id(model) == "tiny" else None, "dtype": str(torch_dtype).replace("torch.", ""),
         "sampling": sampling.to_dict(), "clip_reduction": clip_reduction, "output_tokens": bool(output_tokens),
         "layers": [int(i) for i in layers], "shard_size": int(shard_size), "processor": processor.to_dict(),
     }
-    if backend != "torch":  # jobs run by PyTorch keep the fingerprint they had before backends existed
-        spec["backend"] = backend
     job = _Job(listed, ShardLayout(output_dir, len(listed), shard_size), spec, state)
     job.prepare(overwrite)
-    if backend != "torch":
-        encoder = _exported_encoder(encoder, backend, job.layout.root, state, overwrite)
-    encoder = encoder.to(device=device, dtype=torch_dtype)
     runner = _EncoderRunner(encoder, device, torch_dtype, clip_reduction, output_tokens, spec["layers"])
     start = time.perf_counter()
     mine = job.run(runner, processor, sampling, batch_size, num_workers, on_error, progress and state.is_local_main_process)
@@ -402,24 +395,25 @@ def _resolve_model(model: Any, processor: Any, dtype: str | torch.dtype | None, 
     return encoder, processor or default_processor, torch_dtype
 
 
-def _check_backend(backend: str, layers: Sequence[int], dtype: torch.dtype) -> None:
-    from ..encoder.exporting import check_backend
+def _backend_encoder(encoder, backend: str, layers, dtype: torch.dtype, root: Path, state, overwrite: bool):
+    """The job's encoder run by `backend` ("torch": unchanged): exported once, by the main process, into
+    `root/export-<backend>` (anew with `overwrite`; a job's spec names its model, so a kept export is of this one)."""
+    from ..encoder.exporting import (
+        BACKEND_FORMATS, ExportedVJEPA2Encoder, check_backend, export_encoder, is_exported_folder,
+    )
 
-    check_backend(backend)
-    if backend != "torch" and layers:
-        raise ValueError(f"`layers` needs backend='torch' (the {backend} graph returns final features), got {list(layers)}")
-    if backend != "torch" and dtype != torch.float32:
+    if check_backend(backend) == "torch":
+        return encoder
+    if layers:
+        raise ValueError(
+            f"`layers` needs backend='torch' (the {backend} graph returns final features), got {list(layers)}"
+        )
+    if dtype != torch.float32:
         raise ValueError(f"backend={backend!r} runs the float32 graph, got dtype {str(dtype).replace('torch.', '')}")
-
-
-def _exported_encoder(encoder, backend: str, root: Path, state, overwrite: bool):
-    """The job's encoder run by `backend`: exported once into `root/export-<backend>` (by the main process)."""
-    import shutil
-
-    from ..encoder.exporting import BACKEND_FORMATS, ExportedVJEPA2Encoder, export_encoder, is_exported_folder
-
     folder = root / f"export-{backend}"
     if state.is_main_process and overwrite and folder.exists():
+        import shutil
+
         shutil.rmtree(folder)
     if state.is_main_process and not is_exported_folder(folder):
         export_encoder(encoder.float(), folder, BACKEND_FORMATS[backend])
