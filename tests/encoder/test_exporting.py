@@ -116,3 +116,27 @@ def test_backend_errors_name_the_argument(tmp_path):
         ExportedVJEPA2Encoder.from_pretrained(tmp_path, "openvino")
     with pytest.raises(ValueError, match="multiples of the patch size"):
         runner(torch.randn(1, 2, 3, 60, 64))
+
+
+def test_export_command_onnx_folder(tmp_path, capsys):
+    """`vjepa2-hf export --format onnx` on a saved model: transformers' export folder (video and image graphs) that
+    `ExportedModel.from_pretrained` loads, equal to the model; `--int8` with another format is a one-line error."""
+    from transformers.exporters import ExportedModel
+
+    from vjepa2_hf.cli import main
+
+    model = _model(VJEPA2Model, "tiny")
+    model.save_pretrained(tmp_path / "model")
+    assert main(["export", "--model", str(tmp_path / "model"), "--format", "onnx",
+                 "--output-dir", str(tmp_path / "onnx")]) == 0
+    loaded = ExportedModel.from_pretrained(tmp_path / "onnx")
+    assert loaded.config.model_type == model.config.model_type
+    pixels = torch.randn(2, 4, 3, 48, 64)
+    with torch.no_grad():
+        eager = model.encoder(pixels).last_hidden_state
+    torch.testing.assert_close(loaded(pixel_values_videos=pixels).last_hidden_state, eager, rtol=0, atol=PARITY)
+    assert (tmp_path / "onnx" / "image" / "model.onnx").is_file()
+    capsys.readouterr()
+    assert main(["export", "--model", str(tmp_path / "model"), "--format", "openvino", "--int8",
+                 "--output-dir", str(tmp_path / "ov")]) == 2
+    assert "--int8 quantizes ONNX graphs" in capsys.readouterr().err
