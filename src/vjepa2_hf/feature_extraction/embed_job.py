@@ -319,7 +319,7 @@ def embed_videos(
     path_column: str = "path",
     video_column: str = "video",
     seed: int = 0,
-    progress: bool = True, backend: str = "torch",
+    progress: bool = True, backend: str = "torch", compile: bool = False,
 ) -> EmbeddingJobResult:
     """Embed every video of `inputs` with a V-JEPA 2 encoder into Parquet shards under `output_dir/data`.
 
@@ -347,7 +347,7 @@ def embed_videos(
         overwrite: delete an existing job's output first instead of resuming it.
         path_column, video_column: the path column of a manifest, the video column of a dataset.
         seed, progress: seed of the random `"tiny"` model; show a progress bar (videos/s and ETA).
-        backend: `"torch"`, or `"onnxruntime"` / `"openvino"`: the fp32 encoder exported to `output_dir/export-*`.
+        backend, compile: `"torch"` (`compile`: `torch.compile`d), `"onnxruntime"`, `"openvino"` (graph in `export-*`).
 
     Returns: `EmbeddingJobResult` (on the main process: the whole folder's counts and the bad inputs).
     """
@@ -357,7 +357,7 @@ def embed_videos(
     listed = list_embedding_inputs(inputs, path_column=path_column, video_column=video_column)
     state, device = _distributed_state(device)
     encoder, processor, torch_dtype = _resolve_model(model, processor, dtype, seed)
-    encoder = _backend_encoder(encoder, backend, layers, torch_dtype, Path(output_dir), state, overwrite)
+    encoder = _backend_encoder(encoder, backend, layers, torch_dtype, Path(output_dir), state, overwrite, compile)
     spec = {
         "inputs": listed.fingerprint(), "num_inputs": len(listed), "model": _model_id(model),
         "seed": seed if _model_id(model) == "tiny" else None, "dtype": str(torch_dtype).replace("torch.", ""),
@@ -395,15 +395,19 @@ def _resolve_model(model: Any, processor: Any, dtype: str | torch.dtype | None, 
     return encoder, processor or default_processor, torch_dtype
 
 
-def _backend_encoder(encoder, backend: str, layers, dtype: torch.dtype, root: Path, state, overwrite: bool):
-    """The job's encoder run by `backend` ("torch": unchanged): exported once, by the main process, into
-    `root/export-<backend>` (anew with `overwrite`; a job's spec names its model, so a kept export is of this one)."""
+def _backend_encoder(encoder, backend: str, layers, dtype: torch.dtype, root: Path, state, overwrite: bool,
+                     compile: bool = False):
+    """The job's encoder run by `backend` ("torch": as it is, or `torch.compile`d): exported once, by the main process,
+    into `root/export-<backend>` (anew with `overwrite`; a job's spec names its model, so a kept export is of this one).
+    """
     from ..encoder.exporting import (
         BACKEND_FORMATS, ExportedVJEPA2Encoder, check_backend, export_encoder, is_exported_folder,
     )
 
     if check_backend(backend) == "torch":
-        return encoder
+        return torch.compile(encoder) if compile else encoder
+    if compile:
+        raise ValueError(f"`compile` is for backend='torch' (the {backend} runtime compiles its own graph)")
     if layers:
         raise ValueError(
             f"`layers` needs backend='torch' (the {backend} graph returns final features), got {list(layers)}"

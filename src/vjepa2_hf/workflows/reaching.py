@@ -54,7 +54,8 @@ class ReachingExperimentConfig:
     mixed_precision: str = "no"
     seed: int = 0
     dtype: str = "float32"  # planning dtype of the world model; "auto": bf16 where the hardware runs it natively
-    backend: str = "torch"  # "onnxruntime" / "openvino": encoder and rollout step exported (fp32) to output_dir/export-*
+    backend: str = "torch"  # "onnxruntime" / "openvino": encoder and rollout step exported (fp32) to export-*
+    compile: bool = False  # torch.compile the predictor blocks' MLPs (`VJEPA2WorldModel.compile_predictor`)
     progress_bar: bool = True
 
 
@@ -141,6 +142,8 @@ def run_reaching_experiment(cfg: ReachingExperimentConfig) -> dict[str, Any]:
 
         shutil.rmtree(out / f"export-{cfg.backend}", ignore_errors=True)  # the model may have changed: export anew
         world_model = with_backend(world_model, cfg.backend, out / f"export-{cfg.backend}")
+    elif cfg.compile:
+        world_model.compile_predictor()
     report["planning"] = evaluate_in_reach_env(world_model, cfg, env)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return report
