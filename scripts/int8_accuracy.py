@@ -41,8 +41,9 @@ def frozen_features(args, work: Path) -> dict:
         evals = NaturalMotionClips(args.num_clips, 8, args.size, seed=30_001, task=task, split="heldout")
         for name, model in variants.items():
             with torch.no_grad():
-                summary = evaluate_frozen_features(encode_clips(model, train), train.labels, encode_clips(model, evals),
-                                                   evals.labels, protocols=PROTOCOLS, seeds=(0,))
+                train_x, eval_x = encode_clips(model, train), encode_clips(model, evals)
+            summary = evaluate_frozen_features(train_x, train.labels, eval_x, evals.labels, protocols=PROTOCOLS,
+                                               seeds=(0,))
             results.setdefault(task, {})[name] = {p: s.accuracy for p, s in summary.items()}
             print(task, name, {p: round(s.accuracy, 4) for p, s in summary.items()})
     return results
