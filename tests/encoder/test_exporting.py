@@ -140,3 +140,27 @@ def test_export_command_onnx_folder(tmp_path, capsys):
     assert main(["export", "--model", str(tmp_path / "model"), "--format", "openvino", "--int8",
                  "--output-dir", str(tmp_path / "ov")]) == 2
     assert "--int8 quantizes ONNX graphs" in capsys.readouterr().err
+
+
+def test_export_command_static_int8_with_calibration(tmp_path):
+    """`vjepa2-hf export --format onnx --int8 --calibration CLIPS`: a static int8 graph calibrated on the clips,
+    close to fp32 on another clip (cosine of the clip embedding > 0.99)."""
+    from vjepa2_hf.cli import main
+    from vjepa2_hf.video import VJEPA2VideoProcessor
+    from vjepa2_hf.video.encoding import write_video
+
+    model = _model(VJEPA2VisionModel, "tiny")
+    model.save_pretrained(tmp_path / "model")
+    clips = []
+    for i in range(3):
+        frames = (torch.rand(8, 64, 64, 3, generator=torch.Generator().manual_seed(i)) * 255).to(torch.uint8).numpy()
+        clips.append(str(write_video(tmp_path / f"clip{i}.mp4", frames, fps=8)))
+    assert main(["export", "--model", str(tmp_path / "model"), "--format", "onnx", "--int8", "--calibration",
+                 *clips[:2], "--calibration-frames", "8", "--output-dir", str(tmp_path / "int8")]) == 0
+    pixels = VJEPA2VideoProcessor(crop_size=64)(clips[2], num_frames=8)["pixel_values_videos"]
+    runner = ExportedVJEPA2Encoder.from_pretrained(tmp_path / "int8", "onnxruntime")
+    with torch.no_grad():
+        eager = model(pixels).pooler_output
+    assert torch.nn.functional.cosine_similarity(runner(pixels).pooler_output, eager).item() > 0.99
+    assert main(["export", "--model", str(tmp_path / "model"), "--format", "onnx", "--calibration", clips[0],
+                 "--output-dir", str(tmp_path / "x")]) == 2

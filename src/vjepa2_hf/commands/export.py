@@ -24,7 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True,
                         help="a V-JEPA 2 model or video-classifier folder of this package (or a Hub repo)")
     parser.add_argument("--format", choices=["transformers", "official", *GRAPH_FORMATS], required=True)
-    parser.add_argument("--int8", action="store_true", help="with --format onnx: int8 weights (ONNX Runtime dynamic)")
+    parser.add_argument("--int8", action="store_true",
+                        help="with --format onnx: int8 (ONNX Runtime; dynamic, or static with --calibration)")
+    parser.add_argument("--calibration", nargs="+", default=None, metavar="VIDEO",
+                        help="with --int8: video / image files whose activation ranges fix a static int8 graph")
+    parser.add_argument("--calibration-frames", type=int, default=16, help="frames per calibration clip")
     add_output_dir_argument(parser, ["--out"], required=True,
                             help="output folder (transformers) or .pt file (official)")
 
@@ -45,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     require_local_or_hub(args.model, "--model")
     if args.int8 and args.format != "onnx":
         raise ValueError(f"--int8 quantizes ONNX graphs: use it with --format onnx, got --format {args.format}")
+    if args.calibration and not args.int8:
+        raise ValueError("--calibration fixes the ranges of a static int8 graph: add --int8")
     if args.format in GRAPH_FORMATS:
         return _export_graph(args)
     if _architecture(args.model) == CLASSIFIER:
@@ -100,11 +106,33 @@ def _export_graph(args: argparse.Namespace) -> int:
         from ..probe import VJEPA2ForVideoClassification
         from ..probe.exporting import export_classifier
 
+        if args.calibration:
+            raise ValueError("--calibration (static int8) is for encoders; classifiers take dynamic --int8")
         classifier = VJEPA2ForVideoClassification.from_pretrained(args.model, dtype=torch.float32)
         export_classifier(classifier, out, export_format, args.int8)
     else:
         encoder = VJEPA2VisionModel.from_pretrained(args.model, dtype=torch.float32)
-        export_encoder(encoder, out, export_format, int8=args.int8)
+        export_encoder(encoder, out, export_format, int8=args.int8, calibration=_calibration(args, encoder))
         export_encoder(encoder, out / "image", export_format, image=True, int8=args.int8)
     print(f"wrote {out} ({args.format}): loads with transformers.exporters.ExportedModel.from_pretrained({str(out)!r})")
     return 0
+
+
+def _calibration(args: argparse.Namespace, encoder) -> list[dict] | None:
+    """Processed clips of the `--calibration` files (the model folder's video processor), one input dict each."""
+    if not args.calibration:
+        return None
+    from pathlib import Path
+
+    from ..video.video_processing_vjepa2 import VJEPA2VideoProcessor
+
+    try:
+        processor = VJEPA2VideoProcessor.from_pretrained(args.model)
+    except OSError:
+        processor = VJEPA2VideoProcessor(crop_size=encoder.config.crop_size)
+    clips = []
+    for path in args.calibration:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"--calibration: file not found: {path}")
+        clips.append(dict(processor(str(path), num_frames=args.calibration_frames)))
+    return clips
