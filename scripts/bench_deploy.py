@@ -167,6 +167,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100, help="CEM samples per iteration (planning)")
     parser.add_argument("--cem-steps", type=int, default=2, help="CEM iterations (planning)")
     parser.add_argument("--only", choices=["encoder", "planning"], default=None)
+    parser.add_argument("--large-clip", type=int, nargs=2, default=[16, 256], metavar=("FRAMES", "SIZE"),
+                        help="clip of the ViT-L width encoder (default 16 frames at 256x256)")
     parser.add_argument("--output", default=None, help="also write the results as JSON here")
     args = parser.parse_args()
     results = {"cpu": _cpu_name(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
@@ -176,7 +178,8 @@ def main() -> None:
         if args.only in (None, "encoder"):
             results["encoder_tiny"] = bench_encoder("tiny", (1, 8, 3, 64, 64), args.repeats, work)
             if not args.quick:
-                results["encoder_vit_large"] = bench_encoder("vit_large", (1, 16, 3, 256, 256), args.repeats, work)
+                frames, size = args.large_clip
+                results["encoder_vit_large"] = bench_encoder("vit_large", (1, frames, 3, size, size), args.repeats, work)
         if args.only in (None, "planning"):
             preset = "tiny" if args.quick else "vit_giant"
             samples = min(args.samples, 20) if args.quick else args.samples

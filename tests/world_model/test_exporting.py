@@ -42,9 +42,10 @@ def _eager_step(predictor, frames, actions, states, past_frames: int):
     return out, cache
 
 
-def _stacked(cache, start: int = 0):
-    return (torch.stack([k[:, :, start:n] for k, n in zip(cache.keys, cache.lengths)]),
-            torch.stack([v[:, :, start:n] for v, n in zip(cache.values, cache.lengths)]))
+def _stacked(cache):
+    """`(layers, batch, heads, tokens, head_dim)` keys and values of a cache."""
+    return (torch.stack([k[:, :, :n] for k, n in zip(cache.keys, cache.lengths)]),
+            torch.stack([v[:, :, :n] for v, n in zip(cache.values, cache.lengths)]))
 
 
 def test_rollout_step_torch_export_any_batch_and_past(tmp_path):
@@ -61,13 +62,13 @@ def test_rollout_step_torch_export_any_batch_and_past(tmp_path):
         actions, states = torch.randn(batch, past + 1, 2), torch.randn(batch, past + 1, 2)
         with torch.no_grad():
             eager, cache = _eager_step(predictor, frames, actions, states, past)
-        past_keys, past_values = _stacked(cache) if past else (None, None)
-        past_keys, past_values = (past_keys[:, :, :, : past * per_frame], past_values[:, :, :, : past * per_frame]) \
-            if past else [torch.zeros(cfg.pred_num_hidden_layers, batch, cfg.pred_num_attention_heads, 0, cfg.head_dim)] * 2
+        keys, values = _stacked(cache)  # the past frames' keys / values, then the new frame's
+        split = past * per_frame  # 0 past frames: empty past tensors of the right shape
         out, new_keys, new_values = step(frame=frames[:, past], action=actions[:, past : past + 1],
-                                         state=states[:, past : past + 1], past_keys=past_keys, past_values=past_values)
+                                         state=states[:, past : past + 1], past_keys=keys[:, :, :, :split],
+                                         past_values=values[:, :, :, :split])
         torch.testing.assert_close(out, eager, rtol=0, atol=PARITY)
-        keys, values = _stacked(cache, past * per_frame)
+        keys, values = keys[:, :, :, split:], values[:, :, :, split:]
         torch.testing.assert_close(new_keys, keys, rtol=0, atol=PARITY)
         torch.testing.assert_close(new_values, values, rtol=0, atol=PARITY)
 

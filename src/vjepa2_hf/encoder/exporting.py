@@ -31,7 +31,8 @@ logger = logging.get_logger(__name__)
 
 __all__ = [
     "BACKENDS", "BACKEND_FORMATS", "ExportedVJEPA2Encoder", "check_backend", "encoder_dynamic_shapes",
-    "export_encoder", "export_program", "is_exported_folder", "load_exported", "size_oblivious",
+    "encoder_sample_inputs", "export_encoder", "export_program", "int8_quantizer", "is_exported_folder",
+    "load_exported", "size_oblivious",
 ]
 
 # runtime backend -> transformers export format of the graph it runs
@@ -120,8 +121,8 @@ def export_program(
         return exporter_class().export(model.eval(), sample_inputs, config_class(**options))
 
 
-def _encoder_sample(config: VJEPA2Config, image: bool) -> dict[str, torch.Tensor]:
-    # 2 of every symbolic size, so no size is traced as a special value
+def encoder_sample_inputs(config: VJEPA2Config, image: bool = False) -> dict[str, torch.Tensor]:
+    """Tracing inputs: 2 of every symbolic size (batch, tubelets, rows, columns), so no size is a special value."""
     frames = 1 if image else 2 * config.tubelet_size
     side = 2 * config.patch_size
     return {"pixel_values_videos": torch.randn(2, frames, config.in_chans, side, side)}
@@ -146,7 +147,8 @@ def export_encoder(
     """
     if model.dtype != torch.float32:
         raise ValueError(f"export a float32 model (quantize with int8=True), got {model.dtype}")
-    exported = export_program(model, _encoder_sample(model.config, image), encoder_dynamic_shapes(model.config, image),
+    config = model.config
+    exported = export_program(model, encoder_sample_inputs(config, image), encoder_dynamic_shapes(config, image),
                               export_format, int8, calibration)
     if output_dir is not None:
         exported.save_pretrained(output_dir)

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from ..encoder.exporting import (
-    _encoder_sample, check_backend, encoder_dynamic_shapes, export_program, is_exported_folder, load_exported,
-    BACKEND_FORMATS,
+    BACKEND_FORMATS, check_backend, encoder_dynamic_shapes, encoder_sample_inputs, export_program, is_exported_folder,
+    load_exported,
 )
 from .modeling_probe import VJEPA2VideoClassifierOutput
 
@@ -28,7 +28,7 @@ def export_classifier(model: nn.Module, output_dir: str | os.PathLike | None = N
     `ExportedModel` and writes it to `output_dir` when given."""
     if model.dtype != torch.float32:
         raise ValueError(f"export a float32 classifier (quantize with int8=True), got {model.dtype}")
-    exported = export_program(model, _encoder_sample(model.config, image=False), encoder_dynamic_shapes(model.config),
+    exported = export_program(model, encoder_sample_inputs(model.config), encoder_dynamic_shapes(model.config),
                               export_format, int8)
     if output_dir is not None:
         exported.save_pretrained(output_dir)

@@ -22,7 +22,7 @@ from torch import nn
 from torch.export import Dim
 
 from ..encoder.exporting import (
-    MAX_SIZE, BACKEND_FORMATS, ExportedVJEPA2Encoder, check_backend, export_encoder, export_program,
+    BACKEND_FORMATS, MAX_SIZE, ExportedVJEPA2Encoder, check_backend, export_encoder, export_program,
     is_exported_folder, load_exported,
 )
 from .configuration_vjepa2_ac import VJEPA2ACConfig
