@@ -88,6 +88,20 @@ def test_rollout_step_like_transformers_suite():
             torch.testing.assert_close(got, want, rtol=0, atol=PARITY)
 
 
+@pytest.mark.parametrize("strict", [True, False])
+def test_ac_predictor_torch_export_like_transformers_suite(strict):
+    """transformers' `test_torch_export` on `VJEPA2ACPredictor` (its input checks read values only when not tracing:
+    before, the finiteness check was a data-dependent branch and the export failed)."""
+    predictor = _world_model().predictor
+    cfg = predictor.config
+    inputs = {"encoder_hidden_states": torch.randn(2, 2 * cfg.tokens_per_frame, cfg.hidden_size),
+              "actions": torch.randn(2, 2, 2), "states": torch.randn(2, 2, 2)}
+    with torch.no_grad():
+        program = torch.export.export(predictor, args=(), kwargs=inputs, strict=strict)
+        torch.testing.assert_close(program.module()(**inputs).last_hidden_state,
+                                   predictor(**inputs).last_hidden_state, rtol=0, atol=PARITY)
+
+
 @pytest.fixture(scope="module")
 def onnx_world_model(tmp_path_factory):
     eager = _world_model()

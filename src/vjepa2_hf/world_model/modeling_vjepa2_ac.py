@@ -22,6 +22,7 @@ from transformers.utils import ModelOutput, logging
 
 from ..encoder.modeling_blocks import VJEPA2Layer, VJEPA2RopeAttention
 from ..encoder.rope import rope_cos_sin
+from ..input_checks import _tracing
 from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2_ac import VJEPA2ACConfig
 
@@ -276,6 +277,8 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
                 f"the predictor supports at most {cfg.max_frames} frames (frames_per_clip={cfg.frames_per_clip} // "
                 f"tubelet_size={cfg.tubelet_size}), got {num_frames} new frames + {past_frames} cached = {total}"
             )
+        if _tracing():  # reading values is a data-dependent branch under torch.export / torch.compile
+            return num_frames
         for name, tensor in (("actions", actions), ("states", states), ("encoder_hidden_states", encoder_hidden_states)):
             if not torch.isfinite(tensor).all():
                 raise ValueError(f"`{name}` contains NaN or infinite values")
