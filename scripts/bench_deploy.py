@@ -133,6 +133,7 @@ def _with_predictor(world_model, predictor):
 
 
 def bench_planning(preset: str, samples: int, cem_steps: int, repeats: int, workdir: Path) -> dict:
+    from vjepa2_hf.encoder.exporting import load_exported
     from vjepa2_hf.world_model.exporting import ExportedVJEPA2ACPredictor, export_rollout_step
 
     fp32 = _world_model(preset)
@@ -151,9 +152,9 @@ def bench_planning(preset: str, samples: int, cem_steps: int, repeats: int, work
     extra = {}
     for name, int8 in (("onnxruntime_fp32", False), ("onnxruntime_int8", True)):
         folder = workdir / f"{preset}-step-{name}"
-        seconds, exported = _timed(lambda: export_rollout_step(fp32.predictor, folder, "onnx", int8=int8))
-        extra[name] = {"export_s": seconds}
-        variants[name] = planner(_with_predictor(fp32, ExportedVJEPA2ACPredictor(exported, "onnxruntime")))
+        extra[name] = {"export_s": _timed(lambda: export_rollout_step(fp32.predictor, folder, "onnx", int8=int8))[0]}
+        step = ExportedVJEPA2ACPredictor(load_exported(folder, "onnxruntime"), "onnxruntime")
+        variants[name] = planner(_with_predictor(fp32, step))
     ref = variants["eager_fp32"]()
     accuracy = {name: {"plan_max_abs_diff": float((fn() - ref).abs().max())} for name, fn in variants.items()}
     times = _alternate(variants, repeats)

@@ -32,7 +32,7 @@ logger = logging.get_logger(__name__)
 __all__ = [
     "BACKENDS", "BACKEND_FORMATS", "ExportedVJEPA2Encoder", "check_backend", "encoder_dynamic_shapes",
     "encoder_sample_inputs", "export_encoder", "export_program", "int8_quantizer", "is_exported_folder",
-    "load_exported", "size_oblivious",
+    "load_exported", "runtime_options", "size_oblivious",
 ]
 
 # runtime backend -> transformers export format of the graph it runs
@@ -170,10 +170,27 @@ def load_exported(path: str | os.PathLike, backend: str | None = None):
     found = manifest["export_format"]
     if backend is not None and BACKEND_FORMATS.get(backend, "dynamo") != found:
         raise ValueError(f"{path} holds a {found!r} export; backend={backend!r} runs {BACKEND_FORMATS.get(backend)!r}")
-    options = {}
-    if found == "openvino":  # OpenVINO's CPU plugin runs bf16 by default where the CPU has it: keep the graph's fp32
-        options["config"] = {"INFERENCE_PRECISION_HINT": "f32"}
-    return ExportedModel.from_pretrained(path, trust_remote_code=found == "dynamo", **options)
+    return ExportedModel.from_pretrained(path, trust_remote_code=found == "dynamo", **runtime_options(found))
+
+
+def runtime_options(export_format: str) -> dict[str, Any]:
+    """Runner options of `ExportedModel.from_pretrained` for a format.
+
+    ONNX Runtime: as many threads as PyTorch uses (its default counts every core of the machine, not those this
+    process may use) and no spin-waiting after a call (spinning threads slow the PyTorch work between calls: the
+    planner's state updates, the pipeline's postprocessing). OpenVINO: fp32 inference (its CPU plugin runs bf16 by
+    default where the CPU supports it, ~1e-2 from the graph's fp32).
+    """
+    if export_format == "onnx":
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return {"session_options": options}
+    if export_format == "openvino":
+        return {"config": {"INFERENCE_PRECISION_HINT": "f32"}}
+    return {}
 
 
 class ExportedVJEPA2Encoder(torch.nn.Module):
