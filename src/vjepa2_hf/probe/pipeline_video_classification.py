@@ -78,15 +78,15 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
         num_views (`int`, defaults to 1): spatial views (3 = the official left / centre / right crops); the
             prediction is the mean of the views' softmax.
 
-    Construction arguments (`pipeline("video-classification", model=..., backend=...)`):
-        backend (`str`, defaults to `"torch"`): `"onnxruntime"` / `"openvino"` export the classifier (float32) once
-            into `export_dir` (a temporary folder when None) and run it there; single-view, single-segment clips.
-
         on_error (`str`): `"raise"` (default for one input) or `"report"` (default for a list): an input that cannot
             be read (missing, empty, truncated, not a video) gives `[{"label": None, "score": None, "error": reason}]`
             and the other inputs keep their results. Reporting needs `batch_size=1` (the default).
 
     Inputs: a video file path, or a `[T, H, W, C]` / `[T, C, H, W]` uint8 array or tensor (a list means a batch).
+
+    Construction arguments (`pipeline("video-classification", model=..., backend=...)`):
+        backend (`str`, defaults to `"torch"`): `"onnxruntime"` / `"openvino"` export the classifier (float32) once
+            into `export_dir` (a temporary folder when None) and run it there; single-view, single-segment clips.
     """
 
     def __call__(self, inputs: Any = None, **kwargs: Any):
