@@ -14,7 +14,7 @@ are what to read). For each variant: median latency, speedup over our eager fp32
   seed, so the ratios hold for the notebook's 400 x 10 (which is ~400x the work per action).
 
     python scripts/bench_deploy.py --quick          # seconds: tiny sizes (a check that everything runs)
-    python scripts/bench_deploy.py                  # ~10 minutes on a 2-core EPYC, quiet machine
+    python scripts/bench_deploy.py                  # ~10-15 minutes on a quiet 2-core EPYC (--only encoder|planning splits it)
 """
 
 from __future__ import annotations
@@ -163,7 +163,7 @@ def bench_planning(preset: str, samples: int, cem_steps: int, repeats: int, work
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes only (seconds): a check that it all runs")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2, help="timed rounds after the accuracy (warm-up) pass")
     parser.add_argument("--samples", type=int, default=10,
                         help="CEM samples per iteration (planning; at the released size each sample is ~0.6 TFLOP "
                              "per rollout step, so 10 samples x 1 iteration x 2 steps is ~12 TFLOP per action)")
