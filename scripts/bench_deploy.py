@@ -14,7 +14,7 @@ are what to read). For each variant: median latency, speedup over our eager fp32
   seed, so the ratios hold for the notebook's 400 x 10 (which is ~400x the work per action).
 
     python scripts/bench_deploy.py --quick          # seconds: tiny sizes (a check that everything runs)
-    python scripts/bench_deploy.py                  # ~10-15 minutes on a quiet 2-core EPYC (--only encoder|planning splits it)
+    python scripts/bench_deploy.py                  # ~10-15 min on a quiet 2-core EPYC (--only splits it)
 """
 
 from __future__ import annotations
