@@ -13,7 +13,7 @@ are what to read). For each variant: median latency, speedup over our eager fp32
   (`--samples 10 --cem-steps 1` by default) so the run fits ~10 minutes; every variant runs the same settings and
   seed, so the ratios hold for the notebook's 400 x 10 (which is ~400x the work per action).
 
-    python scripts/bench_deploy.py --quick          # seconds: tiny sizes (a check that everything runs)
+    python scripts/bench_deploy.py --quick          # tiny sizes, a check that everything runs (~2 min)
     python scripts/bench_deploy.py                  # ~10-15 min on a quiet 2-core EPYC (--only splits it)
 """
 
