@@ -180,3 +180,25 @@ def test_a_rerun_with_other_settings_is_refused(tmp_path):
         embed_videos(clips, tmp_path / "emb", num_frames=8, progress=False)
     again = embed_videos(clips, tmp_path / "emb", num_frames=8, overwrite=True, progress=False)
     assert again.num_embedded == 1 and again.processed == 1
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_embed_backend_equals_torch(tmp_path, backend, capsys):
+    """`vjepa2-hf embed --backend onnxruntime|openvino`: the same rows as PyTorch within 1e-4;
+    per-block outputs need PyTorch and say so."""
+    import importlib.util
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} not installed (extra `deploy`)")
+    write_good_clips(tmp_path / "videos", 3)
+    videos = tmp_path / "videos"
+    args = ["--num-frames", "8", "--batch-size", "2", "--num-workers", "0", "--no-progress"]
+    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "torch"), *args]) == 0
+    assert main(["embed", str(videos), "--output-dir", str(tmp_path / backend), "--backend", backend, *args]) == 0
+    assert (tmp_path / backend / f"export-{backend}" / "export.json").is_file()
+    eager, exported = _rows(tmp_path / "torch"), _rows(tmp_path / backend)
+    assert exported["path"] == eager["path"] and len(eager) >= 2
+    np.testing.assert_allclose(np.asarray(exported["embedding"]), np.asarray(eager["embedding"]), rtol=0, atol=1e-4)
+    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "bad"), "--backend", backend, "--layers", "1",
+                 *args]) == 2
+    assert "`layers` needs backend='torch'" in capsys.readouterr().err

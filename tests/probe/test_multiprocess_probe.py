@@ -34,7 +34,8 @@ def _options(data, out, batch_size: int, features: str = "--cache_features") -> 
     return ["--model", "tiny", "--data", str(data), "--output-dir", str(out), "--frame_step", "1", "--no_do_resize",
             "--crop_size", "32", "--num_pooler_layers", "0", "--probe_num_attention_heads", "4", features,
             "--num_train_epochs", "2", "--learning_rate", "1e-3", "--logging_strategy", "steps", "--logging_steps", "1",
-            "--per_device_train_batch_size", str(batch_size), "--disable_tqdm", "true"]
+            "--per_device_train_batch_size", str(batch_size), "--disable_tqdm", "true",
+            *(["--feature_cache_dir", f"{out}_cache"] if features == "--cache_features" else [])]  # kept after the run
 
 
 def _run_both(root: Path, data, features: str) -> tuple[dict, subprocess.CompletedProcess, list[dict]]:
@@ -115,7 +116,7 @@ def test_saved_classifier_equals_one_process_and_the_cache_is_encoded_once(runs)
     assert one.keys() == two.keys()
     for name in one:
         torch.testing.assert_close(two[name], one[name], rtol=0, atol=TOLERANCE)
-    cache = sorted(p.name for p in (root / "two" / "feature_cache").iterdir())
+    cache = sorted(p.name for p in (root / "two_cache").iterdir())
     assert [n.split("-")[0] for n in cache] == ["eval", "train"] and all(n.endswith(".safetensors") for n in cache)
     rank0, rank1 = runs["ranks"]
     assert rank0["metrics"]["feature_seconds"] > 0 and rank1["metrics"]["feature_seconds"] == 0.0  # rank 1 read it

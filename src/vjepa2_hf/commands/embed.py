@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     parser.add_argument("--seed", type=int, default=0, help="seed of the 'tiny' random model")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"], default="torch",
+                        help="run the encoder in PyTorch, or exported (float32, into OUT/export-BACKEND) in "
+                             "ONNX Runtime / OpenVINO")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the encoder first (backend torch; the first batches pay the compile time)")
 
 
 def _synthetic_clip(output_dir: str, seed: int, num_frames: int) -> str:
@@ -87,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         frame_step=args.frame_step, clips_per_video=args.clips_per_video, clip_reduction=args.clip_reduction,
         output_tokens=args.tokens, layers=args.layers, shard_size=args.shard_size, on_error=args.on_error,
         overwrite=args.overwrite, path_column=args.path_column, video_column=args.video_column, seed=args.seed,
-        progress=not args.no_progress, max_error_rate=args.max_error_rate,
+        progress=not args.no_progress, max_error_rate=args.max_error_rate, backend=args.backend,
+        compile=args.compile,
     )
     if PartialState().is_main_process:
         print(result.summary())

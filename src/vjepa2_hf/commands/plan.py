@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                         help="planning dtype; 'auto': bf16 on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16), "
                              "float32 otherwise (the choice is logged)")
+    parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"], default="torch",
+                        help="plan with the PyTorch model, or with its encoder and rollout step exported (float32, "
+                             "into OUTPUT/export-BACKEND) and run by ONNX Runtime / OpenVINO")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the predictor blocks' MLPs (backend torch; compile time on the first plan)")
     parser.add_argument("--energy-landscape", default=None, metavar="NPZ",
                         help="compute an energy landscape PNG on the first two frames of this trajectory file")
 
@@ -121,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         train_steps=args.train_steps, eval_episodes=args.eval_episodes, samples=args.samples,
         iterations=args.iterations, topk=args.topk, horizon=args.horizon, constraint=args.constraint,
         max_steps=args.max_steps, seed=args.seed, dtype=args.dtype, progress_bar=not args.no_progress,
+        backend=args.backend, compile=args.compile,
     )
     report = run_reaching_experiment(cfg)
     print(json.dumps(report["planning"], indent=2))

@@ -112,7 +112,7 @@ class _EncoderRunner:
     """Runs the encoder on the good items of a batch and turns its outputs into rows."""
 
     def __init__(self, encoder, device, dtype, reduction: str, tokens: bool, layers: Sequence[int]):
-        self.encoder, self.device, self.dtype = encoder, device, dtype
+        self.encoder, self.device, self.dtype = encoder.to(device=device, dtype=dtype), device, dtype
         self.reduction, self.tokens, self.layers = reduction, tokens, list(layers)
 
     def _reduce(self, x: torch.Tensor, batch: int) -> list[np.ndarray]:
@@ -381,7 +381,7 @@ def embed_videos(
     path_column: str = "path",
     video_column: str = "video",
     seed: int = 0,
-    progress: bool = True,
+    progress: bool = True, backend: str = "torch", compile: bool = False,
 ) -> EmbeddingJobResult:
     """Embed every video of `inputs` with a V-JEPA 2 encoder into Parquet shards under `output_dir/data`.
 
@@ -412,6 +412,7 @@ def embed_videos(
         overwrite: delete an existing job's output first instead of resuming it.
         path_column, video_column: the path column of a manifest, the video column of a dataset.
         seed, progress: seed of the random `"tiny"` model; show a progress bar (videos/s and ETA).
+        backend, compile: `"torch"` (`compile`: `torch.compile`d), `"onnxruntime"`, `"openvino"` (graph in `export-*`).
     Returns: `EmbeddingJobResult` (on the main process: the whole folder's counts and the bad inputs).
     """
     shard_size = (32 if output_tokens else 1000) if shard_size is None else int(shard_size)
@@ -422,6 +423,7 @@ def embed_videos(
     sampling = ClipSampling(num_frames or processor.num_frames or 16, frame_step, clips_per_video)
     layers = _check_layers(encoder, layers)
     encoder = encoder.to(device=device, dtype=torch_dtype)  # before job.json: a bad device writes nothing
+    encoder = _backend_encoder(encoder, backend, layers, torch_dtype, Path(output_dir), state, overwrite, compile)
     spec = {
         "inputs": listed.fingerprint(), "num_inputs": len(listed), "model": _model_id(model),
         "seed": seed if _model_id(model) == "tiny" else None, "dtype": str(torch_dtype).replace("torch.", ""),
@@ -473,10 +475,10 @@ def _resolve_model(model: Any, processor: Any, dtype: str | torch.dtype | None, 
     return encoder, processor or default_processor, torch_dtype
 
 
-def _loaded_path(model: Any) -> str | None:
-    """The local folder a loaded model came from (its saved processor is there), else None."""
-    path = getattr(model.config, "_name_or_path", None) or getattr(model, "name_or_path", None)
-    return path if path and os.path.isdir(path) else None
+    sampling = ClipSampling(num_frames or processor.num_frames or 16, frame_step, clips_per_video)
+    layers = _check_layers(encoder, layers)
+    encoder = encoder.to(device=device, dtype=torch_dtype)  # before job.json: a bad device writes nothing
+    encoder = _backend_encoder(encoder, backend, layers, torch_dtype, Path(output_dir), state, overwrite, compile)
 
 
 def _sum_over_processes(value: int, state) -> int:

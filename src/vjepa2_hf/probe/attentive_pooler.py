@@ -253,7 +253,8 @@ class VJEPA2AttentivePooler(nn.Module):
             attention_mask = attention_mask.to(device=hidden_states.device, dtype=torch.bool)
         for layer in self.self_attention_layers:
             hidden_states = layer(hidden_states, attention_mask)
-        queries = self.query_tokens.to(hidden_states.dtype).expand(hidden_states.shape[0], -1, -1)
+        # repeated, not expanded: a stride-0 batch makes a traced batch of 1 a special case
+        queries = self.query_tokens.to(hidden_states.dtype).repeat(hidden_states.shape[0], 1, 1)
         return self.cross_attention_layer(queries, hidden_states, attention_mask)
 
 

@@ -80,6 +80,10 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
             and the other inputs keep their results. Reporting needs `batch_size=1` (the default).
 
     Inputs: a video file path, or a `[T, H, W, C]` / `[T, C, H, W]` uint8 array or tensor (a list means a batch).
+
+    Construction arguments (`pipeline("video-classification", model=..., backend=...)`):
+        backend (`str`, defaults to `"torch"`): `"onnxruntime"` / `"openvino"` export the classifier (float32) once
+            into `export_dir` (a temporary folder when None) and run it there; single-view, single-segment clips.
     """
 
     def __call__(self, inputs: Any = None, **kwargs: Any):
@@ -87,7 +91,7 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
             kwargs["on_error"] = "report"
         return super().__call__(inputs, **kwargs)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, backend: str = "torch", export_dir: str | None = None, **kwargs: Any) -> None:
         model = kwargs.get("model", args[0] if args else None)
         if (
             model is not None
@@ -97,6 +101,25 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
         ):
             kwargs["video_processor"] = _default_processor(model)
         super().__init__(*args, **kwargs)
+        self.exported_model = self._exported(backend, export_dir)
+
+    def _exported(self, backend: str, export_dir: str | None):
+        """`backend="onnxruntime"` / `"openvino"`: the classifier exported (float32) into `export_dir` (a temporary
+        folder when None) and run by that runtime; None for PyTorch."""
+        from ..encoder.exporting import check_backend
+
+        if check_backend(backend) == "torch":
+            return None
+        if not is_vjepa2_model(self.model) or self.model.config.model_type not in OUR_MODEL_TYPES:
+            raise ValueError(f"backend={backend!r} runs this package's V-JEPA 2 classifiers only")
+        from .exporting import classifier_backend
+
+        if export_dir is None:
+            import tempfile
+
+            export_dir = tempfile.mkdtemp(prefix=f"vjepa2-{backend}-")
+            logger.info(f"exporting the classifier for {backend} into {export_dir}")
+        return classifier_backend(self.model, backend, export_dir)
 
     def _sanitize_parameters(
         self,
@@ -192,6 +215,8 @@ class VJEPA2VideoClassificationPipeline(VideoClassificationPipeline):
     def _forward(self, model_inputs):
         if "error" in model_inputs:  # an unreadable input reported with on_error="report"
             return model_inputs
+        if self.exported_model is not None:
+            return self.exported_model(**model_inputs)
         return super()._forward(model_inputs)
 
     def postprocess(self, model_outputs, top_k=5, function_to_apply=None):

@@ -54,6 +54,8 @@ class ReachingExperimentConfig:
     mixed_precision: str = "no"
     seed: int = 0
     dtype: str = "float32"  # planning dtype of the world model; "auto": bf16 where the hardware runs it natively
+    backend: str = "torch"  # "onnxruntime" / "openvino": encoder and rollout step exported (fp32) to export-*
+    compile: bool = False  # torch.compile the predictor blocks' MLPs (`VJEPA2WorldModel.compile_predictor`)
     progress_bar: bool = True
 
 
@@ -133,6 +135,15 @@ def run_reaching_experiment(cfg: ReachingExperimentConfig) -> dict[str, Any]:
     else:
         model_dir = cfg.model
     world_model = VJEPA2WorldModel.from_pretrained(model_dir, dtype=cfg.dtype)
+    if cfg.backend != "torch":
+        import shutil
+
+        from ..world_model.exporting import with_backend
+
+        shutil.rmtree(out / f"export-{cfg.backend}", ignore_errors=True)  # the model may have changed: export anew
+        world_model = with_backend(world_model, cfg.backend, out / f"export-{cfg.backend}")
+    elif cfg.compile:
+        world_model.compile_predictor()
     report["planning"] = evaluate_in_reach_env(world_model, cfg, env)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return report

@@ -22,6 +22,7 @@ from transformers.utils import ModelOutput, logging
 
 from ..encoder.modeling_blocks import VJEPA2Layer, VJEPA2RopeAttention
 from ..encoder.rope import rope_cos_sin
+from ..input_checks import _tracing
 from ..strict_loading import StrictLoadingMixin
 from .configuration_vjepa2_ac import VJEPA2ACConfig
 
@@ -213,7 +214,8 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         """Conditioning tokens then frame tokens of every frame, `(B, T * (c + N), C)`; frames / states shared by the
         batch (batch 1) are embedded once and broadcast."""
         x = self.predictor_embed(encoder_hidden_states)
-        x = x.view(-1, num_frames, self.config.tokens_per_frame, self.config.pred_hidden_size)
+        cfg = self.config
+        x = x.view(encoder_hidden_states.shape[0], num_frames, cfg.tokens_per_frame, cfg.pred_hidden_size)
         cond = [self.action_encoder(actions).unsqueeze(2), self.state_encoder(states).unsqueeze(2)]
         if self.config.use_extrinsics:
             cond.append(self.extrinsics_encoder(extrinsics).unsqueeze(2))
@@ -296,6 +298,8 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
                 f"the predictor supports at most {cfg.max_frames} frames (frames_per_clip={cfg.frames_per_clip} // "
                 f"tubelet_size={cfg.tubelet_size}), got {num_frames} new frames + {past_frames} cached = {total}"
             )
+        if _tracing():  # reading values is a data-dependent branch under torch.export / torch.compile
+            return num_frames
         for name, tensor in (("actions", actions), ("states", states), ("encoder_hidden_states", encoder_hidden_states)):
             if not torch.isfinite(tensor).all():
                 raise ValueError(f"`{name}` contains NaN or infinite values")
@@ -354,7 +358,37 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
             )
         if use_cache and cache is None:
             cache = self.new_cache()
+        output_attentions, output_hidden_states, return_dict = (
+            getattr(cfg, name) if value is None else value for name, value in (
+                ("output_attentions", output_attentions), ("output_hidden_states", output_hidden_states),
+                ("return_dict", return_dict)))
+        x, attentions, hidden_states = self.predict_tokens(
+            encoder_hidden_states, actions, states, extrinsics, cache, past_frames, output_attentions,
+            output_hidden_states,
+        )
+        output = VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache, attentions=attentions,
+                                         hidden_states=hidden_states)
+        return output if return_dict else output.to_tuple()
 
+    def predict_tokens(
+        self,
+        encoder_hidden_states: torch.Tensor,
+        actions: torch.Tensor,
+        states: torch.Tensor,
+        extrinsics: torch.Tensor | None,
+        cache,
+        past_frames: int,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None, tuple[torch.Tensor, ...] | None]:
+        """The computation of `forward` on checked inputs (no validation; what an exported rollout step traces).
+
+        `cache` is anything with `update(layer_idx, key, value) -> (all keys, all values)` (or None) holding
+        `past_frames` frames. Returns `(predictions (batch, num_frames * tokens_per_frame, hidden_size), attentions,
+        hidden_states)` (the last two None unless asked for).
+        """
+        cfg = self.config
+        batch_size, num_frames = actions.shape[:2]
         n, c = cfg.tokens_per_frame, cfg.num_cond_tokens
         x = self._embed_tokens(encoder_hidden_states, actions, states, extrinsics, num_frames, batch_size)
 
@@ -366,23 +400,18 @@ class VJEPA2ACPredictor(VJEPA2ACPreTrainedModel):
         if cfg.is_frame_causal and num_frames > 1:
             attention_mask = _frame_causal_mask(past_frames, num_frames, c + n, x.device)
 
-        output_attentions, output_hidden_states, return_dict = (
-            getattr(cfg, name) if value is None else value for name, value in (
-                ("output_attentions", output_attentions), ("output_hidden_states", output_hidden_states),
-                ("return_dict", return_dict)))
         attentions, hidden_states = [], [x]
         for layer in self.layer:
             x, weights = layer(x, cos, sin, attention_mask, cache, output_attentions)
             attentions.append(weights)
             hidden_states.append(x)
 
-        x = x.view(batch_size, num_frames, c + n, -1)[:, :, c:].flatten(1, 2)  # drop conditioning tokens
+        # drop conditioning tokens; a gather, not a view of a slice, so a traced batch of 1 is no special case
+        patches = torch.arange(num_frames, device=x.device)[:, None] * (c + n) + c + torch.arange(n, device=x.device)
+        x = x.index_select(1, patches.flatten())
         x = self.predictor_proj(self.predictor_norm(x))
         attentions = tuple(attentions) if output_attentions else None
-        hidden_states = tuple(hidden_states) if output_hidden_states else None
-        output = VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache, attentions=attentions,
-                                         hidden_states=hidden_states)
-        return output if return_dict else output.to_tuple()
+        return x, attentions, tuple(hidden_states) if output_hidden_states else None
 
 
 __all__ = [
