@@ -335,8 +335,11 @@ def _distributed_state(device: str | torch.device | None):
 
 
 def _check_options(
-    batch_size: int, num_workers: int, shard_size: int, clip_reduction: str, on_error: str, max_error_rate
-) -> None:
+    batch_size: int, num_workers: int, shard_size: int | None, output_tokens: bool, clip_reduction: str, on_error: str,
+    max_error_rate,
+) -> int:
+    """Raise for a bad option; returns the shard size (default: 1000, or 32 with `output_tokens`)."""
+    shard_size = (32 if output_tokens else 1000) if shard_size is None else int(shard_size)
     if batch_size < 1 or num_workers < 0 or shard_size < 1:
         raise ValueError(
             f"`batch_size` and `shard_size` must be >= 1 and `num_workers` >= 0, got {batch_size}, {shard_size}, "
@@ -348,6 +351,7 @@ def _check_options(
         raise ValueError(f"`on_error` must be 'skip' or 'fail', got {on_error!r}")
     if max_error_rate is not None and not 0.0 <= max_error_rate <= 1.0:
         raise ValueError(f"`max_error_rate` must be a fraction in [0, 1] or None, got {max_error_rate!r}")
+    return shard_size
 
 
 def _check_layers(encoder, layers: Sequence[int]) -> list[int]:
@@ -381,7 +385,9 @@ def embed_videos(
     path_column: str = "path",
     video_column: str = "video",
     seed: int = 0,
-    progress: bool = True, backend: str = "torch", compile: bool = False,
+    progress: bool = True,
+    backend: str = "torch",
+    compile: bool = False,
 ) -> EmbeddingJobResult:
     """Embed every video of `inputs` with a V-JEPA 2 encoder into Parquet shards under `output_dir/data`.
 
@@ -415,23 +421,18 @@ def embed_videos(
         backend, compile: `"torch"` (`compile`: `torch.compile`d), `"onnxruntime"`, `"openvino"` (graph in `export-*`).
     Returns: `EmbeddingJobResult` (on the main process: the whole folder's counts and the bad inputs).
     """
-    shard_size = (32 if output_tokens else 1000) if shard_size is None else int(shard_size)
-    _check_options(batch_size, num_workers, shard_size, clip_reduction, on_error, max_error_rate)
+    shard_size = _check_options(batch_size, num_workers, shard_size, output_tokens, clip_reduction, on_error,
+                                max_error_rate)
     listed = list_embedding_inputs(inputs, path_column=path_column, video_column=video_column)
     state, device = _distributed_state(device)
     encoder, processor, torch_dtype = _resolve_model(model, processor, dtype, seed)
     sampling = ClipSampling(num_frames or processor.num_frames or 16, frame_step, clips_per_video)
     layers = _check_layers(encoder, layers)
-    encoder = encoder.to(device=device, dtype=torch_dtype)  # before job.json: a bad device writes nothing
     encoder = _backend_encoder(encoder, backend, layers, torch_dtype, Path(output_dir), state, overwrite, compile)
-    spec = {
-        "inputs": listed.fingerprint(), "num_inputs": len(listed), "model": _model_id(model),
-        "seed": seed if _model_id(model) == "tiny" else None, "dtype": str(torch_dtype).replace("torch.", ""),
-        "sampling": sampling.to_dict(), "clip_reduction": clip_reduction, "output_tokens": bool(output_tokens),
-        "layers": layers, "shard_size": int(shard_size), "processor": processor.to_dict(), "row_format": ROW_FORMAT,
-    }
+    spec = _job_spec(listed, model, seed, torch_dtype, sampling, processor, clip_reduction=clip_reduction,
+                     output_tokens=bool(output_tokens), layers=layers, shard_size=int(shard_size))
     job = _Job(listed, ShardLayout(output_dir, len(listed), shard_size), spec, state)
-    runner = _EncoderRunner(encoder, device, torch_dtype, clip_reduction, output_tokens, layers)
+    runner = _EncoderRunner(encoder, device, torch_dtype, clip_reduction, output_tokens, layers)  # before job.json
     try:
         job.prepare(overwrite)
         result = _execute(job, runner, processor, sampling, batch_size, num_workers, on_error, progress)
@@ -440,6 +441,17 @@ def embed_videos(
     if state.is_main_process:
         _check_error_rate(result, max_error_rate)
     return result
+
+
+def _job_spec(listed, model: Any, seed: int, torch_dtype: torch.dtype, sampling, processor, **options) -> dict:
+    """What defines a job (`job.json`): a rerun with another spec is another job."""
+    return {
+        "inputs": listed.fingerprint(), "num_inputs": len(listed), "model": _model_id(model),
+        "seed": seed if _model_id(model) == "tiny" else None, "dtype": str(torch_dtype).replace("torch.", ""),
+        "sampling": sampling.to_dict(), "clip_reduction": options["clip_reduction"],
+        "output_tokens": options["output_tokens"], "layers": options["layers"], "shard_size": options["shard_size"],
+        "processor": processor.to_dict(), "row_format": ROW_FORMAT,
+    }
 
 
 def _execute(job: _Job, runner, processor, sampling, batch_size, num_workers, on_error, progress) -> EmbeddingJobResult:
@@ -477,7 +489,6 @@ def _resolve_model(model: Any, processor: Any, dtype: str | torch.dtype | None, 
 
     sampling = ClipSampling(num_frames or processor.num_frames or 16, frame_step, clips_per_video)
     layers = _check_layers(encoder, layers)
-    encoder = encoder.to(device=device, dtype=torch_dtype)  # before job.json: a bad device writes nothing
     encoder = _backend_encoder(encoder, backend, layers, torch_dtype, Path(output_dir), state, overwrite, compile)
 
 
