@@ -23,7 +23,6 @@ import argparse
 import copy
 import importlib.util
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -31,15 +30,7 @@ from pathlib import Path
 
 import torch
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from bench_machine import cpu_name  # noqa: E402 - scripts/ is on the path when a script runs
 
 
 def _timed(fn) -> tuple[float, object]:
@@ -173,7 +164,7 @@ def main() -> None:
                         help="clip of the ViT-L width encoder (default 16 frames at 256x256)")
     parser.add_argument("--output", default=None, help="also write the results as JSON here")
     args = parser.parse_args()
-    results = {"cpu": _cpu_name(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+    results = {"cpu": cpu_name(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
     print(f"{results['cpu']}, {results['torch_threads']} torch threads, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -34,15 +33,7 @@ from vjepa2_hf.video.encoding import write_video
 from vjepa2_hf.video.synthetic import render_motion_clip
 from vjepa2_hf.video.video_processing_vjepa2 import VJEPA2VideoProcessor
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from bench_machine import cpu_name  # noqa: E402 - scripts/ is on the path when a script runs
 
 
 def make_clips(folder: Path, count: int, size: int, frames: int) -> list[str]:
@@ -186,7 +177,7 @@ def main() -> int:
     data = root / f"clips_{args.size}px_{args.frames}f_{args.num_videos}"
     start = time.perf_counter()
     paths = make_clips(data, args.num_videos, args.size, args.frames)
-    emit({"cpu": _cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    emit({"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
           "videos": len(paths), "size": args.size, "frames": args.frames, "generate_s": round(time.perf_counter() - start, 1)})
     work = Path(tempfile.mkdtemp(prefix="bench_embed_"))
     bench_tiny(args, paths, data, work)

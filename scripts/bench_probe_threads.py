@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -35,17 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_machine import cpu_name  # noqa: E402 - scripts/ is on the path when a script runs
+
 SETTINGS = ("old default", "1 thread", "new default")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _probe_arguments(work: Path, epochs: int, output: Path):
@@ -173,7 +164,7 @@ def main() -> None:
         args.num_videos, args.epochs, args.rounds = 96, 3, 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load_processes = cores if args.load_processes is None else args.load_processes
-    print(f"CPU: {_cpu_name()}, {cores} available cores; {args.num_videos} clips, {args.epochs} probe epochs, "
+    print(f"CPU: {cpu_name()}, {cores} available cores; {args.num_videos} clips, {args.epochs} probe epochs, "
           f"{args.rounds} round(s)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -39,21 +38,13 @@ from pathlib import Path
 
 import torch
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from bench_machine import cpu_name  # noqa: E402 - scripts/ is on the path when a script runs
 
 
 def _device() -> str:
     if torch.cuda.is_available():
         return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
-    return f"CPU: {_cpu_name()} ({os.cpu_count()} cores)"
+    return f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
 
 
 def _free_port() -> int:
