@@ -487,9 +487,41 @@ def _resolve_model(model: Any, processor: Any, dtype: str | torch.dtype | None, 
     return encoder, processor or default_processor, torch_dtype
 
 
-    sampling = ClipSampling(num_frames or processor.num_frames or 16, frame_step, clips_per_video)
-    layers = _check_layers(encoder, layers)
-    encoder = _backend_encoder(encoder, backend, layers, torch_dtype, Path(output_dir), state, overwrite, compile)
+def _loaded_path(model: Any) -> str | None:
+    """The local folder a loaded model came from (its saved processor is there), else None."""
+    path = getattr(model.config, "_name_or_path", None) or getattr(model, "name_or_path", None)
+    return path if path and os.path.isdir(path) else None
+
+
+def _backend_encoder(encoder, backend: str, layers, dtype: torch.dtype, root: Path, state, overwrite: bool,
+                     compile: bool = False):
+    """The job's encoder run by `backend` ("torch": as it is, or `torch.compile`d): exported once, by the main process,
+    into `root/export-<backend>` (anew with `overwrite`; a job's spec names its model, so a kept export is of this one).
+    """
+    from ..encoder.exporting import (
+        BACKEND_FORMATS, ExportedVJEPA2Encoder, check_backend, export_encoder, is_exported_folder,
+    )
+
+    if check_backend(backend) == "torch":
+        return torch.compile(encoder) if compile else encoder
+    if compile:
+        raise ValueError(f"`compile` is for backend='torch' (the {backend} runtime compiles its own graph)")
+    if layers:
+        raise ValueError(
+            f"`layers` needs backend='torch' (the {backend} graph returns final features), got {list(layers)}"
+        )
+    if dtype != torch.float32:
+        raise ValueError(f"backend={backend!r} runs the float32 graph, got dtype {str(dtype).replace('torch.', '')}")
+    folder = root / f"export-{backend}"
+    if state.is_main_process and overwrite and folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    if state.is_main_process and not is_exported_folder(folder):
+        export_encoder(encoder.float(), folder, BACKEND_FORMATS[backend])
+        export_encoder(encoder.float(), folder / "image", BACKEND_FORMATS[backend], image=True)
+    state.wait_for_everyone()
+    return ExportedVJEPA2Encoder.from_pretrained(folder, backend)
 
 
 def _sum_over_processes(value: int, state) -> int:
