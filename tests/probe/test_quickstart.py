@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from vjepa2_hf.cli import main
 from vjepa2_hf.workflows.quickstart import SMALL_SETTINGS
@@ -10,7 +11,16 @@ from vjepa2_hf.workflows.quickstart import SMALL_SETTINGS
 
 def test_quickstart_small_end_to_end(tmp_path):
     out = tmp_path / "qs"
-    assert main(["quickstart", "--small", "--output-dir", str(out), "--no_progress"]) == 0
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("transformers").addHandler(handler)  # transformers' loggers do not propagate to pytest's
+    try:
+        assert main(["quickstart", "--small", "--output-dir", str(out), "--no_progress"]) == 0
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    # quiet: only the summary, no load reports of the new probe heads
+    assert not [r for r in records if "LOAD REPORT" in r.getMessage()]
     summary = json.loads((out / "results.json").read_text())
     report = (out / "report.md").read_text()
 

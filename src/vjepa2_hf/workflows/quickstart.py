@@ -370,12 +370,15 @@ def run_quickstart(settings: QuickstartSettings | None = None, **overrides: Any)
         torch.set_num_threads(threads)
     from transformers.utils import logging as hf_logging
 
-    bars = hf_logging.is_progress_bar_enabled()
+    bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()  # one bar per stage: no "Loading weights" / "Writing model shards" bars
+    if not settings.progress:  # quiet: no load reports of the new probe heads either, only the summary
+        hf_logging.set_verbosity_error()
     try:
         return _run(settings)
     finally:
         torch.set_num_threads(previous_threads)
+        hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
 
