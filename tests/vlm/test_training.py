@@ -168,3 +168,17 @@ def test_config_errors(tmp_path):
         VLMTrainConfig.from_dict(dict(output_dir="x", model=TINY, data={"train": "a"}, stages=[], epochs=3))
     with pytest.raises(FileNotFoundError):
         VLMTrainConfig.from_file(tmp_path / "missing.yaml")
+
+
+def test_cli_train_vlm_no_progress_prints_no_log_dicts(tmp_path, qa, one_thread, tiny, capsys):
+    model, processor = tiny
+    model.save_pretrained(tmp_path / "base")
+    processor.save_pretrained(tmp_path / "base")
+    cfg = dict(output_dir=str(tmp_path / "run"), model={"pretrained": str(tmp_path / "base")}, data={"train": qa["train"]},
+               training={**FAST, "logging_steps": 1},
+               stages=[{"name": "s1", "train": ["projector"], "learning_rate": 1e-2, "max_steps": 2}])
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    assert cli_main(["train-vlm", "--config", str(tmp_path / "run.yaml"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "{'loss'" not in printed and "'train_runtime'" not in printed
+    assert printed.startswith("stage s1: trained projector, loss ")  # the summary alone

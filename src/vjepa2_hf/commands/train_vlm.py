@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     config = VLMTrainConfig.from_file(args.config)
     if args.output_dir:
         config.output_dir = args.output_dir
-    results = train_vlm(config)
+    results = train_vlm(config, quiet=args.no_progress)
     if not is_main_process():  # under torchrun / accelerate launch: printed once
         return 0
     for stage in results["stages"]:

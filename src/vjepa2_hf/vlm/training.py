@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.utils import logging
 
 from ..training.launch_environment import check_trainer_launch, is_main_process, trainer_launch_arguments
@@ -435,8 +435,9 @@ def _merge_final(config: VLMTrainConfig, model, processor, results: dict[str, An
     return merged
 
 
-def train_vlm(config: VLMTrainConfig) -> dict[str, Any]:
-    """Run every stage of `config`; returns the results (losses, eval accuracy per stage, folders)."""
+def train_vlm(config: VLMTrainConfig, quiet: bool = False) -> dict[str, Any]:
+    """Run every stage of `config`; returns the results (losses, eval accuracy per stage, folders). `quiet`: the
+    Trainer prints no `{'loss': ...}` lines (the logged losses are still recorded)."""
     from .evaluation import evaluate_records
     from .model_card import write_model_card
 
@@ -475,6 +476,8 @@ def train_vlm(config: VLMTrainConfig) -> dict[str, Any]:
             trained_parts=stage.train,
             base_spec=base_spec,
         )
+        if quiet:
+            trainer.remove_callback(PrinterCallback)
         t0 = time.perf_counter()
         out = trainer.train()
         stage_result: dict[str, Any] = {
