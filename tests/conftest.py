@@ -40,3 +40,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def saved_tiny_encoder(tmp_path_factory):
+    """A folder saved by `VJEPA2Model.save_pretrained` of the seeded `tiny` preset (read-only for the tests)."""
+    from vjepa2_hf import VJEPA2Model
+
+    folder = tmp_path_factory.mktemp("saved_tiny_encoder")
+    torch.manual_seed(0)
+    VJEPA2Model(tiny_config()).save_pretrained(folder)
+    return folder

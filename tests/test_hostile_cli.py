@@ -32,16 +32,6 @@ def _one_line_error(capfd, argv: list[str], *needles: str) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def tiny_encoder_folder(tmp_path_factory):
-    from vjepa2_hf import VJEPA2Config, VJEPA2Model
-
-    folder = tmp_path_factory.mktemp("encoder")
-    torch.manual_seed(0)
-    VJEPA2Model(VJEPA2Config.from_preset("tiny")).save_pretrained(folder)
-    return folder
-
-
 # --- devices ------------------------------------------------------------------------------------------------------
 
 
@@ -152,8 +142,8 @@ def test_a_malicious_pickle_is_refused_as_unsafe(capfd, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_plan_on_a_folder_that_is_no_world_model_prints_no_load_report(capfd, tmp_path, tiny_encoder_folder):
-    _one_line_error(capfd, ["plan", "--model", str(tiny_encoder_folder), "--output-dir", str(tmp_path / "p")],
+def test_plan_on_a_folder_that_is_no_world_model_prints_no_load_report(capfd, tmp_path, saved_tiny_encoder):
+    _one_line_error(capfd, ["plan", "--model", str(saved_tiny_encoder), "--output-dir", str(tmp_path / "p")],
                     "is not a VJEPA2WorldModel folder")
 
 
@@ -181,12 +171,12 @@ def test_manifest_rows_of_the_wrong_shape_are_usage_errors(capfd, tmp_path, name
 # --- quiet means quiet --------------------------------------------------------------------------------------------
 
 
-def test_embed_no_progress_shows_no_loading_bar(capfd, tmp_path, tiny_encoder_folder):
+def test_embed_no_progress_shows_no_loading_bar(capfd, tmp_path, saved_tiny_encoder):
     from vjepa2_hf.video.encoding import write_video
 
     frames = (torch.rand(4, 32, 32, 3) * 255).to(torch.uint8).numpy()
     video = write_video(tmp_path / "clip.mp4", frames, fps=8, codec="ffv1")
-    code, lines, out = _run(capfd, ["embed", str(video), "--model", str(tiny_encoder_folder), "--output-dir",
+    code, lines, out = _run(capfd, ["embed", str(video), "--model", str(saved_tiny_encoder), "--output-dir",
                                     str(tmp_path / "e"), "--num-workers", "0", "--num-frames", "4", "--no-progress"])
     assert code == 0, lines
     assert not [line for line in lines if "%|" in line or "Loading weights" in line], lines

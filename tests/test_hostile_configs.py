@@ -85,19 +85,9 @@ def test_every_shipped_recipe_still_reads():
 # --- config.json files the commands build models from -------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def encoder_folder(tmp_path_factory):
-    from vjepa2_hf import VJEPA2Config, VJEPA2Model
-
-    folder = tmp_path_factory.mktemp("enc")
-    torch.manual_seed(0)
-    VJEPA2Model(VJEPA2Config.from_preset("tiny")).save_pretrained(folder)
-    return folder
-
-
-def _with_config(encoder_folder, tmp_path, **changes):
+def _with_config(saved_tiny_encoder, tmp_path, **changes):
     folder = tmp_path / "model"
-    shutil.copytree(encoder_folder, folder)
+    shutil.copytree(saved_tiny_encoder, folder)
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, **changes}))
     return folder
@@ -108,18 +98,18 @@ def _with_config(encoder_folder, tmp_path, **changes):
     (1_000_000_000, ["parameters but its weights hold", "num_hidden_layers=1000000000"]),
     (1e9, ["`num_hidden_layers` must be an integer >= 1, got 1000000000.0"]),
 ])
-def test_a_config_too_large_for_its_weights_or_memory_is_refused_before_building(capfd, tmp_path, encoder_folder,
+def test_a_config_too_large_for_its_weights_or_memory_is_refused_before_building(capfd, tmp_path, saved_tiny_encoder,
                                                                                  layers, needles):
     import time
 
-    folder = _with_config(encoder_folder, tmp_path, num_hidden_layers=layers)
+    folder = _with_config(saved_tiny_encoder, tmp_path, num_hidden_layers=layers)
     start = time.perf_counter()
     _one_line_error(capfd, ["embed", "--model", str(folder), "--output-dir", str(tmp_path / "e"), "--num-workers",
                             "0"], *needles)
     assert time.perf_counter() - start < 60  # before: minutes building 10^5 blocks, or a MemoryError
 
 
-def test_the_size_check_counts_what_the_model_holds(encoder_folder):
+def test_the_size_check_counts_what_the_model_holds(saved_tiny_encoder):
     from vjepa2_hf import VJEPA2Config, VJEPA2Model, VJEPA2VisionModel
     from vjepa2_hf.model_size import check_config_fits, meta_parameter_count, stored_parameter_count
 
@@ -128,8 +118,8 @@ def test_the_size_check_counts_what_the_model_holds(encoder_folder):
         for cls in (VJEPA2Model, VJEPA2VisionModel):
             assert meta_parameter_count(cls, config) == sum(p.numel() for p in cls(config).parameters())
     config = VJEPA2Config.from_preset("tiny")
-    assert stored_parameter_count(encoder_folder) == sum(p.numel() for p in VJEPA2Model(config).parameters())
-    count = check_config_fits(VJEPA2Model, config, folder=encoder_folder)
+    assert stored_parameter_count(saved_tiny_encoder) == sum(p.numel() for p in VJEPA2Model(config).parameters())
+    count = check_config_fits(VJEPA2Model, config, folder=saved_tiny_encoder)
     with pytest.raises(ValueError, match="more than the 0.0 GiB of memory free"):
         check_config_fits(VJEPA2Model, config, available=count * 4 - 1)
     assert check_config_fits(VJEPA2Model, config, available=count * 4) == count
@@ -172,10 +162,10 @@ def test_resuming_from_a_checkpoint_of_another_model_is_a_usage_error(capfd, one
     _one_line_error(capfd, argv, "cannot resume the run in", "differs from this one in")
 
 
-def test_a_config_without_weights_is_checked_against_free_memory(capfd, tmp_path, encoder_folder):
+def test_a_config_without_weights_is_checked_against_free_memory(capfd, tmp_path, saved_tiny_encoder):
     folder = tmp_path / "config_only"
     folder.mkdir()
-    config = json.loads((encoder_folder / "config.json").read_text())
+    config = json.loads((saved_tiny_encoder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 10**9}))
     torch.save({"encoder": {}}, tmp_path / "x.pt")
     _one_line_error(capfd, ["convert-official", "--checkpoint", str(tmp_path / "x.pt"), "--arch", "tiny", "--config",
@@ -193,7 +183,7 @@ def test_a_probe_config_file_of_the_wrong_shape_is_a_usage_error(capfd, tmp_path
     _one_line_error(capfd, ["probe", str(tmp_path / name)], expected)
 
 
-def test_plan_and_probe_check_the_sizes_of_nested_and_classifier_configs(capfd, tmp_path, encoder_folder):
+def test_plan_and_probe_check_the_sizes_of_nested_and_classifier_configs(capfd, tmp_path, saved_tiny_encoder):
     from vjepa2_hf import VJEPA2Config
     from vjepa2_hf.world_model.configuration_vjepa2_ac import VJEPA2ACConfig
     from vjepa2_hf.world_model.world_model import VJEPA2WorldModel
@@ -207,7 +197,7 @@ def test_plan_and_probe_check_the_sizes_of_nested_and_classifier_configs(capfd, 
     (world / "config.json").write_text(json.dumps(config))
     _one_line_error(capfd, ["plan", "--model", str(world), "--output-dir", str(tmp_path / "p")],
                     "parameters but its weights hold", "encoder_config.num_hidden_layers=100000")
-    deep = _with_config(encoder_folder, tmp_path, num_hidden_layers=100_000)
+    deep = _with_config(saved_tiny_encoder, tmp_path, num_hidden_layers=100_000)
     assert main(["synth", "--output-dir", str(tmp_path / "d"), "--num-videos", "16", "--frames", "4", "--size", "16",
                  "--quiet"]) == 0
     capfd.readouterr()
