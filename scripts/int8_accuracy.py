@@ -3,13 +3,14 @@
 1. Frozen-feature protocols of the main job (`vjepa2_hf.probe.frozen_features.PROTOCOLS`: kNN, linear on mean /
    mean+std pooled features, attentive probe, low-shot) on natural-motion clips of held-out photographs
    (`NaturalMotionClips`, tasks object_direction and camera), each protocol run on the features of the same encoder in
-   PyTorch fp32, in ONNX Runtime fp32 and in ONNX Runtime int8 (a random tiny encoder: the cost of int8 on the
-   features of one fixed encoder).
+   PyTorch fp32, in ONNX Runtime fp32 and in ONNX Runtime int8 (a random tiny encoder, or `--encoder DIR`, e.g. the
+   main job's pretrained encoder `quickstart_out/pretrain/final`).
 2. Planning success in the reaching environment (`vjepa2_hf.workflows.reaching`): a small world model trained as in
    the end-to-end test, then the same seeded episodes planned with the PyTorch fp32 model and with its encoder and
    rollout step exported in ONNX Runtime fp32 and int8.
 
     python scripts/int8_accuracy.py --output int8_accuracy.json
+    python scripts/int8_accuracy.py --encoder quickstart_out/pretrain/final --skip-planning
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ def frozen_features(args, work: Path) -> dict:
     from vjepa2_hf.workflows.pretraining_evaluation import encode_clips
 
     torch.manual_seed(0)
-    encoder = VJEPA2VisionModel(VJEPA2Config.from_preset("tiny", crop_size=args.size)).eval()
+    if args.encoder:  # e.g. the main job's pretrained encoder, quickstart_out/pretrain/final
+        encoder = VJEPA2VisionModel.from_pretrained(args.encoder).eval()
+    else:
+        encoder = VJEPA2VisionModel(VJEPA2Config.from_preset("tiny", crop_size=args.size)).eval()
     variants = {"torch_fp32": encoder}
     for name, int8 in (("onnxruntime_fp32", False), ("onnxruntime_int8", True)):
         export_encoder(encoder, work / name, "onnx", int8=int8)
@@ -75,9 +79,13 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=150, help="world-model training steps")
     parser.add_argument("--episodes", type=int, default=12, help="planning episodes")
     parser.add_argument("--output", default=None)
+    parser.add_argument("--encoder", default=None, help="an encoder folder (default: a random tiny encoder)")
+    parser.add_argument("--skip-planning", action="store_true", help="the frozen-feature protocols only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        results = {"frozen_features": frozen_features(args, Path(tmp)), "planning_success": planning(args, Path(tmp))}
+        results = {"frozen_features": frozen_features(args, Path(tmp))}
+        if not args.skip_planning:
+            results["planning_success"] = planning(args, Path(tmp))
     if args.output:
         Path(args.output).write_text(json.dumps(results, indent=2))
 
