@@ -31,7 +31,7 @@ from accelerate import Accelerator
 from accelerate.logging import get_logger
 from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
 
-from .launch_environment import UnsupportedLaunchError
+from .launch_environment import UnsupportedLaunchError, env_flag
 from .loop import has_accelerator, release_accelerator_state
 
 logger = get_logger(__name__)
@@ -41,10 +41,6 @@ __all__ = ["LaunchMismatchError", "LaunchRequest", "build_accelerator", "check_l
 
 # the Trainer jobs' error (`launch_environment`): one line, exit status 2
 LaunchMismatchError = UnsupportedLaunchError
-
-
-def _flag(environ: Mapping[str, str], name: str) -> bool:
-    return environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -72,12 +68,12 @@ def read_launch(environ: Mapping[str, str] | None = None) -> LaunchRequest:
     environ = os.environ if environ is None else environ
     precision = environ.get("ACCELERATE_MIXED_PRECISION")
     return LaunchRequest(
-        fsdp=_flag(environ, "ACCELERATE_USE_FSDP"),
+        fsdp=env_flag("ACCELERATE_USE_FSDP", environ),
         fsdp_version=environ.get("FSDP_VERSION"),
-        deepspeed=_flag(environ, "ACCELERATE_USE_DEEPSPEED"),
+        deepspeed=env_flag("ACCELERATE_USE_DEEPSPEED", environ),
         mixed_precision=precision.strip().lower() if precision else None,
         launched="LOCAL_RANK" in environ or "WORLD_SIZE" in environ,
-        offload_params=_flag(environ, "FSDP_OFFLOAD_PARAMS"),
+        offload_params=env_flag("FSDP_OFFLOAD_PARAMS", environ),
     )
 
 

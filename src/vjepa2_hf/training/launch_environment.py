@@ -21,6 +21,7 @@ __all__ = [
     "launcher_rank",
     "is_main_process",
     "needs_cpu_processes",
+    "env_flag",
     "requested_distributed_type",
     "requested_mixed_precision",
     "check_trainer_launch",
@@ -47,8 +48,11 @@ class UnsupportedLaunchError(ValueError):
     """The launcher or the environment asks for something the job cannot run (one line, exit status 2)."""
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in _TRUE
+def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the variable `name` of `environ` (default: `os.environ`) is set to a true value (`1`, `true`, `yes`,
+    `on`, any case), as Accelerate reads its launcher flags."""
+    environ = os.environ if environ is None else environ
+    return environ.get(name, "").strip().lower() in _TRUE
 
 
 def launcher_world_size() -> int:
@@ -74,20 +78,18 @@ def is_main_process() -> bool:
 def needs_cpu_processes() -> bool:
     """Several processes were launched on a machine without CUDA (or another accelerator): they must join a gloo group
     on the CPU (without it the Trainer leaves each rank training alone on all the data)."""
-    import torch
+    from .loop import has_accelerator
 
-    accelerator = getattr(torch, "accelerator", None)  # CUDA, XPU, ... (torch >= 2.6)
-    has_accelerator = accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
-    return launcher_world_size() > 1 and not (has_accelerator or torch.cuda.is_available())
+    return launcher_world_size() > 1 and not has_accelerator()
 
 
 def requested_distributed_type() -> str | None:
     """`"DEEPSPEED"`, `"FSDP"` or `"MEGATRON_LM"` when the launcher's environment asks for it, else None."""
-    if _flag("ACCELERATE_USE_DEEPSPEED"):
+    if env_flag("ACCELERATE_USE_DEEPSPEED"):
         return "DEEPSPEED"
-    if _flag("ACCELERATE_USE_FSDP"):
+    if env_flag("ACCELERATE_USE_FSDP"):
         return "FSDP"
-    if _flag("ACCELERATE_USE_MEGATRON_LM"):
+    if env_flag("ACCELERATE_USE_MEGATRON_LM"):
         return "MEGATRON_LM"
     return None
 

@@ -65,10 +65,8 @@ class TrainingState:
 
 def has_accelerator() -> bool:
     """Whether torch sees a GPU-like accelerator (CUDA, XPU, MPS, ...)."""
-    accelerator_api = getattr(torch, "accelerator", None)
-    if accelerator_api is not None:
-        return bool(accelerator_api.is_available())
-    return torch.cuda.is_available()  # pragma: no cover - torch < 2.6
+    accelerator_api = getattr(torch, "accelerator", None)  # torch >= 2.6
+    return bool(accelerator_api is not None and accelerator_api.is_available()) or torch.cuda.is_available()
 
 
 def release_accelerator_state(mixed_precision: str) -> None:
