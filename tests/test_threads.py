@@ -55,3 +55,18 @@ def test_the_command_line_sets_the_policy_before_torch_loads():
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "PASSIVE False"
+
+
+def test_every_command_applies_the_thread_default(clean_env):
+    """The command line's shared options call `configure_threads`: without `--num-threads`, the cores divided by the
+    job's local processes; with it, that number."""
+    import argparse
+
+    from vjepa2_hf.commands._options import apply_common_options
+
+    clean_env.setattr(threads, "available_cores", lambda: 8)
+    clean_env.setenv("LOCAL_WORLD_SIZE", "4")
+    apply_common_options(argparse.Namespace(num_threads=None, no_progress=False))
+    assert torch.get_num_threads() == 2
+    apply_common_options(argparse.Namespace(num_threads=3, no_progress=False))
+    assert torch.get_num_threads() == 3

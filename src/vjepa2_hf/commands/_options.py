@@ -175,10 +175,9 @@ def apply_common_options(args: argparse.Namespace) -> None:
     """Apply `--num-threads` and `--no-progress` process-wide, before the command imports or builds anything."""
     import os
 
-    if getattr(args, "num_threads", None):
-        import torch
+    from ..threads import configure_threads
 
-        torch.set_num_threads(args.num_threads)
+    configure_threads(getattr(args, "num_threads", None))  # default: the cores divided by the job's local processes
     if getattr(args, "no_progress", False):
         # the commands turn off their own bars and the Trainer's; these are the libraries' (read at their import,
         # or by child processes such as DataLoader workers)
