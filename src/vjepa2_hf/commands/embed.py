@@ -45,7 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "complete); a job that embeds nothing always exits 2 (default 0.1)")
     parser.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     parser.add_argument("--seed", type=int, default=0, help="seed of the 'tiny' random model")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"], default="torch",
                         help="run the encoder in PyTorch, or exported (float32, into OUT/export-BACKEND) in "
                              "ONNX Runtime / OpenVINO")

@@ -42,8 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--small", action="store_true",
                         help="a seconds-long smoke run (few videos and steps); explicit options still win")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--no-progress", "--quiet", action="store_true",
-                        help="no progress bars and no per-epoch logs: only the final summary")
     parser.add_argument("--num-threads", type=positive_int, default=None,
                         help="torch CPU threads (default: 1 for the tiny model, torch's default with --model)")
 
