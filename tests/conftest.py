@@ -11,6 +11,8 @@ import os
 # before anything imports huggingface_hub / datasets / evaluate: the tests build their own models and data
 for _name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE", "TRANSFORMERS_OFFLINE"):
     os.environ.setdefault(_name, "1")
+# one intra-op thread (see `one_thread`) also for the commands the tests run, which apply `vjepa2_hf.threads`' default
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
