@@ -18,6 +18,12 @@ Inputs: a video (file path, `[T, H, W, 3]` array, list of frames) with `question
 `{"video", "question", "options"}`; a list of such dicts is a batch. With options the answer is chosen by letter
 log-likelihood (`mode="letter"`, default), option-text log-likelihood (`"option"`) or generate-then-parse
 (`"generate"`); without options the model generates free text (`max_new_tokens`, default 32).
+
+Deployment: `pipeline("video-text-to-text", model=..., backend="onnxruntime")` (or `"openvino"`) exports the V-JEPA 2
+vision encoder (float32; from a float32 copy of the encoder alone when the model is bf16) once into `export_dir` (a
+temporary folder when None; a folder holding an export is loaded, not exported again) and runs it with that runtime;
+the projector and the language model stay in PyTorch (the LLM is not exported). The pipeline works on a shallow copy
+of the model (`vjepa2_hf.vlm.exporting.with_vision_backend`): a model passed in keeps its own encoder.
 """
 
 from __future__ import annotations
@@ -26,12 +32,22 @@ from typing import Any
 
 import torch
 from transformers import Pipeline
+from transformers.utils import logging
 
 from .scoring import LETTERS, SCORING_MODES, build_messages, letter_token_ids, parse_mc_answer
 
+logger = logging.get_logger(__name__)
+
 
 class VideoTextToTextPipeline(Pipeline):
-    """Video question answering (multiple choice or free form) with a V-JEPA 2 VLM. See the module docstring."""
+    """Video question answering (multiple choice or free form) with a V-JEPA 2 VLM. See the module docstring.
+
+    Construction arguments (`pipeline("video-text-to-text", model=..., backend=...)`):
+        backend (`str`, defaults to `"torch"`): `"onnxruntime"` / `"openvino"` run the vision encoder exported
+            (float32) by that runtime; projector and language model stay in PyTorch.
+        export_dir (`str`, *optional*): where the encoder is exported (or loaded from, when it holds an export);
+            a temporary folder when None.
+    """
 
     _load_processor = True
     _load_tokenizer = False
@@ -40,10 +56,22 @@ class VideoTextToTextPipeline(Pipeline):
     _load_feature_extractor = False
     _pipeline_calls_generate = False
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, backend: str = "torch", export_dir: str | None = None, **kwargs: Any) -> None:
+        from ..encoder.exporting import check_backend
+
+        check_backend(backend)  # before the model is built or anything exported
         super().__init__(*args, **kwargs)
         if self.processor is None:
             raise ValueError("the video-text-to-text pipeline needs `processor=` (a VJEPA2VLMProcessor)")
+        if backend != "torch":
+            from .exporting import with_vision_backend
+
+            if export_dir is None:
+                import tempfile
+
+                export_dir = tempfile.mkdtemp(prefix=f"vjepa2-vlm-{backend}-")
+                logger.info(f"exporting the VLM's vision encoder for {backend} into {export_dir}")
+            self.model = with_vision_backend(self.model, backend, export_dir)
 
     def _sanitize_parameters(
         self,
