@@ -4,6 +4,7 @@ generated text; a reused `export_dir` is loaded without exporting again; bad val
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 
 import pytest
@@ -116,7 +117,7 @@ def test_bad_backend_values(folder, tiny):
     with pytest.raises(ValueError, match=r"`backend` must be one of \['torch', 'onnxruntime', 'openvino'\], got 'tensorrt'"):
         pipeline("video-text-to-text", model=folder, backend="tensorrt")
     model, processor = tiny
-    other = vlm_exporting.copy.copy(model)
+    other = copy.copy(model)
     other._modules = dict(model._modules)
     other.vision_tower = torch.nn.Identity()
     with pytest.raises(ValueError, match="runs the V-JEPA 2 encoder of a VJEPA2VLMForConditionalGeneration"):
