@@ -102,9 +102,39 @@ def _timed(fn):
     return time.perf_counter() - t0, out
 
 
-def compare(size: str, mpc: dict, repeats: int, dtypes: list[str], compile_: bool, profile: bool,
-            warmup: bool = True, uncached: bool = True) -> dict:
+def _with_predictor(world_model, predictor):
+    """A shallow copy of `world_model` (shared encoder) running `predictor`."""
     import copy
+
+    copied = copy.copy(world_model)
+    copied._modules = dict(world_model._modules)  # a shallow copy would share (and overwrite) the module dict
+    copied.predictor = predictor
+    return copied
+
+
+def exported_variants(ours, backends: list[str], workdir: str) -> tuple[dict, dict]:
+    """World models running the exported rollout step (`vjepa2_hf.world_model.exporting`), one per backend name
+    (`onnxruntime`, `onnxruntime_int8`, `openvino`); and the export seconds of each."""
+    from vjepa2_hf.encoder.exporting import load_exported
+    from vjepa2_hf.world_model.exporting import ExportedVJEPA2ACPredictor, export_rollout_step
+
+    models, export_seconds = {}, {}
+    for name in backends:
+        runtime, int8 = name.removesuffix("_int8"), name.endswith("_int8")
+        folder = os.path.join(workdir, name)
+        start = time.perf_counter()
+        export_rollout_step(ours.predictor, folder, "openvino" if runtime == "openvino" else "onnx", int8=int8)
+        export_seconds[name] = time.perf_counter() - start
+        step = ExportedVJEPA2ACPredictor(load_exported(folder, runtime), runtime)
+        models[name] = _with_predictor(ours, step)
+        print(f"  exported the rollout step for {name} in {export_seconds[name]:.1f} s", flush=True)
+    return models, export_seconds
+
+
+def compare(size: str, mpc: dict, repeats: int, dtypes: list[str], compile_: bool, profile: bool,
+            warmup: bool = True, uncached: bool = True, backends: tuple[str, ...] = ()) -> dict:
+    import copy
+    import tempfile
 
     ours, official, WorldModel = build(size)
     cfg = ours.config
@@ -122,6 +152,10 @@ def compare(size: str, mpc: dict, repeats: int, dtypes: list[str], compile_: boo
         variants[f"ours {name}"] = lambda wm=wm: wm.infer_next_action(rep, pose, goal, **mpc)
         if compile_:
             variants[f"ours {name} compiled"] = lambda wm=wm: wm.infer_next_action(rep, pose, goal, compile=True, **mpc)
+    workdir = tempfile.TemporaryDirectory()
+    exported, export_seconds = exported_variants(ours, list(backends), workdir.name)
+    for name, wm in exported.items():
+        variants[f"ours {name}"] = lambda wm=wm: wm.infer_next_action(rep, pose, goal, **mpc)
     times = {k: [] for k in variants}
     plans = {}
     first = 0 if warmup else 1
@@ -142,6 +176,8 @@ def compare(size: str, mpc: dict, repeats: int, dtypes: list[str], compile_: boo
         "seconds_per_action": {k: {"min": best[k], "all": v} for k, v in times.items()},
         "official_over": {k: best["official"] / best[k] for k in best if k != "official"},
         "fp32_plan_max_abs_diff_vs_official": float((plans["ours fp32"] - plans["official"]).abs().max()),
+        "plan_max_abs_diff_vs_ours_fp32": {k: float((plans[k] - plans["ours fp32"]).abs().max()) for k in plans},
+        "export_seconds": export_seconds,
     }
     print(f"\n[{size}] {result['predictor']}; {mpc['samples']} samples x {mpc['cem_steps']} CEM steps, rollout "
           f"{mpc['rollout']}; {repeats} alternating repeats, min per planned action")
@@ -149,8 +185,11 @@ def compare(size: str, mpc: dict, repeats: int, dtypes: list[str], compile_: boo
         ratio = "" if k == "official" else f"  official/ours = {result['official_over'][k]:.2f}x"
         print(f"  {k:<24} {best[k]:8.3f} s{ratio}")
     print(f"  fp32 plan vs official: max abs diff {result['fp32_plan_max_abs_diff_vs_official']:.2e}")
+    for k in exported:
+        print(f"  {k} plan vs ours fp32: max abs diff {result['plan_max_abs_diff_vs_ours_fp32'][f'ours {k}']:.2e}")
     if profile:
         result["profile"] = {k: op_profile(variants[k]) for k in variants if "compiled" not in k}
+    workdir.cleanup()
     return result
 
 
@@ -176,6 +215,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--profile", action="store_true", help="print a per-operator profile of each variant")
     p.add_argument("--no-warmup", action="store_true", help="time the first round too (no compile variants)")
     p.add_argument("--no-uncached", action="store_true", help="skip the uncached ablation")
+    p.add_argument("--backends", default="",
+                   help="comma-separated exported rollout steps to time too: onnxruntime, onnxruntime_int8, openvino")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -193,8 +234,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     }
     sizes = [args.only] if args.only else ["released", "tiny"]
     dtypes = args.dtypes.split(",")
+    backends = tuple(b for b in args.backends.split(",") if b)
+    unknown = set(backends) - {"onnxruntime", "onnxruntime_int8", "openvino"}
+    if unknown:
+        p.error(f"--backends: expected onnxruntime, onnxruntime_int8 or openvino, got {sorted(unknown)}")
     results = [compare(s, runs[s], args.repeats, dtypes, args.compile, args.profile, not args.no_warmup,
-                       not args.no_uncached) for s in sizes]
+                       not args.no_uncached, backends) for s in sizes]
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2, default=str)

@@ -104,6 +104,27 @@ def test_int8_encoder_close_to_fp32(tmp_path):
     assert torch.nn.functional.cosine_similarity(quantized, eager).min() > 0.99
 
 
+def _weight_scale_shapes(folder) -> list[tuple[int, ...]]:
+    import onnx
+
+    graph = onnx.load(str(folder / "model.onnx"), load_external_data=False).graph
+    return [tuple(init.dims) for init in graph.initializer if init.name.endswith("_scale")]
+
+
+def test_int8_weights_per_output_channel_by_default(tmp_path):
+    """int8 weights carry one scale per output channel unless `per_channel=False` (one per matrix); every matrix
+    product of the blocks is quantized (4 per block) in both."""
+    model = _model(VJEPA2VisionModel, "tiny")
+    export_encoder(model, tmp_path / "channel", "onnx", int8=True)
+    export_encoder(model, tmp_path / "tensor", "onnx", int8=True, per_channel=False)
+    per_channel, per_tensor = _weight_scale_shapes(tmp_path / "channel"), _weight_scale_shapes(tmp_path / "tensor")
+    blocks, hidden = model.config.num_hidden_layers, model.config.hidden_size
+    assert len(per_channel) == len(per_tensor) == 4 * blocks
+    assert all(shape == () for shape in per_tensor)
+    assert sorted(per_channel) == sorted([(3 * hidden,), (hidden,), (int(model.config.mlp_ratio * hidden),), (hidden,)]
+                                         * blocks)
+
+
 def test_backend_errors_name_the_argument(tmp_path):
     with pytest.raises(ValueError, match=r"`backend` must be one of \['torch', 'onnxruntime', 'openvino'\], got 'trt'"):
         check_backend("trt")
