@@ -202,3 +202,33 @@ def test_embed_backend_equals_torch(tmp_path, backend, capsys):
     assert main(["embed", str(videos), "--output-dir", str(tmp_path / "bad"), "--backend", backend, "--layers", "1",
                  *args]) == 2
     assert "`layers` needs backend='torch'" in capsys.readouterr().err
+
+
+def test_embed_int8_is_its_own_job(tmp_path, capsys):
+    """`vjepa2-hf embed --backend onnxruntime --int8`: the int8 graph in its own export folder, rows close to float32
+    (cosine > 0.99) but not equal; the int8 setting is part of the job, so a float32 rerun in the same folder is
+    refused; `--int8` without ONNX Runtime is a one-line error."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        pytest.skip("onnxruntime not installed (extra `deploy`)")
+    write_good_clips(tmp_path / "videos", 3)
+    videos = tmp_path / "videos"
+    args = ["--num-frames", "8", "--batch-size", "2", "--num-workers", "0", "--no-progress"]
+    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "fp32"), *args]) == 0
+    int8 = tmp_path / "int8"
+    assert main(["embed", str(videos), "--output-dir", str(int8), "--backend", "onnxruntime", "--int8", *args]) == 0
+    assert (int8 / "export-onnxruntime-int8" / "export.json").is_file()
+    assert not (int8 / "export-onnxruntime").exists()
+    eager, quantized = _rows(tmp_path / "fp32"), _rows(int8)
+    assert quantized["path"] == eager["path"] and len(eager) >= 2
+    a, b = torch.tensor(np.asarray(quantized["embedding"])), torch.tensor(np.asarray(eager["embedding"]))
+    assert not torch.equal(a, b)
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.99
+    capsys.readouterr()
+    assert main(["embed", str(videos), "--output-dir", str(int8), "--backend", "onnxruntime", *args]) == 2
+    assert "int8" in capsys.readouterr().err
+    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "bad"), "--int8", *args]) == 2
+    err = capsys.readouterr().err
+    assert "`int8` runs the ONNX Runtime int8 graph: use backend='onnxruntime', got backend='torch'" in err
+    assert len(err.strip().splitlines()) == 1

@@ -158,3 +158,28 @@ def test_plan_command_backend_onnxruntime_equals_torch(tmp_path):
     assert reports["onnxruntime"]["success_rate"] == reports["torch"]["success_rate"]
     for name, value in reports["torch"]["mean_final_distance"].items():
         assert abs(reports["onnxruntime"]["mean_final_distance"][name] - value) <= PARITY
+
+
+def test_plan_command_int8(tmp_path, capsys):
+    """`vjepa2-hf plan --backend onnxruntime --int8` plans with the int8 encoder and rollout step (their own export
+    folder) and still reaches the goals PyTorch reaches on the same seeded episodes; `--int8` alone is refused."""
+    from vjepa2_hf.cli import main
+
+    folder = _world_model(crop=32).save_pretrained(tmp_path / "model")
+    common = ["--model", str(folder), "--image-size", "32", "--eval-episodes", "2", "--samples", "20",
+              "--iterations", "2", "--topk", "5", "--max-steps", "3", "--dtype", "float32"]
+    reports = {}
+    for name, extra in (("torch", []), ("int8", ["--backend", "onnxruntime", "--int8"])):
+        assert main(["plan", *common, "--output-dir", str(tmp_path / name), *extra]) == 0
+        reports[name] = json.loads((tmp_path / name / "report.json").read_text())["planning"]
+    step = tmp_path / "int8" / "export-onnxruntime-int8" / "rollout_step" / "model.onnx"
+    assert step.is_file() and not (tmp_path / "int8" / "export-onnxruntime").exists()
+    import onnx
+
+    assert any(node.op_type == "MatMulInteger" for node in onnx.load(str(step), load_external_data=False).graph.node)
+    assert reports["int8"]["success_rate"]["vjepa2_ac_cem"] >= reports["torch"]["success_rate"]["vjepa2_ac_cem"]
+    capsys.readouterr()
+    assert main(["plan", *common, "--output-dir", str(tmp_path / "bad"), "--int8"]) == 2
+    err = capsys.readouterr().err
+    assert "--int8 plans with the ONNX Runtime int8 graphs: add --backend onnxruntime (got --backend torch)" in err
+    assert not (tmp_path / "bad").exists()

@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "ONNX Runtime / OpenVINO")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the encoder first (backend torch; the first batches pay the compile time)")
+    parser.add_argument("--int8", action="store_true",
+                        help="with --backend onnxruntime: the int8 graph (about 2x faster on CPUs with VNNI / AMX; "
+                             "accuracy cost in the README), exported into OUT/export-onnxruntime-int8")
 
 
 def _synthetic_clip(output_dir: str, seed: int, num_frames: int) -> str:
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         output_tokens=args.tokens, layers=args.layers, shard_size=args.shard_size, on_error=args.on_error,
         overwrite=args.overwrite, path_column=args.path_column, video_column=args.video_column, seed=args.seed,
         progress=not args.no_progress, max_error_rate=args.max_error_rate, backend=args.backend,
-        compile=args.compile,
+        compile=args.compile, int8=args.int8,
     )
     if PartialState().is_main_process:
         print(result.summary())

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "into OUTPUT/export-BACKEND) and run by ONNX Runtime / OpenVINO")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the predictor blocks' MLPs (backend torch; compile time on the first plan)")
+    parser.add_argument("--int8", action="store_true",
+                        help="with --backend onnxruntime: the int8 encoder and rollout step (the fastest planner on "
+                             "CPUs with VNNI / AMX; accuracy cost in the README), in OUTPUT/export-onnxruntime-int8")
     parser.add_argument("--energy-landscape", default=None, metavar="NPZ",
                         help="compute an energy landscape PNG on the first two frames of this trajectory file")
 
@@ -115,6 +118,9 @@ def _check_world_model_folder(model: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.int8 and args.backend != "onnxruntime":
+        raise ValueError(f"--int8 plans with the ONNX Runtime int8 graphs: add --backend onnxruntime (got --backend "
+                         f"{args.backend})")
     if args.model:
         _check_world_model_folder(args.model)
     if args.energy_landscape:
@@ -126,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         train_steps=args.train_steps, eval_episodes=args.eval_episodes, samples=args.samples,
         iterations=args.iterations, topk=args.topk, horizon=args.horizon, constraint=args.constraint,
         max_steps=args.max_steps, seed=args.seed, dtype=args.dtype, progress_bar=not args.no_progress,
-        backend=args.backend, compile=args.compile,
+        backend=args.backend, compile=args.compile, int8=args.int8,
     )
     report = run_reaching_experiment(cfg)
     print(json.dumps(report["planning"], indent=2))

@@ -388,6 +388,7 @@ def embed_videos(
     progress: bool = True,
     backend: str = "torch",
     compile: bool = False,
+    int8: bool = False,
 ) -> EmbeddingJobResult:
     """Embed every video of `inputs` with a V-JEPA 2 encoder into Parquet shards under `output_dir/data`.
 
@@ -419,6 +420,8 @@ def embed_videos(
         path_column, video_column: the path column of a manifest, the video column of a dataset.
         seed, progress: seed of the random `"tiny"` model; show a progress bar (videos/s and ETA).
         backend, compile: `"torch"` (`compile`: `torch.compile`d), `"onnxruntime"`, `"openvino"` (graph in `export-*`).
+        int8: with `backend="onnxruntime"`: the int8 graph (dynamic quantization, weights per output channel; in
+            `export-onnxruntime-int8`); its rows differ from float32 ones, so it is part of the job's identity.
     Returns: `EmbeddingJobResult` (on the main process: the whole folder's counts and the bad inputs).
     """
     shard_size = _check_options(batch_size, num_workers, shard_size, output_tokens, clip_reduction, on_error,
@@ -428,9 +431,9 @@ def embed_videos(
     encoder, processor, torch_dtype = _resolve_model(model, processor, dtype, seed)
     sampling = ClipSampling(num_frames or processor.num_frames or 16, frame_step, clips_per_video)
     layers = _check_layers(encoder, layers)
-    encoder = _backend_encoder(encoder, backend, layers, torch_dtype, Path(output_dir), state, overwrite, compile)
+    encoder = _backend_encoder(encoder, backend, layers, torch_dtype, Path(output_dir), state, overwrite, compile, int8)
     spec = _job_spec(listed, model, seed, torch_dtype, sampling, processor, clip_reduction=clip_reduction,
-                     output_tokens=bool(output_tokens), layers=layers, shard_size=int(shard_size))
+                     output_tokens=bool(output_tokens), layers=layers, shard_size=int(shard_size), int8=int8)
     job = _Job(listed, ShardLayout(output_dir, len(listed), shard_size), spec, state)
     runner = _EncoderRunner(encoder, device, torch_dtype, clip_reduction, output_tokens, layers)  # before job.json
     try:
@@ -451,6 +454,7 @@ def _job_spec(listed, model: Any, seed: int, torch_dtype: torch.dtype, sampling,
         "sampling": sampling.to_dict(), "clip_reduction": options["clip_reduction"],
         "output_tokens": options["output_tokens"], "layers": options["layers"], "shard_size": options["shard_size"],
         "processor": processor.to_dict(), "row_format": ROW_FORMAT,
+        **({"int8": True} if options.get("int8") else {}),  # absent for float32 jobs: their job.json is unchanged
     }
 
 
@@ -494,14 +498,16 @@ def _loaded_path(model: Any) -> str | None:
 
 
 def _backend_encoder(encoder, backend: str, layers, dtype: torch.dtype, root: Path, state, overwrite: bool,
-                     compile: bool = False):
+                     compile: bool = False, int8: bool = False):
     """The job's encoder run by `backend` ("torch": as it is, or `torch.compile`d): exported once, by the main process,
-    into `root/export-<backend>` (anew with `overwrite`; a job's spec names its model, so a kept export is of this one).
-    """
+    into `root/export-<backend>[-int8]` (anew with `overwrite`; a job's spec names its model, so a kept export is of
+    this one)."""
     from ..encoder.exporting import (
         BACKEND_FORMATS, ExportedVJEPA2Encoder, check_backend, export_encoder, is_exported_folder,
     )
 
+    if int8 and check_backend(backend) != "onnxruntime":
+        raise ValueError(f"`int8` runs the ONNX Runtime int8 graph: use backend='onnxruntime', got backend={backend!r}")
     if check_backend(backend) == "torch":
         return torch.compile(encoder) if compile else encoder
     if compile:
@@ -512,14 +518,14 @@ def _backend_encoder(encoder, backend: str, layers, dtype: torch.dtype, root: Pa
         )
     if dtype != torch.float32:
         raise ValueError(f"backend={backend!r} runs the float32 graph, got dtype {str(dtype).replace('torch.', '')}")
-    folder = root / f"export-{backend}"
+    folder = root / (f"export-{backend}-int8" if int8 else f"export-{backend}")
     if state.is_main_process and overwrite and folder.exists():
         import shutil
 
         shutil.rmtree(folder)
     if state.is_main_process and not is_exported_folder(folder):
-        export_encoder(encoder.float(), folder, BACKEND_FORMATS[backend])
-        export_encoder(encoder.float(), folder / "image", BACKEND_FORMATS[backend], image=True)
+        export_encoder(encoder.float(), folder, BACKEND_FORMATS[backend], int8=int8)
+        export_encoder(encoder.float(), folder / "image", BACKEND_FORMATS[backend], image=True, int8=int8)
     state.wait_for_everyone()
     return ExportedVJEPA2Encoder.from_pretrained(folder, backend)
 

@@ -56,7 +56,13 @@ class ReachingExperimentConfig:
     dtype: str = "float32"  # planning dtype of the world model; "auto": bf16 where the hardware runs it natively
     backend: str = "torch"  # "onnxruntime" / "openvino": encoder and rollout step exported (fp32) to export-*
     compile: bool = False  # torch.compile the predictor blocks' MLPs (`VJEPA2WorldModel.compile_predictor`)
+    int8: bool = False  # backend "onnxruntime": the int8 graphs (dynamic quantization) in export-onnxruntime-int8
     progress_bar: bool = True
+
+    def __post_init__(self) -> None:
+        if self.int8 and self.backend != "onnxruntime":
+            raise ValueError(f"`int8` plans with the ONNX Runtime int8 graphs: use backend='onnxruntime', got "
+                             f"backend={self.backend!r}")
 
 
 def evaluate_in_reach_env(
@@ -140,8 +146,9 @@ def run_reaching_experiment(cfg: ReachingExperimentConfig) -> dict[str, Any]:
 
         from ..world_model.exporting import with_backend
 
-        shutil.rmtree(out / f"export-{cfg.backend}", ignore_errors=True)  # the model may have changed: export anew
-        world_model = with_backend(world_model, cfg.backend, out / f"export-{cfg.backend}")
+        folder = out / (f"export-{cfg.backend}-int8" if cfg.int8 else f"export-{cfg.backend}")
+        shutil.rmtree(folder, ignore_errors=True)  # the model may have changed: export anew
+        world_model = with_backend(world_model, cfg.backend, folder, int8=cfg.int8)
     elif cfg.compile:
         world_model.compile_predictor()
     report["planning"] = evaluate_in_reach_env(world_model, cfg, env)
