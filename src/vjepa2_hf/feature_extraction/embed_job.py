@@ -419,8 +419,7 @@ def embed_videos(
         overwrite: delete an existing job's output first instead of resuming it.
         path_column, video_column: the path column of a manifest, the video column of a dataset.
         seed, progress: seed of the random `"tiny"` model; show a progress bar (videos/s and ETA).
-        backend, compile, int8: `"torch"` (`compile`: `torch.compile`d), `"onnxruntime"` (`int8`: the int8 graph, part
-            of the job's identity), `"openvino"`; graphs in `export-*`.
+        backend, compile, int8: "torch" (`compile`: compiled), "onnxruntime" (`int8`: the int8 graph), "openvino".
     Returns: `EmbeddingJobResult` (on the main process: the whole folder's counts and the bad inputs).
     """
     shard_size = _check_options(batch_size, num_workers, shard_size, output_tokens, clip_reduction, on_error,
