@@ -15,7 +15,15 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-__all__ = ["compile_blocks", "require_torch_compile"]
+__all__ = ["accelerator_type", "compile_blocks", "require_torch_compile"]
+
+
+def accelerator_type() -> str:
+    """The device type a training loop will run on: `"cpu"`, or the accelerator torch sees (`"cuda"`, `"xpu"`, ...)."""
+    accelerator_api = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator_api is not None and accelerator_api.is_available():
+        return accelerator_api.current_accelerator().type
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def require_torch_compile(device_type: str, what: str) -> None:
@@ -34,7 +42,7 @@ def require_torch_compile(device_type: str, what: str) -> None:
         return
     from torch.utils._triton import has_triton
 
-    if not has_triton():
+    if device_type in ("cuda", "xpu") and not has_triton():
         raise ValueError(f"{what}: torch.compile cannot build {device_type} code here: Triton is not installed "
                          "(pip install triton), or run without it")
 
