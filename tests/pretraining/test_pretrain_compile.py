@@ -6,6 +6,9 @@ inductor cannot build code."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -105,3 +108,24 @@ def test_no_compiler_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
     assert len(err) == 1 and err[0].startswith("vjepa2-hf pretrain: error: run.compile"), err
     assert "C++ compiler" in err[0]
     assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_two_compiled_processes_equal_one_eager_process(tmp_path):
+    """DDP over gloo (torchrun, 2 processes) wraps the compiled blocks: the same losses as one eager process."""
+    from .test_multiprocess import TOLERANCE, WORKER, _free_port
+
+    optimization = {"total_steps": 3, "warmup_steps": 1}
+    config = tiny_run_config(tmp_path / "ddp", optimization=optimization, run={"checkpoint_every": 0, "compile": True})
+    config_file = tmp_path / "ddp.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    result_file = tmp_path / "ddp.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", str(_free_port()), str(WORKER), str(config_file), str(result_file)]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    distributed = json.loads(result_file.read_text())
+    assert distributed["world_size"] == 2 and distributed["backend"] == "gloo"
+    single = pretrain(tiny_run_config(tmp_path / "single", optimization=optimization, run={"checkpoint_every": 0}))
+    np.testing.assert_allclose(distributed["losses"], [h["loss"] for h in single.history], rtol=0, atol=TOLERANCE)
+    assert not [k for k in _safetensors_keys(tmp_path / "ddp") if "_orig_mod" in k]
