@@ -5,7 +5,11 @@ model: every block of a stack shares one compiled graph (parameters are graph in
 a few blocks whatever the depth, the parameter names (state dicts, checkpoints, `save_pretrained`) stay those of the
 eager model (no `_orig_mod.`), and DDP / FSDP2 wrap the model as usual (their hooks stay on `nn.Module.__call__`).
 `dynamic=True` compiles the token axis symbolically from the first call, so multi-block masks, whose context and target
-token counts change from batch to batch, do not recompile.
+token counts change from batch to batch, do not recompile. (Accelerate's `compile_regions` returns a copy whose
+parameter names gain `_orig_mod.` and also compiles every non-repeated leaf module; its in-place FSDP2 variant too.)
+
+All modules compiled this way share one code object (`nn.Module._call_impl`), so torch's recompile limit (8 graphs
+by default) counts the graphs of every compiled block together; a pretraining step builds 2 to 4.
 """
 
 from __future__ import annotations
