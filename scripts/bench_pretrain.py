@@ -16,6 +16,7 @@ reference rate is a large square `torch.mm` in the same dtype on the same device
     python scripts/bench_pretrain.py                       # ViT-L, 16x128x128, batch 2, fp32 + bf16
     python scripts/bench_pretrain.py --preset tiny --frames 8 --size 64 --batch 8 --json bench.json
     python scripts/bench_pretrain.py --vs-official --threads 2 --profile --memory   # ours vs the official step
+    python scripts/bench_pretrain.py --vs-official --compile --threads 2            # + ours with compiled blocks
 
 Targets (for GPUs): fp32 step >= 60% of the fp32 matmul rate; bf16 step time <= 0.5 x the fp32 step time.
 
@@ -28,6 +29,15 @@ attention and the rest in element-wise work (residual adds, GELU, LayerNorm, RoP
 Against the official step (`--vs-official --threads 2 --profile`, full ViT-L, defaults, AMD EPYC with AVX512-BF16,
 quiet machine, 2026-12-02): fp32 official 16.07 s vs ours 13.91 s (1.16x), bf16 autocast 8.46 s vs 6.02 s (1.41x);
 ours fp32 is 83% matrix products and 9% attention (see the README for both profiles).
+
+`--vs-official --compile` adds ours with its transformer blocks `torch.compile`d as `vjepa2-hf pretrain --compile` runs
+them (`VJEPA2ForPretraining.compile_blocks`: regional, dynamic token axis), alternating official / ours eager / ours
+compiled in one process (ours eager and compiled are the same model and AdamW state, its blocks switched between their
+eager and compiled calls), and prints the three median step times, official/ours, official/compiled and
+eager/compiled, and the compile time: the first compiled step minus the median compiled step, compiled into a fresh
+inductor cache (a first run on a machine; a later run with a warm cache, `TORCHINDUCTOR_CACHE_DIR` set, compiles
+faster). Full ViT-L figures: TODO-figure. Checked only at a reduced size here (`--preset vit_large --layers 1
+--frames 4 --size 64 --batch 2`, 1 thread, shared machine, so no figure is quoted): compile time 37 - 40 s.
 
 Measured on one NVIDIA H200 (torch 2.11 + CUDA 13, `scripts/device_checks.sh`, 2026-11-28): at the defaults the
 step is too small to fill the GPU (fp32 0.18 s = 22% of the 50 TFLOP/s fp32 matmul rate; bf16 0.19 s, no faster);
@@ -284,16 +294,51 @@ def _comparison_setup(args):
     return model, optimizer, make_batch(model, args.batch, args.frames, args.size, torch.device("cpu"))
 
 
+@contextlib.contextmanager
+def _eager_blocks(model):
+    """Inside, `model`'s compiled blocks run eagerly: `nn.Module.compile` keeps the compiled call in
+    `_compiled_call_impl`, set aside here and put back after. The eager and the compiled steps then alternate on one
+    model (same weights, one AdamW state) instead of a third ViT-L copy in memory."""
+    blocks = [m for m in model.modules() if getattr(m, "_compiled_call_impl", None) is not None]
+    saved = [m._compiled_call_impl for m in blocks]
+    for m in blocks:
+        m._compiled_call_impl = None
+    try:
+        yield
+    finally:
+        for m, call in zip(blocks, saved):
+            m._compiled_call_impl = call
+
+
+def _compiled_step(model, optimizer, batch, autocast) -> tuple:
+    """Compile `model`'s blocks as `pretrain --compile` does (`VJEPA2ForPretraining.compile_blocks`) and run the
+    first compiled step (which compiles). Returns `(step() -> loss, first step seconds)`."""
+    torch._dynamo.reset()  # this dtype's graphs compiled from scratch (and not counted against the recompile limit)
+    model.compile_blocks()
+    step = lambda: train_step(model, optimizer, batch, autocast)  # noqa: E731
+    t0 = time.perf_counter()
+    step()
+    return step, time.perf_counter() - t0
+
+
 def compare_official(args, dtype_name: str) -> dict:
-    """Ours and the official step on the same weights, masks and clips, alternating in one process."""
+    """Ours and the official step on the same weights, masks and clips, alternating in one process; with
+    `--compile` also ours with compiled blocks, on the same model as ours eager."""
     model, optimizer, batch = _comparison_setup(args)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if dtype_name == "bf16" else contextlib.nullcontext()
     official = _official_step_fn(model, batch, args.frames, args.size, autocast)
-    ours = lambda: train_step(model, optimizer, batch, autocast)  # noqa: E731
+
+    def ours():
+        with _eager_blocks(model):
+            return train_step(model, optimizer, batch, autocast)
+
     losses = {"ours": ours(), "official": official()}  # warm-up; first-step losses must agree (same weights)
-    times = {"ours": [], "official": []}
+    steps = {"official": official, "ours": ours}
+    if args.compile:
+        steps["ours_compiled"], first_compiled = _compiled_step(model, optimizer, batch, autocast)
+    times = {name: [] for name in steps}
     for _ in range(args.steps):
-        for name, fn in (("official", official), ("ours", ours)):
+        for name, fn in steps.items():
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -301,12 +346,19 @@ def compare_official(args, dtype_name: str) -> dict:
     result = {"dtype": dtype_name, "layers": args.layers or model.config.num_hidden_layers,
               "first_step_loss": losses, "seconds": times, "median": med,
               "official_over_ours": med["official"] / med["ours"]}
-    print(f"[{dtype_name}] encoder blocks {result['layers']}, predictor {model.config.pred_hidden_size}x"
-          f"{model.config.pred_num_hidden_layers}: official {med['official']:.2f} s, ours {med['ours']:.2f} s -> "
-          f"official/ours {result['official_over_ours']:.2f}x (first-step loss ours {losses['ours']:.6f}, official "
-          f"{losses['official']:.6f})", flush=True)
+    line = (f"[{dtype_name}] encoder blocks {result['layers']}, predictor {model.config.pred_hidden_size}x"
+            f"{model.config.pred_num_hidden_layers}: official {med['official']:.2f} s, ours {med['ours']:.2f} s -> "
+            f"official/ours {result['official_over_ours']:.2f}x")
+    if args.compile:
+        result.update(official_over_compiled=med["official"] / med["ours_compiled"],
+                      eager_over_compiled=med["ours"] / med["ours_compiled"], first_compiled_step=first_compiled,
+                      compile_seconds=first_compiled - med["ours_compiled"])
+        line += (f"; ours compiled {med['ours_compiled']:.2f} s -> official/compiled "
+                 f"{result['official_over_compiled']:.2f}x, eager/compiled {result['eager_over_compiled']:.2f}x, "
+                 f"compile time {result['compile_seconds']:.1f} s (first compiled step {first_compiled:.1f} s)")
+    print(f"{line} (first-step loss ours {losses['ours']:.6f}, official {losses['official']:.6f})", flush=True)
     if args.profile:
-        result["profile"] = {"ours": _op_profile(ours), "official": _op_profile(official)}
+        result["profile"] = {name: _op_profile(fn) for name, fn in steps.items()}
     return result
 
 
@@ -392,6 +444,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true", help="with --vs-official: per-operator profiles")
     parser.add_argument("--memory", action="store_true",
                         help="with --vs-official: also the peak memory one step adds, each side in its own process")
+    parser.add_argument("--compile", action="store_true",
+                        help="with --vs-official: also ours with torch.compile'd blocks (what `pretrain --compile` "
+                             "runs), alternating with ours eager on the same model; compile time = first compiled step "
+                             "- a compiled step, in a fresh inductor cache")
     return parser.parse_args(argv)
 
 
@@ -404,6 +460,10 @@ def main(argv=None) -> int:
         for which, m in memory.items():
             print(f"[memory, fp32] {which}: one step adds {m['step_peak_mb']:.0f} MB over {m['resident_before_mb']:.0f} MB "
                   f"resident (peak {m['peak_mb']:.0f} MB)", flush=True)
+    if args.vs_official and args.compile and "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        import tempfile  # a cold compile, as a first run on a new machine (not graphs cached by an earlier run)
+
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench_pretrain_inductor_")
     if args.vs_official:
         print(f"ours vs official step: {args.preset}, {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
               f"official masks, cpu x {torch.get_num_threads()} ({torch.backends.cpu.get_cpu_capability()})")

@@ -1,4 +1,4 @@
-"""`vjepa2-hf pretrain --config FILE_OR_PRESET [--resume [CHECKPOINT] | --overwrite] [--set section.key=value ...]`.
+"""`vjepa2-hf pretrain --config FILE_OR_PRESET [--resume [CHECKPOINT] | --overwrite] [--compile] [--set section.key=value ...]`.
 
 Runs `vjepa2_hf.pretraining.pretrain`. Under several processes launch it with Accelerate, e.g.
 `accelerate launch --multi_gpu --num_processes 8 -m vjepa2_hf.cli pretrain --config vit_large_pretrain`.
@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a config value (repeatable), e.g. --set optimization.total_steps=50")
     parser.add_argument("--output-dir", default=None, help="shortcut for --set run.output_dir=...")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the transformer blocks (shortcut for --set run.compile=true; the first "
+                             "step pays the compile time)")
     parser.add_argument("--list-presets", action="store_true", help="print the shipped recipes and exit")
 
 
@@ -40,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     overrides += args.overrides
     if args.output_dir:
         overrides.append(f"run.output_dir={args.output_dir}")
+    if args.compile:
+        overrides.append("run.compile=true")
     try:  # a bad config or input is the command line's one-line error (exit 2); a failed run exits 1
         result = pretrain(args.config, resume=args.resume, overrides=overrides, overwrite=args.overwrite)
     except (NonFiniteLossError, CorruptCheckpointError) as error:

@@ -49,6 +49,19 @@ def eager_attention_forward(
     return output.transpose(1, 2).contiguous(), weights
 
 
+def _rope_qkv(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """`qkv` `(3, B, h, N, hd)` -> `(query, key, value)`, RoPE applied to the queries and keys.
+
+    Eagerly both are rotated at once (one kernel); under `torch.compile` each separately (the same values: inductor
+    fuses it anyway), because with a dynamic token count inductor (torch 2.13, CPU) saves the two halves of the stacked
+    tensor for backward with strides fixed at the first size, and the next size fails its stride check."""
+    if torch.compiler.is_compiling():
+        query, key, value = qkv.unbind(0)
+        return torch.addcmul(query * cos, swap_pairs(query), sin), torch.addcmul(key * cos, swap_pairs(key), sin), value
+    qk = torch.addcmul(qkv[:2] * cos, swap_pairs(qkv[:2]), sin)  # (2, B, h, N, hd)
+    return (*qk.unbind(0), qkv[2])
+
+
 class VJEPA2RopeAttention(nn.Module):
     """Multi-head self-attention with a fused `qkv` projection and 3-D RoPE on queries and keys.
 
@@ -92,9 +105,7 @@ class VJEPA2RopeAttention(nn.Module):
         """
         batch, tokens, width = hidden_states.shape
         qkv = self.qkv(hidden_states).view(batch, tokens, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        qk, value = qkv[:2], qkv[2]  # (2, B, h, N, hd), (B, h, N, hd)
-        qk = torch.addcmul(qk * cos, swap_pairs(qk), sin)  # RoPE on queries and keys at once
-        query, key = qk.unbind(0)
+        query, key, value = _rope_qkv(qkv, cos, sin)
         if cache is not None:
             key, value = cache.update(self.layer_idx, key, value)
         implementation = self.config._attn_implementation or "sdpa"

@@ -284,6 +284,9 @@ class RunArguments:
         progress_bar (`bool`): tqdm bar on the main process.
         cpu_threads (`int`, *optional*): `torch.set_num_threads` for CPU runs (None: PyTorch's default). On a shared
             or oversubscribed machine 1 thread per process can be many times faster than the default.
+        compile (`bool`): `torch.compile` the transformer blocks (regional, `VJEPA2ForPretraining.compile_blocks`);
+            the first step pays the compile time. Not part of the run identity: a run may resume with it on or off
+            (the numbers agree to float rounding).
     """
 
     output_dir: str = "outputs/vjepa2-pretrain"
@@ -301,6 +304,7 @@ class RunArguments:
     hub_private: bool = True
     progress_bar: bool = True
     cpu_threads: int | None = None
+    compile: bool = False
 
     def __post_init__(self):
         if self.cpu_threads is not None and int(self.cpu_threads) < 1:

@@ -158,6 +158,15 @@ class VJEPA2ForPretraining(VJEPA2EncoderHolder):
         self.target_encoder.eval()
         return self
 
+    def compile_blocks(self, **compile_kwargs) -> "VJEPA2ForPretraining":
+        """`torch.compile` the transformer blocks of the encoder, the target encoder and the predictor in place
+        (regional compilation, `vjepa2_hf.training.compilation.compile_blocks`: `dynamic=True`, so the per-batch token
+        counts of the masks do not recompile; parameter names unchanged). The first step pays the compile time."""
+        from ..training.compilation import compile_blocks
+
+        compile_blocks([*self.encoder.layer, *self.target_encoder.layer, *self.predictor.layer], **compile_kwargs)
+        return self
+
     @torch.no_grad()
     def update_target_encoder(self, momentum: float) -> None:
         """EMA step ``target <- momentum * target + (1 - momentum) * encoder`` (call after ``optimizer.step()``)."""

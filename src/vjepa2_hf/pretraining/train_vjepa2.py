@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..training.accelerator_setup import build_accelerator, is_fsdp
 from ..training.checkpointing import load_checkpoint, save_checkpoint
+from ..training.compilation import accelerator_type, require_torch_compile
 from ..training.loop import (
     MetricsLog,
     NonFiniteLossError,
@@ -223,6 +224,8 @@ def _build_run(config: PretrainingConfig, accelerator: Accelerator) -> _Run:
         logger.info("model.freeze_encoder: training the predictor only; the EMA target stays equal to the encoder")
     if config.model.gradient_checkpointing:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    if config.run.compile:  # in place, before `prepare`, so DDP / FSDP2 wrap the compiled blocks as they are
+        model.compile_blocks()
     model.train()
     param_groups = build_param_groups(model, opt.weight_decay)
     sharded = is_fsdp(accelerator)  # parameters become DTensors in `prepare`
@@ -487,6 +490,8 @@ def pretrain(
     elif overrides:
         config = load_pretraining_config(config.to_dict(), overrides)
     opt = config.optimization
+    if config.run.compile:  # checked before the run folder is touched, not at the first step
+        require_torch_compile(accelerator_type(), "run.compile (pretrain --compile)")
     identity = pretraining_identity(config)
     resuming = resume not in (None, False, "none", "")
     explicit = resume if resuming and resume not in (True, "auto", "latest", "true") else None
