@@ -36,8 +36,9 @@ compiled in one process (ours eager and compiled are the same model and AdamW st
 eager and compiled calls), and prints the three median step times, official/ours, official/compiled and
 eager/compiled, and the compile time: the first compiled step minus the median compiled step, compiled into a fresh
 inductor cache (a first run on a machine; a later run with a warm cache, `TORCHINDUCTOR_CACHE_DIR` set, compiles
-faster). Full ViT-L figures: TODO-figure. Checked only at a reduced size here (`--preset vit_large --layers 1
---frames 4 --size 64 --batch 2`, 1 thread, shared machine, so no figure is quoted): compile time 37 - 40 s.
+faster). Full ViT-L, defaults, `--threads 2`, quiet AMD EPYC (AVX512-BF16), 2026-12-07: fp32 official 14.80 s, ours
+12.48 s, compiled 11.94 s (official/compiled 1.24x, compile 33.6 s); bf16 8.56 / 7.49 / 7.42 s (1.15x, compile 25.8 s);
+a second bf16 run 9.37 / 7.77 / 7.44 s (1.26x).
 
 Measured on one NVIDIA H200 (torch 2.11 + CUDA 13, `scripts/device_checks.sh`, 2026-11-28): at the defaults the
 step is too small to fill the GPU (fp32 0.18 s = 22% of the 50 TFLOP/s fp32 matmul rate; bf16 0.19 s, no faster);
