@@ -185,3 +185,33 @@ def test_export_command_static_int8_with_calibration(tmp_path):
     assert torch.nn.functional.cosine_similarity(runner(pixels).pooler_output, eager).item() > 0.99
     assert main(["export", "--model", str(tmp_path / "model"), "--format", "onnx", "--calibration", clips[0],
                  "--output-dir", str(tmp_path / "x")]) == 2
+
+
+def test_openvino_bf16_precision(tmp_path):
+    """OpenVINO runs the same float32 graph in bfloat16 with `precision="bf16"`: not the f32 numbers, within bf16
+    rounding of them (tokens of unit scale: max 0.1, clip embeddings' cosine > 0.999); `runtime_precision` maps a
+    job's dtype and refuses what a runtime cannot do, naming the dtype."""
+    if importlib.util.find_spec("openvino") is None:
+        pytest.skip("openvino not installed (extra `deploy`)")
+    from vjepa2_hf.encoder.exporting import runtime_options, runtime_precision
+
+    model = _model(VJEPA2VisionModel, "tiny")
+    export_encoder(model, tmp_path, "openvino")
+    pixels = torch.randn(2, 4, 3, 64, 64)
+    f32 = ExportedVJEPA2Encoder.from_pretrained(tmp_path, "openvino")(pixels)
+    bf16 = ExportedVJEPA2Encoder.from_pretrained(tmp_path, "openvino", precision="bf16")(pixels)
+    with torch.no_grad():
+        torch.testing.assert_close(f32.last_hidden_state, model(pixels).last_hidden_state, rtol=0, atol=PARITY)
+    difference = (bf16.last_hidden_state - f32.last_hidden_state).abs().max()
+    assert 1e-4 < difference < 0.1
+    assert torch.nn.functional.cosine_similarity(bf16.pooler_output, f32.pooler_output).min() > 0.999
+    assert runtime_precision("openvino", torch.bfloat16) == "bf16"
+    assert runtime_precision("onnxruntime", torch.float32) == runtime_precision("openvino", torch.float32) == "f32"
+    with pytest.raises(ValueError, match=r"backend='onnxruntime' runs the exported graph in float32 \(int8: a "
+                                         r"quantized graph\), got dtype bfloat16"):
+        runtime_precision("onnxruntime", torch.bfloat16)
+    with pytest.raises(ValueError, match="backend='openvino' runs the exported graph in float32 or bfloat16, got "
+                                         "dtype float16"):
+        runtime_precision("openvino", torch.float16)
+    with pytest.raises(ValueError, match="`precision` must be 'f32' \\(or 'bf16' for OpenVINO\\), got 'bf16' for onnx"):
+        runtime_options("onnx", "bf16")

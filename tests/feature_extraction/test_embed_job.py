@@ -232,3 +232,29 @@ def test_embed_int8_is_its_own_job(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "`int8` runs the ONNX Runtime int8 graph: use backend='onnxruntime', got backend='torch'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_embed_openvino_bfloat16(tmp_path, capsys):
+    """`vjepa2-hf embed --backend openvino --dtype bfloat16`: OpenVINO's bf16 inference of the exported graph, rows
+    within bf16 rounding of the float32 rows (cosine > 0.999, not equal); ONNX Runtime refuses bfloat16 in one line."""
+    import importlib.util
+
+    if importlib.util.find_spec("openvino") is None:
+        pytest.skip("openvino not installed (extra `deploy`)")
+    write_good_clips(tmp_path / "videos", 3)
+    videos = tmp_path / "videos"
+    args = ["--num-frames", "8", "--batch-size", "2", "--num-workers", "0", "--no-progress"]
+    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "fp32"), *args]) == 0
+    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "bf16"), "--backend", "openvino", "--dtype",
+                 "bfloat16", *args]) == 0
+    eager, low = _rows(tmp_path / "fp32"), _rows(tmp_path / "bf16")
+    assert low["path"] == eager["path"] and len(eager) >= 2
+    a, b = torch.tensor(np.asarray(low["embedding"])), torch.tensor(np.asarray(eager["embedding"]))
+    assert not torch.equal(a, b)
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.999
+    capsys.readouterr()
+    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "bad"), "--backend", "onnxruntime", "--dtype",
+                 "bfloat16", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "backend='onnxruntime' runs the exported graph in float32 (int8: a quantized graph), got dtype bfloat16" in err
+    assert len(err.splitlines()) == 1

@@ -183,3 +183,33 @@ def test_plan_command_int8(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--int8 plans with the ONNX Runtime int8 graphs: add --backend onnxruntime (got --backend torch)" in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_plan_command_openvino_bfloat16(tmp_path):
+    """`vjepa2-hf plan --backend openvino --dtype bfloat16`: the parts exported from the float32 weights, run by
+    OpenVINO in bf16, reach the goals PyTorch fp32 reaches on the same seeded episodes; the OpenVINO world model in
+    bf16 rolls out within bf16 rounding of the f32 one."""
+    import importlib.util
+
+    if importlib.util.find_spec("openvino") is None:
+        pytest.skip("openvino not installed (extra `deploy`)")
+    from vjepa2_hf.cli import main
+
+    folder = _world_model(crop=32).save_pretrained(tmp_path / "model")
+    common = ["--model", str(folder), "--image-size", "32", "--eval-episodes", "2", "--samples", "20",
+              "--iterations", "2", "--topk", "5", "--max-steps", "3"]
+    reports = {}
+    for name, extra in (("torch", ["--dtype", "float32"]), ("ov", ["--backend", "openvino", "--dtype", "bfloat16"])):
+        assert main(["plan", *common, "--output-dir", str(tmp_path / name), *extra]) == 0
+        reports[name] = json.loads((tmp_path / name / "report.json").read_text())["planning"]
+    assert reports["ov"]["success_rate"]["vjepa2_ac_cem"] >= reports["torch"]["success_rate"]["vjepa2_ac_cem"]
+    models = {p: with_backend(VJEPA2WorldModel.from_pretrained(folder, dtype="float32"), "openvino",
+                              tmp_path / "ov" / "export-openvino", precision=p) for p in ("f32", "bf16")}
+    torch.manual_seed(1)
+    pixels, states, actions, context_actions = (torch.randn(1, 2, 3, 32, 32), torch.randn(1, 2, 2),
+                                                torch.randn(4, 2, 2), torch.randn(1, 1, 2))
+    with torch.no_grad():
+        z = {p: m.encode(pixels) for p, m in models.items()}
+        rollouts = {p: m.rollout(z["f32"], states, actions, context_actions).predictions for p, m in models.items()}
+    assert 1e-4 < (z["bf16"] - z["f32"]).abs().max() < 0.2
+    assert 1e-4 < (rollouts["bf16"] - rollouts["f32"]).abs().max() < 0.2

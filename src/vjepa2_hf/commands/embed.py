@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_dir_argument(parser, ["--out"], default="embeddings",
                             help="job folder: data/*.parquet, errors.jsonl, manifest.json (rerun to resume)")
     parser.add_argument("--model", default="tiny", help="'tiny' (random, for a dry run), a model folder or a Hub repo")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
+                        help="weights and compute (backend torch); with --backend openvino: its inference precision "
+                             "(float32 or bfloat16); ONNX Runtime runs float32 (or --int8)")
     parser.add_argument("--device", type=torch_device, default=None, help="default: this process's GPU when there is one, else cpu")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="videos per forward pass")
     parser.add_argument("--num-workers", type=non_negative_int, default=2, help="DataLoader decoding processes (0: none)")

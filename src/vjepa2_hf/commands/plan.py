@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                         help="planning dtype; 'auto': bf16 on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16), "
-                             "float32 otherwise (the choice is logged)")
+                             "float32 otherwise (the choice is logged); with --backend openvino its inference "
+                             "precision (ONNX Runtime runs the float32 graph, or --int8)")
     parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"], default="torch",
                         help="plan with the PyTorch model, or with its encoder and rollout step exported (float32, "
                              "into OUTPUT/export-BACKEND) and run by ONNX Runtime / OpenVINO")

@@ -32,7 +32,7 @@ logger = logging.get_logger(__name__)
 __all__ = [
     "BACKENDS", "BACKEND_FORMATS", "ExportedVJEPA2Encoder", "check_backend", "encoder_dynamic_shapes",
     "encoder_sample_inputs", "export_encoder", "export_program", "int8_quantizer", "is_exported_folder",
-    "load_exported", "runtime_options", "size_oblivious",
+    "load_exported", "runtime_options", "runtime_precision", "size_oblivious",
 ]
 
 # runtime backend -> transformers export format of the graph it runs
@@ -168,8 +168,9 @@ def is_exported_folder(path: str | os.PathLike) -> bool:
     return (Path(path) / "export.json").is_file()
 
 
-def load_exported(path: str | os.PathLike, backend: str | None = None):
-    """`ExportedModel.from_pretrained(path)`, checking that its format is the one `backend` runs."""
+def load_exported(path: str | os.PathLike, backend: str | None = None, precision: str = "f32"):
+    """`ExportedModel.from_pretrained(path)`, checking that its format is the one `backend` runs; `precision`: the
+    OpenVINO inference precision (`runtime_options`)."""
     import json
 
     from transformers.exporters import ExportedModel
@@ -178,17 +179,36 @@ def load_exported(path: str | os.PathLike, backend: str | None = None):
     found = manifest["export_format"]
     if backend is not None and BACKEND_FORMATS.get(backend, "dynamo") != found:
         raise ValueError(f"{path} holds a {found!r} export; backend={backend!r} runs {BACKEND_FORMATS.get(backend)!r}")
-    return ExportedModel.from_pretrained(path, trust_remote_code=found == "dynamo", **runtime_options(found))
+    return ExportedModel.from_pretrained(path, trust_remote_code=found == "dynamo",
+                                         **runtime_options(found, precision))
 
 
-def runtime_options(export_format: str) -> dict[str, Any]:
+OPENVINO_PRECISIONS = {torch.float32: "f32", torch.bfloat16: "bf16"}
+
+
+def runtime_precision(backend: str, dtype: torch.dtype) -> str:
+    """The inference precision of `backend` for a job's `dtype`: OpenVINO runs the float32 graph in float32 or in
+    bfloat16 (`INFERENCE_PRECISION_HINT`); ONNX Runtime runs it in float32 only (int8: a quantized graph)."""
+    if backend == "openvino" and dtype in OPENVINO_PRECISIONS:
+        return OPENVINO_PRECISIONS[dtype]
+    if dtype != torch.float32:
+        kinds = "float32 or bfloat16" if backend == "openvino" else "float32 (int8: a quantized graph)"
+        raise ValueError(f"backend={backend!r} runs the exported graph in {kinds}, got dtype "
+                         f"{str(dtype).replace('torch.', '')}")
+    return "f32"
+
+
+def runtime_options(export_format: str, precision: str = "f32") -> dict[str, Any]:
     """Runner options of `ExportedModel.from_pretrained` for a format.
 
     ONNX Runtime: as many threads as PyTorch uses (its default counts every core of the machine, not those this
     process may use) and no spin-waiting after a call (spinning threads slow the PyTorch work between calls: the
-    planner's state updates, the pipeline's postprocessing). OpenVINO: fp32 inference (its CPU plugin runs bf16 by
-    default where the CPU supports it, ~1e-2 from the graph's fp32).
+    planner's state updates, the pipeline's postprocessing). OpenVINO: `precision` `"f32"` (default: the graph's
+    numbers; its CPU plugin would otherwise run bf16 where the CPU supports it) or `"bf16"` (faster on CPUs with
+    native bf16, ~3e-2 from fp32 on the ViT-L encoder's tokens).
     """
+    if precision not in ("f32", "bf16") or (precision != "f32" and export_format != "openvino"):
+        raise ValueError(f"`precision` must be 'f32' (or 'bf16' for OpenVINO), got {precision!r} for {export_format}")
     if export_format == "onnx":
         import onnxruntime
 
@@ -197,7 +217,7 @@ def runtime_options(export_format: str) -> dict[str, Any]:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return {"session_options": options}
     if export_format == "openvino":
-        return {"config": {"INFERENCE_PRECISION_HINT": "f32"}}
+        return {"config": {"INFERENCE_PRECISION_HINT": precision}}
     return {}
 
 
@@ -222,10 +242,12 @@ class ExportedVJEPA2Encoder(torch.nn.Module):
         return torch.float32
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, backend: str = "onnxruntime") -> "ExportedVJEPA2Encoder":
+    def from_pretrained(cls, path: str | os.PathLike, backend: str = "onnxruntime",
+                        precision: str = "f32") -> "ExportedVJEPA2Encoder":
+        """`precision`: OpenVINO's inference precision, `"f32"` or `"bf16"` (`runtime_options`)."""
         image_dir = Path(path) / "image"
-        image = load_exported(image_dir, backend) if is_exported_folder(image_dir) else None
-        return cls(load_exported(path, backend), backend, image)
+        image = load_exported(image_dir, backend, precision) if is_exported_folder(image_dir) else None
+        return cls(load_exported(path, backend, precision), backend, image)
 
     def forward(self, pixel_values_videos: torch.Tensor, output_layers=None, visible_mask=None,
                  output_hidden_states: bool | None = None, output_attentions: bool | None = None,

@@ -501,7 +501,7 @@ def _backend_encoder(encoder, backend: str, layers, dtype: torch.dtype, root: Pa
     into `root/export-<backend>[-int8]` (anew with `overwrite`; a job's spec names its model, so a kept export is of
     this one)."""
     from ..encoder.exporting import (
-        BACKEND_FORMATS, ExportedVJEPA2Encoder, check_backend, export_encoder, is_exported_folder,
+        BACKEND_FORMATS, ExportedVJEPA2Encoder, check_backend, export_encoder, is_exported_folder, runtime_precision,
     )
 
     if int8 and check_backend(backend) != "onnxruntime":
@@ -514,8 +514,7 @@ def _backend_encoder(encoder, backend: str, layers, dtype: torch.dtype, root: Pa
         raise ValueError(
             f"`layers` needs backend='torch' (the {backend} graph returns final features), got {list(layers)}"
         )
-    if dtype != torch.float32:
-        raise ValueError(f"backend={backend!r} runs the float32 graph, got dtype {str(dtype).replace('torch.', '')}")
+    precision = runtime_precision(backend, dtype)  # OpenVINO: float32 or bfloat16; ONNX Runtime: float32
     folder = root / (f"export-{backend}-int8" if int8 else f"export-{backend}")
     if state.is_main_process and overwrite and folder.exists():
         import shutil
@@ -525,7 +524,7 @@ def _backend_encoder(encoder, backend: str, layers, dtype: torch.dtype, root: Pa
         export_encoder(encoder.float(), folder, BACKEND_FORMATS[backend], int8=int8)
         export_encoder(encoder.float(), folder / "image", BACKEND_FORMATS[backend], image=True, int8=int8)
     state.wait_for_everyone()
-    return ExportedVJEPA2Encoder.from_pretrained(folder, backend)
+    return ExportedVJEPA2Encoder.from_pretrained(folder, backend, precision)
 
 
 def _sum_over_processes(value: int, state) -> int:

@@ -65,6 +65,26 @@ class ReachingExperimentConfig:
                              f"backend={self.backend!r}")
 
 
+def _planning_model(cfg: ReachingExperimentConfig, model_dir, out: Path):
+    """The world model `cfg` plans with: in `cfg.dtype` (PyTorch; `compile` as asked), or exported from its float32
+    weights into `out/export-<backend>[-int8]` and run by `cfg.backend`, where `cfg.dtype` is OpenVINO's inference
+    precision (bf16 where native with "auto") and ONNX Runtime runs the float32 (or `int8`) graph."""
+    from ..auto_dtype import resolve_dtype
+
+    if cfg.backend == "torch":
+        world_model = VJEPA2WorldModel.from_pretrained(model_dir, dtype=cfg.dtype)
+        return world_model.compile_predictor() if cfg.compile else world_model
+    import shutil
+
+    from ..world_model.exporting import with_backend
+
+    folder = out / (f"export-{cfg.backend}-int8" if cfg.int8 else f"export-{cfg.backend}")
+    shutil.rmtree(folder, ignore_errors=True)  # the model may have changed: export anew
+    bf16 = cfg.backend == "openvino" and resolve_dtype(cfg.dtype, "cpu") == torch.bfloat16
+    world_model = VJEPA2WorldModel.from_pretrained(model_dir, dtype="float32")
+    return with_backend(world_model, cfg.backend, folder, int8=cfg.int8, precision="bf16" if bf16 else "f32")
+
+
 def evaluate_in_reach_env(
     world_model: VJEPA2WorldModel, cfg: ReachingExperimentConfig, env: ReachEnv | None = None
 ) -> dict[str, Any]:
@@ -140,17 +160,7 @@ def run_reaching_experiment(cfg: ReachingExperimentConfig) -> dict[str, Any]:
         model_dir = summary["model_dir"]
     else:
         model_dir = cfg.model
-    world_model = VJEPA2WorldModel.from_pretrained(model_dir, dtype=cfg.dtype)
-    if cfg.backend != "torch":
-        import shutil
-
-        from ..world_model.exporting import with_backend
-
-        folder = out / (f"export-{cfg.backend}-int8" if cfg.int8 else f"export-{cfg.backend}")
-        shutil.rmtree(folder, ignore_errors=True)  # the model may have changed: export anew
-        world_model = with_backend(world_model, cfg.backend, folder, int8=cfg.int8)
-    elif cfg.compile:
-        world_model.compile_predictor()
+    world_model = _planning_model(cfg, model_dir, out)
     report["planning"] = evaluate_in_reach_env(world_model, cfg, env)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return report

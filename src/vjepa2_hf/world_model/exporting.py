@@ -169,10 +169,11 @@ class ExportedVJEPA2ACPredictor(nn.Module):
         return VJEPA2ACPredictorOutput(last_hidden_state=x, cache=cache) if return_dict else (x, cache)
 
 
-def with_backend(world_model, backend: str, export_dir: str | os.PathLike | None = None, int8: bool = False):
+def with_backend(world_model, backend: str, export_dir: str | os.PathLike | None = None, int8: bool = False,
+                 precision: str = "f32"):
     """`world_model` with its encoder and predictor run by `backend` (`"onnxruntime"`, `"openvino"`; `"torch"`
     returns it unchanged). The parts are loaded from `export_dir` when it holds them, else exported there first
-    (from a float32 model)."""
+    (from a float32 model). `precision`: OpenVINO's inference precision, `"f32"` or `"bf16"`."""
     check_backend(backend)
     if backend == "torch":
         return world_model
@@ -181,6 +182,6 @@ def with_backend(world_model, backend: str, export_dir: str | os.PathLike | None
     out = Path(export_dir)
     if not (is_exported_folder(out / ENCODER_DIR) and is_exported_folder(out / STEP_DIR)):
         export_world_model(world_model.float(), out, BACKEND_FORMATS[backend], int8=int8)
-    world_model.encoder = ExportedVJEPA2Encoder.from_pretrained(out / ENCODER_DIR, backend)
-    world_model.predictor = ExportedVJEPA2ACPredictor(load_exported(out / STEP_DIR, backend), backend)
+    world_model.encoder = ExportedVJEPA2Encoder.from_pretrained(out / ENCODER_DIR, backend, precision)
+    world_model.predictor = ExportedVJEPA2ACPredictor(load_exported(out / STEP_DIR, backend, precision), backend)
     return world_model
