@@ -5,11 +5,13 @@ are what to read). For each variant: median latency, speedup over our eager fp32
 (max |diff| of the tokens, min cosine of the clip embeddings), so a speedup is only read at its accuracy.
 
 * Encoder: ViT-L width (`vit_large` preset) at 16x256x256, batch 1, and the tiny model (`--quick`: tiny only, small
-  clip). Exports use `vjepa2_hf.encoder.exporting` (transformers' exporters; int8 = ONNX Runtime dynamic
+  clip). OpenVINO runs its graph in fp32 and in its bf16 inference precision (`embed --backend openvino --dtype
+  bfloat16`). Exports use `vjepa2_hf.encoder.exporting` (transformers' exporters; int8 = ONNX Runtime dynamic
   quantization of the exported graph); compile = `torch.compile(model)` with its compile time reported.
 * Planning one action (`VJEPA2WorldModel.infer_next_action`, the official notebook's CEM from one frame) with the
   released AC predictor size (`vit_giant` preset; `--quick`: tiny) from embeddings: eager bf16 / fp32 against the
-  exported rollout step (`vjepa2_hf.world_model.exporting`) in ONNX Runtime fp32 / int8. CEM settings are reduced
+  exported rollout step (`vjepa2_hf.world_model.exporting`) in ONNX Runtime fp32 / int8 and OpenVINO fp32 / bf16.
+  CEM settings are reduced
   (`--samples 4 --cem-steps 1` by default) so the run fits ~10 minutes; every variant runs the same settings and
   seed, so the ratios hold for the notebook's 400 x 10 (which is ~400x the work per action).
 
@@ -94,6 +96,9 @@ def bench_encoder(preset: str, shape: tuple, repeats: int, workdir: Path) -> dic
         extra[name] = {"export_s": _timed(lambda: export_encoder(model, folder, export_format, int8=int8))[0]}
         runner = ExportedVJEPA2Encoder.from_pretrained(folder, backend)
         variants[name] = (lambda r: lambda: r(pixels))(runner)
+        if backend == "openvino":  # the same graph in OpenVINO's bf16 inference precision (`--dtype bfloat16`)
+            runner = ExportedVJEPA2Encoder.from_pretrained(folder, backend, precision="bf16")
+            variants["openvino_bf16"] = (lambda r: lambda: r(pixels))(runner)
     with torch.no_grad():
         ref = model(pixels)
         accuracy = {name: _encoder_accuracy(fn(), ref) for name, fn in variants.items()}
@@ -140,10 +145,16 @@ def bench_planning(preset: str, samples: int, cem_steps: int, repeats: int, work
 
     variants = {"eager_fp32": planner(fp32), "eager_bf16": planner(bf16)}
     extra = {}
-    for name, int8 in (("onnxruntime_fp32", False), ("onnxruntime_int8", True)):
-        folder = workdir / f"{preset}-step-{name}"
-        extra[name] = {"export_s": _timed(lambda: export_rollout_step(fp32.predictor, folder, "onnx", int8=int8))[0]}
-        step = ExportedVJEPA2ACPredictor(load_exported(folder, "onnxruntime"), "onnxruntime")
+    runtimes = [("onnxruntime_fp32", "onnx", False, "f32"), ("onnxruntime_int8", "onnx", True, "f32")]
+    if importlib.util.find_spec("openvino") is not None:
+        runtimes += [("openvino_fp32", "openvino", False, "f32"), ("openvino_bf16", "openvino", False, "bf16")]
+    for name, export_format, int8, precision in runtimes:
+        backend = "openvino" if export_format == "openvino" else "onnxruntime"
+        folder = workdir / f"{preset}-step-{export_format}-{int8}"
+        if not folder.exists():
+            extra[name] = {"export_s": _timed(lambda: export_rollout_step(fp32.predictor, folder, export_format,
+                                                                          int8=int8))[0]}
+        step = ExportedVJEPA2ACPredictor(load_exported(folder, backend, precision), backend)
         variants[name] = planner(_with_predictor(fp32, step))
     ref = variants["eager_fp32"]()
     accuracy = {name: {"plan_max_abs_diff": float((fn() - ref).abs().max())} for name, fn in variants.items()}

@@ -1,10 +1,11 @@
-"""Accuracy cost of int8 (ONNX Runtime dynamic quantization of the exported graphs).
+"""Accuracy cost of int8 (ONNX Runtime dynamic quantization of the exported graphs) and of OpenVINO's bf16.
 
 1. Frozen-feature protocols (`vjepa2_hf.probe.frozen_features.PROTOCOLS`: kNN, linear on mean / mean+std pooled
    features, attentive probe, low-shot; 3 seeds) on natural-motion clips of held-out photographs
    (`NaturalMotionClips`, tasks camera and object_direction, 1024 train + 1024 eval clips by default), each protocol
    run on the features of the same encoder in PyTorch fp32, ONNX Runtime fp32, ONNX Runtime int8 (weights per output
-   channel, the package's default) and int8 with one weight scale per matrix (`per_channel=False`). The encoder is a
+   channel, the package's default), int8 with one weight scale per matrix (`per_channel=False`) and OpenVINO in its
+   bf16 inference precision (where OpenVINO is installed). The encoder is a
    random tiny one, or `--encoder DIR` (e.g. the main job's pretrained encoder `quickstart_out/pretrain/final`).
 2. `--quickstart-dir DIR`: the main job's own protocols on its own data: the clips of `DIR/data` through the probe's
    input pipeline (features of PyTorch fp32 checked equal to the job's feature cache), the encoder `DIR/pretrain/final`,
@@ -34,14 +35,23 @@ INT8_VARIANTS = {"onnxruntime_fp32": (False, True), "onnxruntime_int8": (True, T
                  "onnxruntime_int8_per_matrix": (True, False)}  # name: (int8, per_channel)
 
 
-def exported_variants(encoder, work: Path) -> dict:
-    """The encoder itself and its exports run by ONNX Runtime (fp32, int8 per channel, int8 per matrix)."""
+def exported_variants(encoder, work: Path, only: list[str] | None = None) -> dict:
+    """The encoder itself, its exports run by ONNX Runtime (fp32, int8 per channel, int8 per matrix) and, where
+    OpenVINO is installed, its OpenVINO graph in bf16 inference precision (`embed --backend openvino --dtype
+    bfloat16`)."""
+    import importlib.util
+
     from vjepa2_hf.encoder.exporting import ExportedVJEPA2Encoder, export_encoder
 
     variants = {"torch_fp32": encoder}
     for name, (int8, per_channel) in INT8_VARIANTS.items():
+        if only and name not in only:
+            continue
         export_encoder(encoder, work / name, "onnx", int8=int8, per_channel=per_channel)
         variants[name] = ExportedVJEPA2Encoder.from_pretrained(work / name, "onnxruntime")
+    if importlib.util.find_spec("openvino") is not None and (not only or "openvino_bf16" in only):
+        export_encoder(encoder, work / "openvino", "openvino")
+        variants["openvino_bf16"] = ExportedVJEPA2Encoder.from_pretrained(work / "openvino", "openvino", "bf16")
     return variants
 
 
@@ -78,7 +88,7 @@ def frozen_features(args, work: Path) -> dict:
         encoder = VJEPA2VisionModel.from_pretrained(args.encoder).eval()
     else:
         encoder = VJEPA2VisionModel(VJEPA2Config.from_preset("tiny", crop_size=args.size)).eval()
-    variants = exported_variants(encoder, work)
+    variants = exported_variants(encoder, work, args.variants)
     size = encoder.config.crop_size
     results = {}
     for task in ("camera", "object_direction"):
@@ -130,7 +140,8 @@ def main_job(args, work: Path) -> dict:
     job = Path(args.quickstart_dir)
     config = VJEPA2ForVideoClassification.config_class.from_pretrained(job / "models" / "pretrained-probe")
     train, evals = _main_job_clips(job, config)
-    variants = exported_variants(VJEPA2VisionModel.from_pretrained(job / "pretrain" / "final").eval(), work)
+    variants = exported_variants(VJEPA2VisionModel.from_pretrained(job / "pretrain" / "final").eval(), work,
+                                 args.variants)
     cache = job / "feature_cache" / "pretrained-probe"
     table = {}
     for name, encoder in variants.items():
@@ -176,6 +187,9 @@ def main() -> None:
     parser.add_argument("--skip-planning", action="store_true", help="the frozen-feature protocols only")
     parser.add_argument("--quickstart-dir", default=None,
                         help="the main job's output folder: also its own protocols on its own data")
+    parser.add_argument("--variants", type=lambda v: v.split(","), default=None,
+                        help="comma-separated subset of onnxruntime_fp32, onnxruntime_int8, onnxruntime_int8_per_matrix, "
+                             "openvino_bf16 (default: all; PyTorch fp32 always runs)")
     args = parser.parse_args()
     if args.quickstart_dir and not args.encoder:
         args.encoder = str(Path(args.quickstart_dir) / "pretrain" / "final")
