@@ -182,23 +182,31 @@ def test_a_rerun_with_other_settings_is_refused(tmp_path):
     assert again.num_embedded == 1 and again.processed == 1
 
 
+def _embedded_against_float32(tmp_path, runtime: str, name: str, options: list[str]):
+    """Three clips embedded in PyTorch float32 and with `options` (into `tmp_path/name`): the two embedding matrices,
+    after checking both have the same rows; the clips folder and the common options."""
+    import importlib.util
+
+    if importlib.util.find_spec(runtime) is None:
+        pytest.skip(f"{runtime} not installed (extra `deploy`)")
+    write_good_clips(tmp_path / "videos", 3)
+    videos = tmp_path / "videos"
+    args = ["--num-frames", "8", "--batch-size", "2", "--num-workers", "0", "--no-progress"]
+    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "fp32"), *args]) == 0
+    assert main(["embed", str(videos), "--output-dir", str(tmp_path / name), *options, *args]) == 0
+    eager, other = _rows(tmp_path / "fp32"), _rows(tmp_path / name)
+    assert other["path"] == eager["path"] and len(eager) >= 2
+    matrices = (torch.tensor(np.asarray(other["embedding"])), torch.tensor(np.asarray(eager["embedding"])))
+    return *matrices, videos, args
+
+
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_embed_backend_equals_torch(tmp_path, backend, capsys):
     """`vjepa2-hf embed --backend onnxruntime|openvino`: the same rows as PyTorch within 1e-4;
     per-block outputs need PyTorch and say so."""
-    import importlib.util
-
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} not installed (extra `deploy`)")
-    write_good_clips(tmp_path / "videos", 3)
-    videos = tmp_path / "videos"
-    args = ["--num-frames", "8", "--batch-size", "2", "--num-workers", "0", "--no-progress"]
-    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "torch"), *args]) == 0
-    assert main(["embed", str(videos), "--output-dir", str(tmp_path / backend), "--backend", backend, *args]) == 0
+    exported, eager, videos, args = _embedded_against_float32(tmp_path, backend, backend, ["--backend", backend])
     assert (tmp_path / backend / f"export-{backend}" / "export.json").is_file()
-    eager, exported = _rows(tmp_path / "torch"), _rows(tmp_path / backend)
-    assert exported["path"] == eager["path"] and len(eager) >= 2
-    np.testing.assert_allclose(np.asarray(exported["embedding"]), np.asarray(eager["embedding"]), rtol=0, atol=1e-4)
+    torch.testing.assert_close(exported, eager, rtol=0, atol=1e-4)
     assert main(["embed", str(videos), "--output-dir", str(tmp_path / "bad"), "--backend", backend, "--layers", "1",
                  *args]) == 2
     assert "`layers` needs backend='torch'" in capsys.readouterr().err
@@ -208,21 +216,11 @@ def test_embed_int8_is_its_own_job(tmp_path, capsys):
     """`vjepa2-hf embed --backend onnxruntime --int8`: the int8 graph in its own export folder, rows close to float32
     (cosine > 0.99) but not equal; the int8 setting is part of the job, so a float32 rerun in the same folder is
     refused; `--int8` without ONNX Runtime is a one-line error."""
-    import importlib.util
-
-    if importlib.util.find_spec("onnxruntime") is None:
-        pytest.skip("onnxruntime not installed (extra `deploy`)")
-    write_good_clips(tmp_path / "videos", 3)
-    videos = tmp_path / "videos"
-    args = ["--num-frames", "8", "--batch-size", "2", "--num-workers", "0", "--no-progress"]
-    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "fp32"), *args]) == 0
+    a, b, videos, args = _embedded_against_float32(tmp_path, "onnxruntime", "int8", ["--backend", "onnxruntime",
+                                                                                     "--int8"])
     int8 = tmp_path / "int8"
-    assert main(["embed", str(videos), "--output-dir", str(int8), "--backend", "onnxruntime", "--int8", *args]) == 0
     assert (int8 / "export-onnxruntime-int8" / "export.json").is_file()
     assert not (int8 / "export-onnxruntime").exists()
-    eager, quantized = _rows(tmp_path / "fp32"), _rows(int8)
-    assert quantized["path"] == eager["path"] and len(eager) >= 2
-    a, b = torch.tensor(np.asarray(quantized["embedding"])), torch.tensor(np.asarray(eager["embedding"]))
     assert not torch.equal(a, b)
     assert torch.nn.functional.cosine_similarity(a, b).min() > 0.99
     capsys.readouterr()
@@ -237,19 +235,8 @@ def test_embed_int8_is_its_own_job(tmp_path, capsys):
 def test_embed_openvino_bfloat16(tmp_path, capsys):
     """`vjepa2-hf embed --backend openvino --dtype bfloat16`: OpenVINO's bf16 inference of the exported graph, rows
     within bf16 rounding of the float32 rows (cosine > 0.999, not equal); ONNX Runtime refuses bfloat16 in one line."""
-    import importlib.util
-
-    if importlib.util.find_spec("openvino") is None:
-        pytest.skip("openvino not installed (extra `deploy`)")
-    write_good_clips(tmp_path / "videos", 3)
-    videos = tmp_path / "videos"
-    args = ["--num-frames", "8", "--batch-size", "2", "--num-workers", "0", "--no-progress"]
-    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "fp32"), *args]) == 0
-    assert main(["embed", str(videos), "--output-dir", str(tmp_path / "bf16"), "--backend", "openvino", "--dtype",
-                 "bfloat16", *args]) == 0
-    eager, low = _rows(tmp_path / "fp32"), _rows(tmp_path / "bf16")
-    assert low["path"] == eager["path"] and len(eager) >= 2
-    a, b = torch.tensor(np.asarray(low["embedding"])), torch.tensor(np.asarray(eager["embedding"]))
+    a, b, videos, args = _embedded_against_float32(tmp_path, "openvino", "bf16", ["--backend", "openvino", "--dtype",
+                                                                                  "bfloat16"])
     assert not torch.equal(a, b)
     assert torch.nn.functional.cosine_similarity(a, b).min() > 0.999
     capsys.readouterr()
