@@ -119,21 +119,13 @@ def _world_model(preset: str):
                             state_update="franka")
 
 
-def _with_predictor(world_model, predictor):
-    """A shallow copy of `world_model` (shared encoder) running `predictor`."""
-    copied = copy.copy(world_model)
-    copied._modules = dict(world_model._modules)  # a shallow copy would share (and overwrite) the module dict
-    copied.predictor = predictor
-    return copied
-
-
 def bench_planning(preset: str, samples: int, cem_steps: int, repeats: int, workdir: Path) -> dict:
-    from vjepa2_hf.encoder.exporting import load_exported
+    from vjepa2_hf.encoder.exporting import load_exported, with_submodule
     from vjepa2_hf.world_model.exporting import ExportedVJEPA2ACPredictor, export_rollout_step
 
     fp32 = _world_model(preset)
     cfg = fp32.predictor.config
-    bf16 = _with_predictor(fp32, copy.deepcopy(fp32.predictor).to(torch.bfloat16))
+    bf16 = with_submodule(fp32, "predictor", copy.deepcopy(fp32.predictor).to(torch.bfloat16))
     rep = torch.nn.functional.layer_norm(torch.randn(cfg.tokens_per_frame, cfg.hidden_size), (cfg.hidden_size,))
     goal = torch.nn.functional.layer_norm(torch.randn(cfg.tokens_per_frame, cfg.hidden_size), (cfg.hidden_size,))
     pose = torch.tensor([0.5, 0.0, 0.3, 0.0, 0.0, 0.0, 0.0])
@@ -155,7 +147,7 @@ def bench_planning(preset: str, samples: int, cem_steps: int, repeats: int, work
             extra[name] = {"export_s": _timed(lambda: export_rollout_step(fp32.predictor, folder, export_format,
                                                                           int8=int8))[0]}
         step = ExportedVJEPA2ACPredictor(load_exported(folder, backend, precision), backend)
-        variants[name] = planner(_with_predictor(fp32, step))
+        variants[name] = planner(with_submodule(fp32, "predictor", step))
     ref = variants["eager_fp32"]()
     accuracy = {name: {"plan_max_abs_diff": float((fn() - ref).abs().max())} for name, fn in variants.items()}
     times = _alternate(variants, repeats)

@@ -111,20 +111,10 @@ def _timed(fn):
     return time.perf_counter() - t0, out
 
 
-def _with_predictor(world_model, predictor):
-    """A shallow copy of `world_model` (shared encoder) running `predictor`."""
-    import copy
-
-    copied = copy.copy(world_model)
-    copied._modules = dict(world_model._modules)  # a shallow copy would share (and overwrite) the module dict
-    copied.predictor = predictor
-    return copied
-
-
 def exported_variants(ours, backends: list[str], workdir: str) -> tuple[dict, dict]:
     """World models running the exported rollout step (`vjepa2_hf.world_model.exporting`), one per backend name
     (`onnxruntime`, `onnxruntime_int8`, `openvino`); and the export seconds of each."""
-    from vjepa2_hf.encoder.exporting import load_exported
+    from vjepa2_hf.encoder.exporting import load_exported, with_submodule
     from vjepa2_hf.world_model.exporting import ExportedVJEPA2ACPredictor, export_rollout_step
 
     models, export_seconds = {}, {}
@@ -135,7 +125,7 @@ def exported_variants(ours, backends: list[str], workdir: str) -> tuple[dict, di
         export_rollout_step(ours.predictor, folder, "openvino" if runtime == "openvino" else "onnx", int8=int8)
         export_seconds[name] = time.perf_counter() - start
         step = ExportedVJEPA2ACPredictor(load_exported(folder, runtime), runtime)
-        models[name] = _with_predictor(ours, step)
+        models[name] = with_submodule(ours, "predictor", step)
         print(f"  exported the rollout step for {name} in {export_seconds[name]:.1f} s", flush=True)
     return models, export_seconds
 

@@ -115,6 +115,20 @@ def torch_device(value: str) -> str:
     return value
 
 
+def add_runtime_options(parser: argparse.ArgumentParser, exported: str, folder: str, compiled: str,
+                        int8_note: str) -> None:
+    """`--backend torch|onnxruntime|openvino`, `--compile` and `--int8` of the commands that run exported graphs
+    (`embed`, `plan`): `exported` names what is exported, `folder` the job folder (`OUT`, `OUTPUT`), `compiled` what
+    `--compile` compiles and when it pays, `int8_note` what the int8 path gives."""
+    parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"], default="torch",
+                        help=f"run {exported} in PyTorch, or exported (float32, into {folder}/export-BACKEND) and run "
+                             "by ONNX Runtime / OpenVINO")
+    parser.add_argument("--compile", action="store_true", help=f"torch.compile {compiled} backend torch only")
+    parser.add_argument("--int8", action="store_true",
+                        help=f"with --backend onnxruntime: {int8_note}; accuracy cost in the README; exported into "
+                             f"{folder}/export-onnxruntime-int8")
+
+
 # --- what every command shares: option style, quiet mode, threads, one-line parse errors -------------------------
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._options import add_output_dir_argument, non_negative_int, positive_int, torch_device
+from ._options import add_output_dir_argument, add_runtime_options, non_negative_int, positive_int, torch_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,14 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "complete); a job that embeds nothing always exits 2 (default 0.1)")
     parser.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     parser.add_argument("--seed", type=int, default=0, help="seed of the 'tiny' random model")
-    parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"], default="torch",
-                        help="run the encoder in PyTorch, or exported (float32, into OUT/export-BACKEND) in "
-                             "ONNX Runtime / OpenVINO")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the encoder first (backend torch; the first batches pay the compile time)")
-    parser.add_argument("--int8", action="store_true",
-                        help="with --backend onnxruntime: the int8 graph (about 2x faster on CPUs with VNNI / AMX; "
-                             "accuracy cost in the README), exported into OUT/export-onnxruntime-int8")
+    add_runtime_options(parser, "the encoder", "OUT", "the encoder first; the first batches pay the compile time;",
+                        "the int8 graph (about 2x faster on CPUs with VNNI / AMX)")
 
 
 def _synthetic_clip(output_dir: str, seed: int, num_frames: int) -> str:

@@ -16,7 +16,7 @@ import argparse
 import json
 
 import numpy as np
-from ._options import add_output_dir_argument, positive_int
+from ._options import add_output_dir_argument, add_runtime_options, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,14 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="planning dtype; 'auto': bf16 on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16), "
                              "float32 otherwise (the choice is logged); with --backend openvino its inference "
                              "precision (ONNX Runtime runs the float32 graph, or --int8)")
-    parser.add_argument("--backend", choices=["torch", "onnxruntime", "openvino"], default="torch",
-                        help="plan with the PyTorch model, or with its encoder and rollout step exported (float32, "
-                             "into OUTPUT/export-BACKEND) and run by ONNX Runtime / OpenVINO")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the predictor blocks' MLPs (backend torch; compile time on the first plan)")
-    parser.add_argument("--int8", action="store_true",
-                        help="with --backend onnxruntime: the int8 encoder and rollout step (the fastest planner on "
-                             "CPUs with VNNI / AMX; accuracy cost in the README), in OUTPUT/export-onnxruntime-int8")
+    add_runtime_options(parser, "the world model's encoder and rollout step", "OUTPUT",
+                        "the predictor blocks' MLPs; the first plan pays the compile time;",
+                        "the int8 encoder and rollout step (the fastest planner on CPUs with VNNI / AMX)")
     parser.add_argument("--energy-landscape", default=None, metavar="NPZ",
                         help="compute an energy landscape PNG on the first two frames of this trajectory file")
 

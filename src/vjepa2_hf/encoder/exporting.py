@@ -32,7 +32,7 @@ logger = logging.get_logger(__name__)
 __all__ = [
     "BACKENDS", "BACKEND_FORMATS", "ExportedVJEPA2Encoder", "check_backend", "encoder_dynamic_shapes",
     "encoder_sample_inputs", "export_encoder", "export_program", "int8_quantizer", "is_exported_folder",
-    "load_exported", "runtime_options", "runtime_precision", "size_oblivious",
+    "load_exported", "runtime_options", "runtime_precision", "size_oblivious", "with_submodule",
 ]
 
 # runtime backend -> transformers export format of the graph it runs
@@ -161,6 +161,17 @@ def export_encoder(
     if output_dir is not None:
         exported.save_pretrained(output_dir)
     return exported
+
+
+def with_submodule(model: torch.nn.Module, name: str, module: torch.nn.Module) -> torch.nn.Module:
+    """A shallow copy of `model` whose submodule `name` is `module`: every other submodule, parameter and buffer is
+    shared with `model`, which is left unchanged (e.g. a world model running an exported rollout step)."""
+    import copy
+
+    copied = copy.copy(model)
+    copied._modules = dict(model._modules)  # a shallow copy would share (and overwrite) the module dict
+    setattr(copied, name, module)
+    return copied
 
 
 def is_exported_folder(path: str | os.PathLike) -> bool:

@@ -23,7 +23,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from ..encoder.exporting import (
     BACKEND_FORMATS, check_backend, encoder_dynamic_shapes, encoder_sample_inputs, export_program, is_exported_folder,
-    load_exported,
+    load_exported, with_submodule,
 )
 from ..encoder.modeling_vjepa2 import VJEPA2EncoderOutput, VJEPA2VisionModel
 
@@ -136,7 +136,4 @@ def with_vision_backend(model: nn.Module, backend: str, export_dir: str | os.Pat
         export_vision_tower(model, export_dir, BACKEND_FORMATS[backend])
     runner = ExportedVJEPA2VLMVisionTower(load_exported(export_dir, backend), backend, feature_layers(model.config),
                                           model.vision_tower.dtype)
-    copied = copy.copy(model)
-    copied._modules = dict(model._modules)  # a shallow copy would share (and overwrite) the module dict
-    copied.vision_tower = runner
-    return copied
+    return with_submodule(model, "vision_tower", runner)
